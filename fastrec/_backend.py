@@ -1,0 +1,117 @@
+"""Backend choice and thread control.
+
+``backend="auto"`` picks the Cython kernels when their extension modules were
+compiled and import, and Numba otherwise: the Cython kernels are compiled ahead
+of time, so they cost nothing on the first call, while Numba compiles each
+kernel (once per dtype, then from its on-disk cache) the first time it runs.
+``backend="cython"`` when the extension is missing raises ``ValueError``.
+
+``num_threads=0`` means every core. Inside a kernel call, the BLAS libraries
+are held to one thread (threadpoolctl) so that the library's own parallel
+regions do not oversubscribe the machine; everything is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from types import ModuleType
+from typing import Any
+
+BACKENDS = ("numba", "cython")
+_KERNEL_PACKAGE = "fastrec._kernels"
+
+
+@lru_cache(maxsize=None)
+def _cython_error() -> str | None:
+    """None when the Cython extension imports, else why it does not."""
+    try:
+        importlib.import_module(f"{_KERNEL_PACKAGE}.cython._openmp")
+    except ImportError as exc:  # not built, or built for another interpreter
+        return str(exc)
+    return None
+
+
+def cython_available() -> bool:
+    return _cython_error() is None
+
+
+def available_backends() -> list[str]:
+    return ["numba"] + (["cython"] if cython_available() else [])
+
+
+def resolve_backend(backend: str) -> str:
+    """Validate ``backend`` and turn "auto" into a concrete backend name."""
+    if not isinstance(backend, str) or backend not in ("auto",) + BACKENDS:
+        raise ValueError(f"backend must be 'auto', 'numba' or 'cython', got {backend!r}")
+    if backend == "auto":
+        return "cython" if cython_available() else "numba"
+    if backend == "cython" and not cython_available():
+        raise ValueError(
+            "backend='cython' is not available: the compiled extension did not import "
+            f"({_cython_error()}). Reinstall fastrec from source with a C compiler, "
+            "or pass backend='numba'."
+        )
+    return backend
+
+
+@lru_cache(maxsize=None)
+def _module(backend: str, module: str) -> ModuleType:
+    return importlib.import_module(f"{_KERNEL_PACKAGE}.{backend}.{module}")
+
+
+def get_kernel(module: str, name: str, backend: str) -> Any:
+    """The kernel ``name`` from ``kernels/<backend>/<module>`` (backend resolved)."""
+    return getattr(_module(resolve_backend(backend), module), name)
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def resolve_threads(num_threads: int) -> int:
+    """Validate ``num_threads`` (0 = all cores) and return a positive count."""
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int | _np_integer()):
+        raise ValueError(f"num_threads must be an integer >= 0, got {num_threads!r}")
+    if num_threads < 0:
+        raise ValueError(f"num_threads must be >= 0 (0 means all cores), got {num_threads}")
+    return int(num_threads) if num_threads > 0 else cpu_count()
+
+
+def _np_integer():
+    import numpy as np
+
+    return np.integer
+
+
+@contextmanager
+def threads(num_threads: int = 0) -> Iterator[int]:
+    """Run the enclosed kernel calls on ``num_threads`` threads, BLAS on one.
+
+    Sets Numba's and OpenMP's thread counts and restores both on exit. Numba
+    cannot use more threads than it started with (``NUMBA_NUM_THREADS``, by
+    default the number of cores), so its count is capped there.
+    """
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    n = resolve_threads(num_threads)
+    old_numba = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    omp = _module("cython", "_openmp") if cython_available() else None
+    old_omp = omp.get_max_threads() if omp is not None else None
+    if omp is not None:
+        omp.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield n
+    finally:
+        numba.set_num_threads(old_numba)
+        if omp is not None:
+            omp.set_num_threads(old_omp)

@@ -1,0 +1,477 @@
+"""The estimator base class every fastrec model derives from.
+
+A model stores its constructor arguments untouched (scikit-learn style), learns
+in ``fit`` and keeps learned state in attributes with a trailing underscore.
+This class supplies everything that is the same for every model:
+
+- the baseline statistics learned from the training data (global, user and
+  item means and counts) and the fallback rules built on them;
+- ``predict`` and ``recommend`` on raw ids, including unknown ids;
+- ``similar_items`` / ``similar_users`` id mapping;
+- ``save`` and :func:`load` (``.npz`` of arrays + JSON metadata, no pickle).
+
+A subclass implements ``fit`` (calling :meth:`_begin_fit` first and
+:meth:`_end_fit` last) and these hooks, all on internal indices:
+
+``_predict_known(uidx, iidx) -> ndarray``
+    Predictions for pairs whose user and item both have training data.
+``_score_users(uidx) -> ndarray (len(uidx), n_items) float32, C order``
+    Scores of every item for a block of users (finite or -inf, never NaN).
+``_similar_items_internal(iidx, n)`` / ``_similar_users_internal(uidx, n)``
+    Optional: ``(idx (m, n) int32, scores (m, n))`` excluding the query itself.
+``_get_state() -> dict`` and ``_set_state(state)``
+    The learned arrays to persist, and their validated restoration.
+
+Fallbacks (documented in the README and tested): in ``predict``, a pair whose
+user has no training data and whose item has none gets the global mean; an
+unknown/cold user with a known item gets the item mean; a known user with an
+unknown/cold item gets the user mean. ``recommend`` for an unknown or cold user
+returns the most popular training items, scored by their training counts.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import os
+import zipfile
+import zlib
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._version import __version__
+from .._validation import check_csr, check_int
+from ..data import IdVocabulary, Interactions
+from ..topk import topk_unchecked
+
+FILE_FORMAT = "fastrec-model"
+LAYOUT_VERSION = 1
+_REGISTRY: dict[str, type[Recommender]] = {}
+
+# Bytes of dense scores materialised at once in recommend (rows x n_items x 4).
+_SCORE_BLOCK_BYTES = 64 << 20
+
+
+class NotFittedError(ValueError, AttributeError):
+    """The model was used before ``fit``."""
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise ValueError(f"parameter value {value!r} cannot be saved (not JSON-representable)")
+
+
+def _vocab_array(ids: np.ndarray, name: str) -> np.ndarray:
+    if ids.dtype.kind != "O":
+        return ids
+    values = ids.tolist()
+    if all(isinstance(v, str) for v in values):
+        return np.array(values, dtype=str)
+    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        return np.array(values, dtype=np.int64)
+    raise ValueError(f"{name} mixes kinds of ids (e.g. ints and strings) and cannot be saved")
+
+
+def fingerprint(X: Interactions) -> int:
+    """Cheap identity of a data set's structure and values (CRC32)."""
+    m = X.matrix
+    crc = zlib.crc32(np.asarray(m.shape, dtype=np.int64).tobytes())
+    for arr in (m.indptr, m.indices, m.data):
+        crc = zlib.crc32(np.ascontiguousarray(arr).view(np.uint8), crc)
+    return crc
+
+
+class Recommender:
+    """Base class of the fastrec models (see the module docstring)."""
+
+    #: Learned attribute names saved by ``save`` (subclasses extend via _get_state).
+    _is_rating_model: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            _REGISTRY[cls.__name__] = cls
+
+    # ------------------------------------------------------------------ params
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Recommender:
+        valid = self._param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"{key!r} is not a parameter of {type(self).__name__}: {valid}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # --------------------------------------------------------------- fit frame
+    def _begin_fit(self, X: Interactions) -> None:
+        """Record the vocabularies and baseline statistics of the training data."""
+        if not isinstance(X, Interactions):
+            raise ValueError(
+                f"fit expects a fastrec.Interactions, got {type(X).__name__}; build one with "
+                "Interactions.from_arrays / from_dataframe / from_csr"
+            )
+        if X.nnz == 0:
+            raise ValueError("cannot fit on an empty data set (nnz == 0)")
+        self._fitted = False
+        self._users = X.users
+        self._items = X.items
+        self._seen = X.matrix
+        self._implicit_data = X.implicit
+        m = X.matrix
+        self.n_users_ = X.n_users
+        self.n_items_ = X.n_items
+        self.user_count_ = np.diff(m.indptr).astype(np.int64)
+        self.item_count_ = np.bincount(m.indices, minlength=X.n_items).astype(np.int64)
+        data = m.data.astype(np.float64)
+        self.global_mean_ = float(data.mean())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            user_sum = np.add.reduceat(data, m.indptr[:-1]) if m.nnz else np.zeros(X.n_users)
+            user_sum[self.user_count_ == 0] = 0.0
+            self.user_mean_ = np.where(
+                self.user_count_ > 0, user_sum / np.maximum(self.user_count_, 1), self.global_mean_
+            )
+            item_sum = np.bincount(m.indices, weights=data, minlength=X.n_items)
+            self.item_mean_ = np.where(
+                self.item_count_ > 0, item_sum / np.maximum(self.item_count_, 1), self.global_mean_
+            )
+        self.rating_min_ = float(data.min())
+        self.rating_max_ = float(data.max())
+        self._train_fingerprint = fingerprint(X)
+
+    def _end_fit(self) -> None:
+        self._fitted = True
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "_fitted", False):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(data) first")
+
+    @property
+    def user_ids_(self) -> np.ndarray:
+        self._check_fitted()
+        return self._users.ids
+
+    @property
+    def item_ids_(self) -> np.ndarray:
+        self._check_fitted()
+        return self._items.ids
+
+    # ----------------------------------------------------------------- predict
+    def _baseline(self, uidx: np.ndarray, iidx: np.ndarray) -> np.ndarray:
+        """Fallback prediction for pairs the model cannot score (see module doc)."""
+        user_ok = uidx >= 0
+        user_ok[user_ok] = self.user_count_[uidx[user_ok]] > 0
+        item_ok = iidx >= 0
+        item_ok[item_ok] = self.item_count_[iidx[item_ok]] > 0
+        out = np.full(uidx.shape, self.global_mean_, dtype=np.float64)
+        only_item = item_ok & ~user_ok
+        out[only_item] = self.item_mean_[iidx[only_item]]
+        only_user = user_ok & ~item_ok
+        out[only_user] = self.user_mean_[uidx[only_user]]
+        return out
+
+    def _predict_known(self, uidx: np.ndarray, iidx: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, users: Any, items: Any) -> np.ndarray:
+        """Predicted rating (or score, for implicit models) of each (user, item) pair.
+
+        Parameters
+        ----------
+        users, items : array_like (n,) of raw ids
+
+        Returns
+        -------
+        ndarray (n,) float64. Pairs with an unknown or cold (no training data)
+        user or item get the baseline described in the module docstring; this
+        never raises for unknown ids.
+        """
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users))
+        items = np.atleast_1d(np.asarray(items))
+        if users.ndim != 1 or users.shape != items.shape:
+            raise ValueError(
+                f"users and items must be 1-D of the same length, got shapes {users.shape} "
+                f"and {items.shape}"
+            )
+        return self._predict_indices(self._users.lookup(users), self._items.lookup(items))
+
+    def _predict_indices(self, uidx: np.ndarray, iidx: np.ndarray) -> np.ndarray:
+        uidx = np.asarray(uidx, dtype=np.int64)
+        iidx = np.asarray(iidx, dtype=np.int64)
+        out = self._baseline(uidx.copy(), iidx.copy())
+        known = (uidx >= 0) & (iidx >= 0)
+        known[known] = (self.user_count_[uidx[known]] > 0) & (self.item_count_[iidx[known]] > 0)
+        if known.any():
+            pred = np.asarray(
+                self._predict_known(uidx[known].astype(np.int32), iidx[known].astype(np.int32)),
+                dtype=np.float64,
+            )
+            out[known] = pred
+        return out
+
+    # --------------------------------------------------------------- recommend
+    def _score_users(self, uidx: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _popular(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        counts = self.item_count_.astype(np.float32)[None, :]
+        idx, val = topk_unchecked(np.ascontiguousarray(counts), n, None, "auto", 1)
+        return idx[0], val[0]
+
+    def _recommend_indices(
+        self,
+        uidx: np.ndarray,
+        n: int,
+        exclude_seen: bool = True,
+        backend: str = "auto",
+        num_threads: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` internal item indices (int32) and scores for internal users.
+
+        Unknown (-1) or cold users get the most popular items.
+        """
+        uidx = np.asarray(uidx, dtype=np.int64)
+        out_idx = np.empty((uidx.shape[0], n), dtype=np.int32)
+        out_val = np.empty((uidx.shape[0], n), dtype=np.float32)
+        warm = uidx >= 0
+        warm[warm] = self.user_count_[uidx[warm]] > 0
+        if (~warm).any():
+            pop_idx, pop_val = self._popular(n)
+            out_idx[~warm] = pop_idx
+            out_val[~warm] = pop_val
+        rows = np.flatnonzero(warm)
+        block = max(1, _SCORE_BLOCK_BYTES // (4 * max(self.n_items_, 1)))
+        for start in range(0, rows.shape[0], block):
+            sel = rows[start : start + block]
+            users = uidx[sel].astype(np.int32)
+            scores = np.ascontiguousarray(self._score_users(users), dtype=np.float32)
+            exclude = None
+            if exclude_seen:
+                exclude = self._seen[users]
+                exclude.indices = np.ascontiguousarray(exclude.indices, dtype=np.int32)
+                exclude.indptr = np.ascontiguousarray(exclude.indptr, dtype=np.int64)
+            idx, val = topk_unchecked(scores, n, exclude, backend, num_threads)
+            out_idx[sel] = idx
+            out_val[sel] = val
+        return out_idx, out_val
+
+    def recommend(
+        self, users: Any, n: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` items for each user.
+
+        Parameters
+        ----------
+        users : array_like (m,) of raw user ids (a scalar is treated as one user)
+        n : int >= 1
+        exclude_seen : bool
+            Skip the items each user interacted with in training.
+
+        Returns
+        -------
+        ids : ndarray (m, n) of raw item ids, best first
+        scores : ndarray (m, n) float32
+            Unknown or cold users get the ``n`` most popular training items,
+            scored by their training counts. When fewer than ``n`` items are
+            left to recommend, the remaining slots have score ``-inf`` and id
+            -1 (integer ids) or None (other ids).
+        """
+        self._check_fitted()
+        n = check_int(n, "n", minimum=1)
+        users = np.atleast_1d(np.asarray(users))
+        if users.ndim != 1:
+            raise ValueError(f"users must be 1-dimensional, got shape {users.shape}")
+        idx, scores = self._recommend_indices(
+            self._users.lookup(users), n, exclude_seen,
+            getattr(self, "backend", "auto"), getattr(self, "num_threads", 0),
+        )
+        return self._item_ids_of(idx), scores
+
+    def _item_ids_of(self, idx: np.ndarray) -> np.ndarray:
+        return _ids_of(self._items.ids, idx)
+
+    # ----------------------------------------------------------------- similar
+    def _similar_items_internal(self, iidx: np.ndarray, n: int):
+        raise NotImplementedError(f"{type(self).__name__} does not define item similarity")
+
+    def _similar_users_internal(self, uidx: np.ndarray, n: int):
+        raise NotImplementedError(f"{type(self).__name__} does not define user similarity")
+
+    def similar_items(self, items: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` items most similar to each given item (raw ids in and out).
+
+        Unknown item ids raise ``ValueError`` naming the position. Padded slots
+        (fewer than ``n`` neighbours) follow ``recommend``'s convention.
+        """
+        self._check_fitted()
+        n = check_int(n, "n", minimum=1)
+        iidx = self._lookup_known(self._items, items, "items")
+        idx, val = self._similar_items_internal(iidx, n)
+        return self._item_ids_of(idx), val
+
+    def similar_users(self, users: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` users most similar to each given user (raw ids in and out)."""
+        self._check_fitted()
+        n = check_int(n, "n", minimum=1)
+        uidx = self._lookup_known(self._users, users, "users")
+        idx, val = self._similar_users_internal(uidx, n)
+        return _ids_of(self._users.ids, idx), val
+
+    @staticmethod
+    def _lookup_known(vocab: IdVocabulary, raw: Any, name: str) -> np.ndarray:
+        raw = np.atleast_1d(np.asarray(raw))
+        idx = vocab.lookup(raw)
+        if (idx < 0).any():
+            pos = int(np.argmax(idx < 0))
+            raise ValueError(f"{name}[{pos}] = {raw[pos]!r} is not a known id")
+        return idx.astype(np.int32)
+
+    # ------------------------------------------------------------- persistence
+    def _get_state(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted model to ``path`` (``.npz`` arrays + JSON metadata).
+
+        The file is read back by :func:`fastrec.load` without pickle.
+        """
+        self._check_fitted()
+        seen = self._seen
+        arrays: dict[str, np.ndarray] = {
+            "base.user_ids": _vocab_array(self._users.ids, "user_ids"),
+            "base.item_ids": _vocab_array(self._items.ids, "item_ids"),
+            "base.seen_indptr": seen.indptr,
+            "base.seen_indices": seen.indices,
+            "base.seen_data": seen.data,
+        }
+        for key, value in self._get_state().items():
+            arrays[f"model.{key}"] = np.asarray(value)
+        meta = {
+            "format": FILE_FORMAT,
+            "layout_version": LAYOUT_VERSION,
+            "library_version": __version__,
+            "class": type(self).__name__,
+            "params": {k: _json_safe(v) for k, v in self.get_params().items()},
+            "implicit_data": bool(self._implicit_data),
+        }
+        arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def _ids_of(ids: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    pad = idx < 0
+    if not pad.any():
+        return ids[idx]
+    if ids.dtype.kind in "iu":
+        out = ids[np.where(pad, 0, idx)].astype(np.int64)
+        out[pad] = -1
+    else:
+        out = ids[np.where(pad, 0, idx)].astype(object)
+        out[pad] = None
+    return out
+
+
+def expect_array(
+    state: dict[str, np.ndarray], name: str, shape: tuple[int | None, ...], kinds: str = "f"
+) -> np.ndarray:
+    """Fetch ``state[name]`` and check its shape and dtype kind (for ``_set_state``)."""
+    if name not in state:
+        raise ValueError(f"model file is missing the array {name!r}")
+    arr = state[name]
+    if arr.dtype.kind not in kinds:
+        raise ValueError(f"model array {name!r} has dtype {arr.dtype}, expected kind {kinds!r}")
+    if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
+        raise ValueError(f"model array {name!r} has shape {arr.shape}, expected {shape}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"model array {name!r} holds NaN or infinite values")
+    return np.ascontiguousarray(arr)
+
+
+def load(path: str | os.PathLike) -> Recommender:
+    """Load a model written by ``Recommender.save`` (never unpickles anything).
+
+    Raises ``ValueError`` for a file that is missing, truncated, tampered with,
+    written by an incompatible layout version, or not a fastrec model.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"model file {path!r} does not exist")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise ValueError(f"{path!r} is not a readable fastrec model file: {exc}") from None
+    if "__meta__" not in arrays:
+        raise ValueError(f"{path!r} is not a fastrec model file (no metadata)")
+    try:
+        meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path!r} has corrupt metadata: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FILE_FORMAT:
+        raise ValueError(f"{path!r} is not a fastrec model file")
+    if meta.get("layout_version") != LAYOUT_VERSION:
+        raise ValueError(
+            f"{path!r} uses model layout version {meta.get('layout_version')!r} "
+            f"(written by fastrec {meta.get('library_version')!r}); this fastrec "
+            f"({__version__}) reads layout version {LAYOUT_VERSION}"
+        )
+    cls = _REGISTRY.get(meta.get("class"))
+    if cls is None:
+        raise ValueError(f"{path!r} names an unknown model class {meta.get('class')!r}")
+    params = meta.get("params")
+    if not isinstance(params, dict) or set(params) - set(cls._param_names()):
+        raise ValueError(f"{path!r} has parameters that {cls.__name__} does not take")
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    try:
+        model = cls(**params)
+        user_ids = arrays["base.user_ids"]
+        item_ids = arrays["base.item_ids"]
+        seen = sp.csr_matrix(
+            (arrays["base.seen_data"], arrays["base.seen_indices"], arrays["base.seen_indptr"]),
+            shape=(user_ids.shape[0], item_ids.shape[0]),
+        )
+        X = Interactions(
+            check_csr(seen, "saved training matrix", dtype=np.float32),
+            user_ids, item_ids, implicit=bool(meta.get("implicit_data", False)), _trusted=True,
+        )
+        model._begin_fit(X)
+        model._set_state({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
+    except KeyError as exc:
+        raise ValueError(f"{path!r} is missing the array {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path!r} is not a valid {cls.__name__} file: {exc}") from None
+    model._end_fit()
+    return model
+
+
+CallbackType = Callable[[int, dict], Any]

@@ -1,0 +1,84 @@
+"""Top-k selection over dense score rows (the last step of every ``recommend``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _backend
+from ._validation import as_float_array, check_csr, check_int
+
+__all__ = ["topk"]
+
+
+def topk(
+    scores: Any,
+    k: int,
+    exclude: sp.spmatrix | None = None,
+    backend: str = "auto",
+    num_threads: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the ``k`` largest entries of each row.
+
+    Parameters
+    ----------
+    scores : array_like, shape (n_rows, n_cols), float32 or float64
+        Finite scores; ``-inf`` is allowed and ranks last. NaN is an error.
+    k : int >= 1
+        How many entries to keep per row. ``k`` larger than ``n_cols`` is allowed.
+    exclude : scipy.sparse matrix, shape (n_rows, n_cols), optional
+        Entries (its stored positions, whatever their values) never returned,
+        e.g. the items each user has already seen.
+    backend : {"auto", "numba", "cython"}
+    num_threads : int, 0 means all cores
+
+    Returns
+    -------
+    idx : ndarray (n_rows, k) int32
+        Column indices, by descending score, ties by ascending column. When a
+        row has fewer than ``k`` candidates, the remaining slots hold -1.
+    val : ndarray (n_rows, k), dtype of ``scores``
+        The matching scores; ``-inf`` in padded slots.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-dimensional (n_rows, n_cols), got shape {scores.shape}")
+    if scores.dtype.kind == "f" and np.isnan(scores).any():
+        bad = np.flatnonzero(np.isnan(scores.ravel()))[0]
+        pos = tuple(int(i) for i in np.unravel_index(bad, scores.shape))
+        raise ValueError(f"scores must not contain NaN: found one at position {pos}")
+    scores = as_float_array(scores, "scores", finite=False)
+    k = check_int(k, "k", minimum=1)
+    if exclude is not None:
+        exclude = check_csr(exclude, "exclude", shape=scores.shape, finite=False)
+    return topk_unchecked(scores, k, exclude, backend, num_threads)
+
+
+def topk_unchecked(
+    scores: np.ndarray,
+    k: int,
+    exclude: sp.csr_matrix | None,
+    backend: str = "auto",
+    num_threads: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``topk`` for inputs that the library built itself and already trusts.
+
+    ``scores`` must be C-ordered float32/float64 without NaN; ``exclude`` None
+    or a CSR already validated (int32 sorted indices) with ``scores.shape``.
+    """
+    n_rows = scores.shape[0]
+    if exclude is None:
+        excl_indptr = np.zeros(n_rows + 1, dtype=np.int32)
+        excl_indices = np.zeros(0, dtype=np.int32)
+    else:
+        excl_indptr, excl_indices = exclude.indptr, exclude.indices
+    out_idx = np.empty((n_rows, k), dtype=np.int32)
+    out_val = np.empty((n_rows, k), dtype=scores.dtype)
+    if n_rows == 0:
+        return out_idx, out_val
+    kernel = _backend.get_kernel("topk", "topk_dense", backend)
+    with _backend.threads(num_threads):
+        kernel(scores, k, excl_indptr, excl_indices, out_idx, out_val)
+    return out_idx, out_val

@@ -1,0 +1,1 @@
+"""Cython flavour of the fastrec kernels (see ``kernels/__init__.py``)."""

@@ -1,0 +1,1 @@
+"""Numba flavour of the fastrec kernels (see ``kernels/__init__.py``)."""
