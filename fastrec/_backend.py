@@ -17,7 +17,7 @@ import importlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from types import ModuleType
 from typing import Any
 
@@ -25,7 +25,7 @@ BACKENDS = ("numba", "cython")
 _KERNEL_PACKAGE = "fastrec._kernels"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cython_error() -> str | None:
     """None when the Cython extension imports, else why it does not."""
     try:
@@ -58,7 +58,7 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-@lru_cache(maxsize=None)
+@cache
 def _module(backend: str, module: str) -> ModuleType:
     return importlib.import_module(f"{_KERNEL_PACKAGE}.{backend}.{module}")
 

@@ -123,9 +123,7 @@ def check_csr(
     an error. Copies only when a conversion is needed.
     """
     if not sp.issparse(matrix):
-        raise ValueError(
-            f"{name} must be a scipy.sparse matrix, got {type(matrix).__name__}"
-        )
+        raise ValueError(f"{name} must be a scipy.sparse matrix, got {type(matrix).__name__}")
     if matrix.ndim != 2:
         raise ValueError(f"{name} must be 2-dimensional, got shape {matrix.shape}")
     if matrix.format == "coo":

@@ -57,7 +57,9 @@ class IdVocabulary:
             self._dict = {}
             for pos, v in enumerate(ids.tolist()):
                 if v in self._dict:
-                    raise ValueError(f"{name} must be unique: {v!r} at position {pos} repeats")
+                    raise ValueError(
+                        f"{name} must be unique: {v!r} at position {pos} repeats"
+                    ) from None
                 self._dict[v] = pos
 
     def __len__(self) -> int:
@@ -98,7 +100,9 @@ def _check_no_missing(ids: np.ndarray, name: str) -> None:
         bad = ~np.isfinite(ids)
         if bad.any():
             pos = int(np.argmax(bad))
-            raise ValueError(f"{name} must not be NaN or infinite: found {ids[pos]} at position {pos}")
+            raise ValueError(
+                f"{name} must not be NaN or infinite: found {ids[pos]} at position {pos}"
+            )
     elif ids.dtype.kind == "O":
         for pos, v in enumerate(ids.tolist()):
             if v is None or (isinstance(v, float) and v != v):
@@ -235,13 +239,18 @@ class Interactions:
             if ts.shape != (n,):
                 raise ValueError(f"users has {n} entries but timestamps has shape {ts.shape}")
             if ts.dtype.kind == "M":
-                if np.isnat(ts).any():
+                nat = np.isnat(ts)
+                if nat.any():
                     raise ValueError(
-                        f"timestamps must not be NaT: found at position {int(np.argmax(np.isnat(ts)))}"
+                        f"timestamps must not be NaT: found at position {int(np.argmax(nat))}"
                     )
                 ts = ts.astype("datetime64[ns]").view(np.int64)
             else:
-                ts = as_float_array(ts, "timestamps", dtype=np.float64) if ts.dtype.kind != "i" else ts
+                ts = (
+                    as_float_array(ts, "timestamps", dtype=np.float64)
+                    if ts.dtype.kind != "i"
+                    else ts
+                )
                 if ts.dtype.kind == "f" and np.all(ts == np.floor(ts)):
                     ts = ts.astype(np.int64)
         if n == 0:
@@ -427,9 +436,7 @@ class Interactions:
         rows = self.entry_users()[mask]
         indptr = np.zeros(self.n_users + 1, dtype=m.indptr.dtype)
         np.cumsum(np.bincount(rows, minlength=self.n_users), out=indptr[1:])
-        sub = sp.csr_matrix(
-            (m.data[mask], m.indices[mask], indptr), shape=m.shape, copy=False
-        )
+        sub = sp.csr_matrix((m.data[mask], m.indices[mask], indptr), shape=m.shape, copy=False)
         sub.indices = np.ascontiguousarray(sub.indices, dtype=np.int32)
         sub.indptr = indptr
         sub.has_sorted_indices = True

@@ -43,8 +43,8 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .._version import __version__
 from .._validation import check_csr, check_int
+from .._version import __version__
 from ..data import IdVocabulary, Interactions
 from ..topk import topk_unchecked
 
@@ -306,8 +306,11 @@ class Recommender:
         if users.ndim != 1:
             raise ValueError(f"users must be 1-dimensional, got shape {users.shape}")
         idx, scores = self._recommend_indices(
-            self._users.lookup(users), n, exclude_seen,
-            getattr(self, "backend", "auto"), getattr(self, "num_threads", 0),
+            self._users.lookup(users),
+            n,
+            exclude_seen,
+            getattr(self, "backend", "auto"),
+            getattr(self, "num_threads", 0),
         )
         return self._item_ids_of(idx), scores
 
@@ -462,10 +465,15 @@ def load(path: str | os.PathLike) -> Recommender:
         )
         X = Interactions(
             check_csr(seen, "saved training matrix", dtype=np.float32),
-            user_ids, item_ids, implicit=bool(meta.get("implicit_data", False)), _trusted=True,
+            user_ids,
+            item_ids,
+            implicit=bool(meta.get("implicit_data", False)),
+            _trusted=True,
         )
         model._begin_fit(X)
-        model._set_state({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
+        model._set_state(
+            {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
+        )
     except KeyError as exc:
         raise ValueError(f"{path!r} is missing the array {exc}") from None
     except (TypeError, ValueError) as exc:
