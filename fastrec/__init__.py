@@ -23,6 +23,7 @@ _LAZY = {
     "SGDMF": ("fastrec.models.sgd", "SGDMF"),
     "ALS": ("fastrec.models.als", "ALS"),
     "MLPRecommender": ("fastrec.models.mlp", "MLPRecommender"),
+    "Popularity": ("fastrec.models.baseline", "Popularity"),
     "load": ("fastrec.models.base", "load"),
     "evaluate": ("fastrec.evaluation", "evaluate"),
     "show_config": ("fastrec._config", "show_config"),

@@ -1,0 +1,243 @@
+"""Rating-error and ranking metrics.
+
+Ranking metrics take top-k lists and the held-out relevant items:
+
+``recommended``: int array (n_users, k') of item indices, best first; -1 marks
+an empty slot (fewer candidates than k').
+``relevant``: the relevant items of each row, as a scipy.sparse matrix
+(n_users, n_items) whose stored entries are the relevant items, or a sequence
+of integer arrays.
+
+Definitions at cutoff ``k`` for one user with relevant set R (|R| > 0) and
+hit indicators h_1..h_k of the top-k list:
+
+- precision@k = sum h / k
+- recall@k = sum h / |R|
+- hit_rate@k = 1 if any h else 0
+- ndcg@k = sum_r h_r / log2(r + 1) / IDCG, IDCG = sum_{r <= min(|R|, k)} 1 / log2(r + 1)
+- map@k = sum_r h_r * precision@r / min(|R|, k)
+- mrr@k = 1 / (rank of the first hit), 0 without a hit
+
+Each function returns the mean over rows with at least one relevant item (rows
+without are skipped, and ``per_user=True`` gives NaN for them).
+Everything is vectorised: 100,000 users take well under a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._validation import as_float_array, check_int
+
+__all__ = [
+    "rmse",
+    "mae",
+    "precision_at_k",
+    "recall_at_k",
+    "ndcg_at_k",
+    "map_at_k",
+    "hit_rate_at_k",
+    "mrr_at_k",
+    "auc",
+    "coverage",
+    "ranking_metrics",
+]
+
+
+def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    t = as_float_array(y_true, "y_true", dtype=np.float64, ndim=1)
+    p = as_float_array(y_pred, "y_pred", dtype=np.float64, ndim=1)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.shape[0]} entries but y_pred has {p.shape[0]}")
+    if t.shape[0] == 0:
+        raise ValueError("y_true and y_pred are empty")
+    return t, p
+
+
+def rmse(y_true: Any, y_pred: Any) -> float:
+    """Root mean squared error."""
+    t, p = _pair(y_true, y_pred)
+    return float(np.sqrt(np.mean((t - p) ** 2)))
+
+
+def mae(y_true: Any, y_pred: Any) -> float:
+    """Mean absolute error."""
+    t, p = _pair(y_true, y_pred)
+    return float(np.mean(np.abs(t - p)))
+
+
+def _relevant_csr(relevant: Any, n_rows: int, n_items: int | None) -> sp.csr_matrix:
+    if sp.issparse(relevant):
+        rel = sp.csr_matrix(relevant)
+        if rel.shape[0] != n_rows:
+            raise ValueError(f"relevant has {rel.shape[0]} rows but recommended has {n_rows}")
+        rel = rel.copy()
+        rel.sum_duplicates()
+        rel.sort_indices()
+        return rel
+    if not isinstance(relevant, Sequence | np.ndarray):
+        raise ValueError("relevant must be a scipy.sparse matrix or a sequence of index arrays")
+    if len(relevant) != n_rows:
+        raise ValueError(f"relevant has {len(relevant)} rows but recommended has {n_rows}")
+    rows = [np.unique(np.asarray(r, dtype=np.int64)) for r in relevant]
+    lengths = np.array([r.shape[0] for r in rows], dtype=np.int64)
+    indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    if indices.size and indices.min() < 0:
+        raise ValueError("relevant item indices must be >= 0")
+    width = int(indices.max()) + 1 if indices.size else 0
+    width = max(width, n_items or 0)
+    indptr = np.concatenate(([0], np.cumsum(lengths)))
+    return sp.csr_matrix((np.ones(indices.shape[0]), indices, indptr), shape=(n_rows, width))
+
+
+def _hits(recommended: Any, relevant: Any, k: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(hits (n, k) bool, n_relevant (n,)) for the top-k lists."""
+    rec = np.asarray(recommended)
+    if rec.ndim != 2:
+        raise ValueError(f"recommended must be 2-D (n_users, k), got shape {rec.shape}")
+    if rec.dtype.kind not in "iu":
+        raise ValueError(f"recommended must hold integer item indices, got dtype {rec.dtype}")
+    if k is None:
+        k = rec.shape[1]
+    k = check_int(k, "k", 1)
+    if k > rec.shape[1]:
+        raise ValueError(f"k={k} is larger than the lists in recommended ({rec.shape[1]})")
+    rec = rec[:, :k].astype(np.int64)
+    n = rec.shape[0]
+    rel = _relevant_csr(relevant, n, int(rec.max(initial=-1)) + 1)
+    n_items = max(rel.shape[1], int(rec.max(initial=-1)) + 1, 1)
+    rel_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(rel.indptr)) * n_items + rel.indices
+    keys = np.arange(n, dtype=np.int64)[:, None] * n_items + rec
+    pos = np.searchsorted(rel_keys, keys)
+    pos = np.minimum(pos, max(rel_keys.shape[0] - 1, 0))
+    hits = (rec >= 0) & (rel_keys.shape[0] > 0)
+    if rel_keys.shape[0]:
+        hits &= rel_keys[pos] == keys
+    return hits, np.diff(rel.indptr).astype(np.int64)
+
+
+def _average(per_user: np.ndarray, n_rel: np.ndarray, return_per_user: bool):
+    per_user = np.where(n_rel > 0, per_user, np.nan)
+    if return_per_user:
+        return per_user
+    valid = n_rel > 0
+    return float(per_user[valid].mean()) if valid.any() else float("nan")
+
+
+def ranking_metrics(
+    recommended: Any, relevant: Any, k: int | None = None, n_relevant: Any = None
+) -> dict[str, np.ndarray]:
+    """Per-user precision, recall, ndcg, map, hit_rate and mrr at ``k`` in one pass.
+
+    ``n_relevant`` overrides the size of each relevant set (e.g. to count
+    relevant items that cannot be recommended at all); default: as given.
+    """
+    hits, n_rel = _hits(recommended, relevant, k)
+    if n_relevant is not None:
+        n_rel = np.asarray(n_relevant, dtype=np.int64)
+        if n_rel.shape != (hits.shape[0],):
+            raise ValueError(f"n_relevant must have shape ({hits.shape[0]},), got {n_rel.shape}")
+    kk = hits.shape[1]
+    h = hits.astype(np.float64)
+    n_hits = h.sum(axis=1)
+    ranks = np.arange(1, kk + 1, dtype=np.float64)
+    discounts = 1.0 / np.log2(ranks + 1.0)
+    ideal = np.concatenate(([0.0], np.cumsum(discounts)))[np.minimum(n_rel, kk)]
+    cum_hits = np.cumsum(h, axis=1)
+    first = np.where(hits.any(axis=1), np.argmax(hits, axis=1) + 1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {
+            "precision": n_hits / kk,
+            "recall": n_hits / n_rel,
+            "ndcg": (h * discounts).sum(axis=1) / ideal,
+            "map": (h * cum_hits / ranks).sum(axis=1) / np.minimum(n_rel, kk),
+            "hit_rate": (n_hits > 0).astype(np.float64),
+            "mrr": np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0),
+        }
+    return {name: np.where(n_rel > 0, v, np.nan) for name, v in out.items()}
+
+
+def _one(name: str):
+    def metric(recommended: Any, relevant: Any, k: int | None = None, per_user: bool = False):
+        values = ranking_metrics(recommended, relevant, k)[name]
+        if per_user:
+            return values
+        valid = ~np.isnan(values)
+        return float(values[valid].mean()) if valid.any() else float("nan")
+
+    metric.__name__ = f"{name}_at_k"
+    metric.__doc__ = (
+        f"Mean {name}@k over rows with at least one relevant item (see module docstring).\n\n"
+        "Parameters\n----------\nrecommended : int array (n_users, >= k), -1 = empty slot\n"
+        "relevant : scipy.sparse (n_users, n_items) or sequence of index arrays\n"
+        "k : int, default all columns of ``recommended``\nper_user : bool\n"
+        "    Return the per-row values (NaN for rows without relevant items)."
+    )
+    return metric
+
+
+precision_at_k = _one("precision")
+recall_at_k = _one("recall")
+ndcg_at_k = _one("ndcg")
+map_at_k = _one("map")
+hit_rate_at_k = _one("hit_rate")
+mrr_at_k = _one("mrr")
+
+
+def auc(scores: Any, relevant: Any, exclude: Any = None, per_user: bool = False):
+    """Area under the ROC curve of each row's full ranking.
+
+    The probability that a relevant item scores above a non-relevant one, ties
+    counting one half, over items not in ``exclude`` (e.g. seen in training).
+
+    Parameters
+    ----------
+    scores : array (n_users, n_items)
+    relevant : scipy.sparse (n_users, n_items) or sequence of index arrays
+    exclude : scipy.sparse (n_users, n_items), optional
+    """
+    from scipy.stats import rankdata
+
+    s = as_float_array(scores, "scores", dtype=np.float64, ndim=2, finite=False)
+    if np.isnan(s).any():
+        raise ValueError("scores must not contain NaN")
+    n, m = s.shape
+    rel = _relevant_csr(relevant, n, m)
+    if rel.shape[1] > m:
+        raise ValueError(f"relevant refers to item {rel.shape[1] - 1} but scores have {m} columns")
+    is_rel = np.zeros((n, m), dtype=bool)
+    is_rel[np.repeat(np.arange(n), np.diff(rel.indptr)), rel.indices] = True
+    keep = np.ones((n, m), dtype=bool)
+    if exclude is not None:
+        ex = sp.csr_matrix(exclude)
+        if ex.shape != (n, m):
+            raise ValueError(f"exclude must have shape {(n, m)}, got {ex.shape}")
+        keep[np.repeat(np.arange(n), np.diff(ex.indptr)), ex.indices] = False
+        keep |= is_rel  # a held-out item is never excluded
+    s = np.where(keep, s, -np.inf)
+    ranks = rankdata(s, axis=1)  # average ranks: ties count one half
+    n_pos = (is_rel & keep).sum(axis=1)
+    n_neg = keep.sum(axis=1) - n_pos
+    excluded = m - keep.sum(axis=1)  # excluded items take the lowest ranks
+    pos_rank_sum = np.where(is_rel & keep, ranks - excluded[:, None], 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = (pos_rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    values = np.where((n_pos > 0) & (n_neg > 0), values, np.nan)
+    if per_user:
+        return values
+    valid = ~np.isnan(values)
+    return float(values[valid].mean()) if valid.any() else float("nan")
+
+
+def coverage(recommended: Any, n_items: int) -> float:
+    """Catalogue coverage: distinct recommended items / ``n_items`` (-1 slots ignored)."""
+    rec = np.asarray(recommended)
+    n_items = check_int(n_items, "n_items", 1)
+    items = np.unique(rec[rec >= 0])
+    if items.size and items.max() >= n_items:
+        raise ValueError(f"recommended holds item {int(items.max())} >= n_items={n_items}")
+    return float(items.size / n_items)
