@@ -14,9 +14,17 @@ import numba
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
-def jit(func=None, *, parallel: bool = False):
-    """``numba.njit`` with the project's flags (cache, nogil, fastmath)."""
-    deco = numba.njit(cache=True, nogil=True, fastmath=FASTMATH, parallel=parallel)
+def jit(func=None, *, parallel: bool = False, error_model: str = "python"):
+    """``numba.njit`` with the project's flags (cache, nogil, fastmath).
+
+    ``error_model="numpy"`` drops the zero-division check on float division
+    (IEEE results instead of ZeroDivisionError), which lets LLVM vectorise
+    loops that divide; use it only where a divisor cannot be zero or an
+    IEEE inf/NaN is caught afterwards.
+    """
+    deco = numba.njit(
+        cache=True, nogil=True, fastmath=FASTMATH, parallel=parallel, error_model=error_model
+    )
     if func is None:
         return deco
     return deco(func)
