@@ -1,0 +1,493 @@
+"""Neighbourhood (k-NN) prediction and scoring kernels (twin of ``cython/knn.pyx``).
+
+Every kernel works in one orientation: the *target* side ``x`` (items for
+ItemKNN, users for UserKNN) and the *other* side ``y``. The ratings matrix is
+passed twice, as ``A`` (n_x, n_y) in CSR (``a_*``: the ratings of each x) and
+as ``B = A.T`` in CSR (``b_*``: for each y, the x that rated it), both with
+sorted int32 indices.
+
+Similarities are computed on demand, one target row at a time, with dense
+per-thread accumulators indexed by x' (the "sparse row times sparse matrix with
+a dense accumulator and a touched list" scheme), so no n_x x n_x matrix ever
+exists. The similarity of x and x' is taken over their co-rated support
+Y = {y : A[x, y] and A[x', y] both stored}, n = |Y|:
+
+``kind == 0`` (Pearson over the co-rated support, as scikit-surprise's
+    ``pearson``): ``(n Sxy - Sx Sy) / sqrt((n Sxx - Sx^2)(n Syy - Sy^2))``, i.e.
+    ``np.corrcoef(a[Y], a2[Y])[0, 1]``. A zero variance on the support (which
+    includes n == 1) gives 0. The variance is taken as zero when it is below
+    1e-12 of ``n Sxx`` (cancellation guard; exact for ratings on a 0.5 grid).
+``kind == 1`` (dot product): ``sum_Y a[y] * a2[y]``; the caller passes values
+    already centred / normalised so that this is the wanted measure (cosine,
+    centred cosine, adjusted cosine).
+
+Then ``n < min_support`` gives no similarity (0), and ``shrinkage`` multiplies
+by ``n / (n + shrinkage)``. A pair with no co-rating has similarity 0. The
+target is never its own neighbour.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+from ._config import jit
+from ._heap import heap_offer, heap_sort
+
+KIND_PEARSON = 0
+KIND_DOT = 1
+# Relative threshold under which a one-pass variance is treated as zero.
+_VAR_EPS = 1e-12
+
+
+@jit
+def accumulate_row(
+    x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, cnt, sx, sy, sxx, syy, sxy, touched
+):
+    """Co-rated sums of target ``x`` against every other x'; returns #touched.
+
+    NumPy equivalent, for every x2 != x with Y = co-rated columns:
+    ``cnt[x2] = len(Y); sx[x2] = A[x, Y].sum(); sy[x2] = A[x2, Y].sum();``
+    ``sxx, syy, sxy`` the sums of squares and of products. ``touched[:ret]``
+    lists the x2 with ``cnt > 0`` in first-touch order. All accumulators must
+    be zero on entry for every x2 (``reset_row`` restores that).
+    """
+    n_touched = 0
+    for p in range(a_indptr[x], a_indptr[x + 1]):
+        y = a_indices[p]
+        rx = np.float64(a_data[p])
+        for q in range(b_indptr[y], b_indptr[y + 1]):
+            x2 = b_indices[q]
+            if x2 == x:
+                continue
+            ry = np.float64(b_data[q])
+            if cnt[x2] == 0:
+                touched[n_touched] = x2
+                n_touched += 1
+            cnt[x2] += 1
+            sx[x2] += rx
+            sy[x2] += ry
+            sxx[x2] += rx * rx
+            syy[x2] += ry * ry
+            sxy[x2] += rx * ry
+    return n_touched
+
+
+@jit
+def pair_similarity(kind, n, sx, sy, sxx, syy, sxy, min_support, shrinkage):
+    """Similarity from the co-rated sums of one pair (see the module docstring)."""
+    if n == 0 or n < min_support:
+        return 0.0
+    if kind == KIND_PEARSON:
+        nf = np.float64(n)
+        var_x = nf * sxx - sx * sx
+        var_y = nf * syy - sy * sy
+        if var_x <= _VAR_EPS * nf * sxx or var_y <= _VAR_EPS * nf * syy:
+            return 0.0
+        sim = (nf * sxy - sx * sy) / np.sqrt(var_x * var_y)
+    else:
+        sim = sxy
+    if shrinkage > 0.0:
+        sim = sim * (n / (n + shrinkage))
+    return sim
+
+
+@jit
+def finish_row(kind, min_support, shrinkage, touched, n_touched, cnt, sx, sy, sxx, syy, sxy, sim):
+    """``sim[x2]`` for every touched x2, and the sums reset to zero."""
+    for t in range(n_touched):
+        x2 = touched[t]
+        sim[x2] = pair_similarity(
+            kind, cnt[x2], sx[x2], sy[x2], sxx[x2], syy[x2], sxy[x2], min_support, shrinkage
+        )
+        sx[x2] = 0.0
+        sy[x2] = 0.0
+        sxx[x2] = 0.0
+        syy[x2] = 0.0
+        sxy[x2] = 0.0
+
+
+@jit
+def _n_chunks(n_tasks):
+    # Interleaved chunks (task t goes to chunk t % n_chunks): scratch memory is
+    # allocated once per chunk and skewed tasks spread over the threads. The
+    # result of each task does not depend on the chunking.
+    return max(1, min(n_tasks, 8 * numba.get_num_threads()))
+
+
+@jit(parallel=True)
+def predict_pairs(
+    a_indptr,
+    a_indices,
+    a_data,
+    b_indptr,
+    b_indices,
+    b_data,
+    means,
+    kind,
+    min_support,
+    shrinkage,
+    k,
+    centered,
+    group_target,
+    group_ptr,
+    query_other,
+    out_pred,
+    out_count,
+):
+    """k-NN predictions for queries grouped by target.
+
+    Parameters
+    ----------
+    a_indptr, a_indices, a_data : CSR of A (n_x, n_y); data float32/float64
+    b_indptr, b_indices, b_data : CSR of A.T (n_y, n_x), same data dtype
+    means : (n_x,) float64, the mean rating of each x (used when ``centered``)
+    kind : int, 0 Pearson or 1 dot product (module docstring)
+    min_support : int; shrinkage : float >= 0
+    k : int >= 1, neighbours used per prediction
+    centered : bool, KNNWithMeans (True) or KNNBasic (False) aggregation
+    group_target : (n_groups,) int32, the target x of each group
+    group_ptr : (n_groups + 1,) int64, queries of group g are
+        ``group_ptr[g]:group_ptr[g + 1]``
+    query_other : (n_queries,) int32, the y of each query (grouped order)
+    out_pred : (n_queries,) float64, written
+    out_count : (n_queries,) int32, written: neighbours used (0..k)
+
+    The neighbours of query (x, y) are the k x' != x with the highest positive
+    similarity to x among the x' that rated y (ties: lower x' first). With
+    ``s`` their similarities and ``r`` their ratings of y::
+
+        pred = means[x] + sum(s * (r - means[x'])) / sum(s)   # centered
+        pred = sum(s * r) / sum(s)                             # not centered
+
+    With no neighbour, ``out_pred`` is ``means[x]`` (centered) or 0 and
+    ``out_count`` 0: the caller applies its fallback for counts below min_k.
+    """
+    n_x = means.shape[0]
+    n_groups = group_target.shape[0]
+    n_chunks = _n_chunks(n_groups)
+    for chunk in prange(n_chunks):
+        cnt = np.zeros(n_x, dtype=np.int32)
+        sx = np.zeros(n_x, dtype=np.float64)
+        sy = np.zeros(n_x, dtype=np.float64)
+        sxx = np.zeros(n_x, dtype=np.float64)
+        syy = np.zeros(n_x, dtype=np.float64)
+        sxy = np.zeros(n_x, dtype=np.float64)
+        sim = np.zeros(n_x, dtype=np.float64)
+        touched = np.empty(n_x, dtype=np.int32)
+        heap_val = np.empty(k, dtype=np.float64)
+        heap_pos = np.empty(k, dtype=np.int32)
+        for g in range(chunk, n_groups, n_chunks):
+            x = group_target[g]
+            n_touched = accumulate_row(
+                x,
+                a_indptr,
+                a_indices,
+                a_data,
+                b_indptr,
+                b_indices,
+                b_data,
+                cnt,
+                sx,
+                sy,
+                sxx,
+                syy,
+                sxy,
+                touched,
+            )
+            finish_row(
+                kind, min_support, shrinkage, touched, n_touched, cnt, sx, sy, sxx, syy, sxy, sim
+            )
+            for q in range(group_ptr[g], group_ptr[g + 1]):
+                y = query_other[q]
+                start = b_indptr[y]
+                size = 0
+                for p in range(start, b_indptr[y + 1]):
+                    x2 = b_indices[p]
+                    s = sim[x2]
+                    if x2 != x and s > 0.0:
+                        size = heap_offer(heap_val, heap_pos, size, k, s, p - start)
+                num = 0.0
+                den = 0.0
+                for h in range(size):
+                    p = start + heap_pos[h]
+                    r = np.float64(b_data[p])
+                    if centered:
+                        r -= means[b_indices[p]]
+                    num += heap_val[h] * r
+                    den += heap_val[h]
+                pred = means[x] if centered else 0.0
+                if size > 0:
+                    pred += num / den
+                out_pred[q] = pred
+                out_count[q] = size
+            for t in range(n_touched):
+                x2 = touched[t]
+                sim[x2] = 0.0
+                cnt[x2] = 0
+
+
+@jit(parallel=True)
+def similar_rows(
+    a_indptr,
+    a_indices,
+    a_data,
+    b_indptr,
+    b_indices,
+    b_data,
+    kind,
+    min_support,
+    shrinkage,
+    rows,
+    positive_only,
+    out_idx,
+    out_val,
+):
+    """The most similar x' of each x in ``rows``, best first.
+
+    Parameters
+    ----------
+    a_*, b_*, kind, min_support, shrinkage : as in ``predict_pairs``
+    rows : (m,) int32, the target rows
+    positive_only : bool. True: candidates are the x' with similarity > 0.
+        False: every x' != x co-rating at least ``max(min_support, 1)`` y.
+    out_idx : (m, n) int32, written; padded with -1
+    out_val : (m, n) float32/float64, written; padded with -inf
+
+    Ordering: descending similarity, ties by ascending index.
+    """
+    n_x = a_indptr.shape[0] - 1
+    m = rows.shape[0]
+    n = out_idx.shape[1]
+    n_chunks = _n_chunks(m)
+    for chunk in prange(n_chunks):
+        cnt = np.zeros(n_x, dtype=np.int32)
+        sx = np.zeros(n_x, dtype=np.float64)
+        sy = np.zeros(n_x, dtype=np.float64)
+        sxx = np.zeros(n_x, dtype=np.float64)
+        syy = np.zeros(n_x, dtype=np.float64)
+        sxy = np.zeros(n_x, dtype=np.float64)
+        sim = np.zeros(n_x, dtype=np.float64)
+        touched = np.empty(n_x, dtype=np.int32)
+        heap_val = np.empty(n, dtype=np.float64)
+        heap_idx = np.empty(n, dtype=np.int32)
+        for row in range(chunk, m, n_chunks):
+            x = rows[row]
+            n_touched = accumulate_row(
+                x,
+                a_indptr,
+                a_indices,
+                a_data,
+                b_indptr,
+                b_indices,
+                b_data,
+                cnt,
+                sx,
+                sy,
+                sxx,
+                syy,
+                sxy,
+                touched,
+            )
+            finish_row(
+                kind, min_support, shrinkage, touched, n_touched, cnt, sx, sy, sxx, syy, sxy, sim
+            )
+            size = 0
+            for t in range(n_touched):
+                x2 = touched[t]
+                s = sim[x2]
+                if (s > 0.0) if positive_only else (cnt[x2] >= min_support):
+                    size = heap_offer(heap_val, heap_idx, size, n, s, x2)
+                sim[x2] = 0.0
+                cnt[x2] = 0
+            heap_sort(heap_val, heap_idx, size)
+            for j in range(size):
+                out_idx[row, j] = heap_idx[j]
+                out_val[row, j] = heap_val[j]
+            for j in range(size, n):
+                out_idx[row, j] = -1
+                out_val[row, j] = -np.inf
+
+
+@jit(parallel=True)
+def score_user_based(
+    a_indptr,
+    a_indices,
+    a_data,
+    b_indptr,
+    b_indices,
+    b_data,
+    means,
+    kind,
+    min_support,
+    shrinkage,
+    k,
+    min_k,
+    centered,
+    max_neighbors,
+    users,
+    fallback,
+    out_scores,
+):
+    """UserKNN scores of every item for a block of users.
+
+    Parameters
+    ----------
+    a_* : CSR of the ratings (n_users, n_items); b_* : its transpose (n_items, n_users)
+    means : (n_users,) float64; kind, min_support, shrinkage, k, centered: as in
+        ``predict_pairs``
+    min_k : int, items with fewer neighbours get ``fallback``
+    max_neighbors : int >= 1, only the ``max_neighbors`` most similar users
+        (positive similarity, ties by lower index) are considered
+    users : (m,) int32; fallback : (m,) float64, the score of items with fewer
+        than ``min_k`` neighbours
+    out_scores : (m, n_items) float32, written
+
+    With ``max_neighbors >= n_users`` the score of item i equals
+    ``predict_pairs`` for (u, i): walking the neighbours in descending
+    similarity and giving each item its first ``k`` raters is the same top-k.
+    """
+    n_users = means.shape[0]
+    n_items = b_indptr.shape[0] - 1
+    m = users.shape[0]
+    cap = min(max_neighbors, n_users)
+    n_chunks = _n_chunks(m)
+    for chunk in prange(n_chunks):
+        cnt = np.zeros(n_users, dtype=np.int32)
+        sx = np.zeros(n_users, dtype=np.float64)
+        sy = np.zeros(n_users, dtype=np.float64)
+        sxx = np.zeros(n_users, dtype=np.float64)
+        syy = np.zeros(n_users, dtype=np.float64)
+        sxy = np.zeros(n_users, dtype=np.float64)
+        sim = np.zeros(n_users, dtype=np.float64)
+        touched = np.empty(n_users, dtype=np.int32)
+        nb_val = np.empty(cap, dtype=np.float64)
+        nb_idx = np.empty(cap, dtype=np.int32)
+        num = np.zeros(n_items, dtype=np.float64)
+        den = np.zeros(n_items, dtype=np.float64)
+        used = np.zeros(n_items, dtype=np.int32)
+        for row in range(chunk, m, n_chunks):
+            u = users[row]
+            n_touched = accumulate_row(
+                u,
+                a_indptr,
+                a_indices,
+                a_data,
+                b_indptr,
+                b_indices,
+                b_data,
+                cnt,
+                sx,
+                sy,
+                sxx,
+                syy,
+                sxy,
+                touched,
+            )
+            finish_row(
+                kind, min_support, shrinkage, touched, n_touched, cnt, sx, sy, sxx, syy, sxy, sim
+            )
+            size = 0
+            for t in range(n_touched):
+                v = touched[t]
+                if sim[v] > 0.0:
+                    size = heap_offer(nb_val, nb_idx, size, cap, sim[v], v)
+                sim[v] = 0.0
+                cnt[v] = 0
+            heap_sort(nb_val, nb_idx, size)
+            for h in range(size):
+                v = nb_idx[h]
+                s = nb_val[h]
+                for p in range(a_indptr[v], a_indptr[v + 1]):
+                    i = a_indices[p]
+                    if used[i] < k:
+                        r = np.float64(a_data[p])
+                        if centered:
+                            r -= means[v]
+                        num[i] += s * r
+                        den[i] += s
+                        used[i] += 1
+            base = means[u] if centered else 0.0
+            for i in range(n_items):
+                if used[i] >= min_k and used[i] > 0:
+                    out_scores[row, i] = base + num[i] / den[i]
+                else:
+                    out_scores[row, i] = fallback[row]
+                num[i] = 0.0
+                den[i] = 0.0
+                used[i] = 0
+
+
+@jit(parallel=True)
+def score_item_based(
+    r_indptr,
+    r_indices,
+    r_data,
+    nbr_indptr,
+    nbr_indices,
+    nbr_data,
+    means,
+    k,
+    min_k,
+    centered,
+    users,
+    fallback,
+    out_scores,
+):
+    """ItemKNN scores of every item for a block of users, from stored neighbours.
+
+    Parameters
+    ----------
+    r_* : CSR of the ratings (n_users, n_items), data float32/float64
+    nbr_* : CSR (n_items, n_items), float32/float64 data: row j lists the items
+        i that keep j among their stored neighbours, with similarity
+        ``sim(i, j) > 0`` (the transpose of the per-item neighbour lists)
+    means : (n_items,) float64; k, centered: as in ``predict_pairs``
+    min_k : int; users : (m,) int32
+    fallback : (n_items,) float64, the score of an item with fewer than
+        ``min_k`` neighbours among the user's items
+    out_scores : (m, n_items) float32, written
+
+    Item i's neighbours for user u are the k items j that u rated with the
+    highest stored similarity (ties: lower j first), as in ``predict_pairs``
+    restricted to the stored lists.
+    """
+    n_items = means.shape[0]
+    m = users.shape[0]
+    n_chunks = _n_chunks(m)
+    for chunk in prange(n_chunks):
+        heap_val = np.empty((n_items, k), dtype=np.float64)
+        heap_pos = np.empty((n_items, k), dtype=np.int32)
+        size = np.zeros(n_items, dtype=np.int32)
+        touched = np.empty(n_items, dtype=np.int32)
+        for row in range(chunk, m, n_chunks):
+            u = users[row]
+            start = r_indptr[u]
+            n_touched = 0
+            for p in range(start, r_indptr[u + 1]):
+                j = r_indices[p]
+                for q in range(nbr_indptr[j], nbr_indptr[j + 1]):
+                    i = nbr_indices[q]
+                    if size[i] == 0:
+                        touched[n_touched] = i
+                        n_touched += 1
+                    size[i] = heap_offer(
+                        heap_val[i], heap_pos[i], size[i], k, np.float64(nbr_data[q]), p - start
+                    )
+            for i in range(n_items):
+                out_scores[row, i] = fallback[i]
+            for t in range(n_touched):
+                i = touched[t]
+                num = 0.0
+                den = 0.0
+                for h in range(size[i]):
+                    p = start + heap_pos[i, h]
+                    r = np.float64(r_data[p])
+                    if centered:
+                        r -= means[r_indices[p]]
+                    num += heap_val[i, h] * r
+                    den += heap_val[i, h]
+                if size[i] >= min_k:
+                    out_scores[row, i] = (means[i] if centered else 0.0) + num / den
+                size[i] = 0
