@@ -58,7 +58,7 @@ def as_float_array(
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
-            flat = arr.ravel()
+            flat = arr.ravel().tolist()
             for pos, v in enumerate(flat):
                 try:
                     float(v)

@@ -48,7 +48,7 @@ class IdVocabulary:
                 if np.any(same):
                     dup = int(order[1:][same].min())
                     raise ValueError(
-                        f"{name} must be unique: {ids[dup]!r} at position {dup} repeats"
+                        f"{name} must be unique: {_show(ids[dup])!r} at position {dup} repeats"
                     )
             self._order = order
             self._sorted = sorted_ids
@@ -107,6 +107,11 @@ def _check_no_missing(ids: np.ndarray, name: str) -> None:
         for pos, v in enumerate(ids.tolist()):
             if v is None or (isinstance(v, float) and v != v):
                 raise ValueError(f"{name} must not be missing (None/NaN): found at position {pos}")
+
+
+def _show(value: Any) -> Any:
+    """A numpy scalar as the plain Python value (for readable messages)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _factorize(raw: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -231,7 +236,8 @@ class Interactions:
             if values.shape != (n,):
                 raise ValueError(f"users has {n} entries but ratings has shape {values.shape}")
             values = as_float_array(values, "ratings", dtype=np.float64)
-            values = values.astype(np.float32)
+            with np.errstate(over="ignore"):  # overflow is reported just below
+                values = values.astype(np.float32)
             check_finite(values, "ratings (as float32)")
         ts = None
         if timestamps is not None:
@@ -270,7 +276,8 @@ class Interactions:
                 u, i = divmod(int(key[1:][same][np.argmin(later)]), n_items)
                 first = int(order[np.searchsorted(key, u * n_items + i)])
                 raise ValueError(
-                    f"duplicate (user, item) pair ({user_ids[u]!r}, {item_ids[i]!r}) at position "
+                    f"duplicate (user, item) pair ({_show(user_ids[u])!r}, {_show(item_ids[i])!r}) "
+                    f"at position "
                     f"{pos} (first at position {first}); pass duplicates='last', 'mean' or 'sum' "
                     "to merge"
                 )

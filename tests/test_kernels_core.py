@@ -1,0 +1,170 @@
+"""The foundation kernels (CSR scan, top-k) on both backends against references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fastrec as fr
+from fastrec import _backend
+from tests.reference_core import csr_check_reference, topk_reference
+
+from .conftest import BACKENDS, DTYPES
+
+
+@st.composite
+def score_blocks(draw):
+    seed = draw(st.integers(0, 2**31 - 1))
+    n = draw(st.integers(0, 12))
+    m = draw(st.integers(1, 30))
+    k = draw(st.integers(1, 35))
+    ties = draw(st.booleans())
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 4, (n, m)).astype(float) if ties else rng.normal(size=(n, m))
+    if draw(st.booleans()) and n:
+        scores[rng.random((n, m)) < 0.1] = -np.inf
+    density = draw(st.sampled_from([0.0, 0.2, 0.9, 1.0]))
+    mask = rng.random((n, m)) < density
+    return scores, k, sp.csr_matrix(mask.astype(np.float32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(block=score_blocks())
+def test_topk_matches_reference(backend, dtype, block):
+    scores, k, exclude = block
+    scores = scores.astype(dtype)
+    idx, val = fr.topk(scores, k, exclude=exclude, backend=backend)
+    excl_rows = [exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]] for r in range(scores.shape[0])]
+    ref_idx, ref_val = topk_reference(scores, k, excl_rows)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(val, ref_val.astype(dtype))
+    assert idx.dtype == np.int32 and val.dtype == dtype
+
+
+def test_topk_ties_break_by_ascending_index(backend):
+    scores = np.array([[1.0, 3.0, 3.0, 1.0, 3.0]], dtype=np.float32)
+    idx, val = fr.topk(scores, 4, backend=backend)
+    assert idx.tolist() == [[1, 2, 4, 0]]
+    assert val.tolist() == [[3.0, 3.0, 3.0, 1.0]]
+
+
+def test_topk_k_larger_than_candidates_pads(backend):
+    scores = np.arange(3, dtype=np.float64)[None, :]
+    exclude = sp.csr_matrix(np.array([[0, 1, 0]]))
+    idx, val = fr.topk(scores, 4, exclude=exclude, backend=backend)
+    assert idx.tolist() == [[2, 0, -1, -1]]
+    assert val[0, 2] == -np.inf and val[0, 3] == -np.inf
+
+
+def test_topk_thread_invariance(backend):
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 50, (301, 257)).astype(np.float32)
+    a = fr.topk(scores, 17, backend=backend, num_threads=1)
+    b = fr.topk(scores, 17, backend=backend, num_threads=2)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_topk_backends_agree():
+    rng = np.random.default_rng(4)
+    scores = rng.normal(size=(50, 80))
+    a = fr.topk(scores, 9, backend="numba")
+    b = fr.topk(scores, 9, backend="cython")
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_topk_bad_input():
+    with pytest.raises(ValueError, match=r"NaN.*\(1, 2\)"):
+        s = np.zeros((2, 3))
+        s[1, 2] = np.nan
+        fr.topk(s, 2)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        fr.topk(np.zeros((2, 3)), 0)
+    with pytest.raises(ValueError, match="2-dimensional"):
+        fr.topk(np.zeros(3), 1)
+    with pytest.raises(ValueError, match="exclude must have 3 columns"):
+        fr.topk(np.zeros((2, 3)), 1, exclude=sp.csr_matrix((2, 4)))
+    with pytest.raises(ValueError, match="numeric"):
+        fr.topk(np.array([["a", "b"]]), 1)
+    with pytest.raises(ValueError, match="backend"):
+        fr.topk(np.zeros((2, 3)), 1, backend="fortran")
+    with pytest.raises(ValueError, match="num_threads"):
+        fr.topk(np.zeros((2, 3)), 1, num_threads=-1)
+
+
+@st.composite
+def csr_structures(draw):
+    n_rows = draw(st.integers(0, 8))
+    n_cols = draw(st.integers(1, 10))
+    counts = draw(st.lists(st.integers(0, 5), min_size=n_rows, max_size=n_rows))
+    indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+    indices = np.array(draw(st.lists(st.integers(-2, n_cols + 1), min_size=int(indptr[-1]),
+                                     max_size=int(indptr[-1]))), dtype=np.int32)
+    if draw(st.booleans()):  # mostly-valid structures too
+        for r in range(n_rows):
+            row = np.sort(np.unique(np.clip(indices[indptr[r]:indptr[r + 1]], 0, n_cols - 1)))
+            indices[indptr[r]:indptr[r] + row.size] = row
+            indices[indptr[r] + row.size:indptr[r + 1]] = n_cols  # any leftovers are faults
+    if draw(st.booleans()) and n_rows:
+        indptr[draw(st.integers(0, n_rows))] += draw(st.integers(-2, 2))
+        indptr[-1] = indices.size
+    return indptr, indices, n_cols
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(structure=csr_structures())
+def test_csr_check_matches_reference(backend, structure):
+    indptr, indices, n_cols = structure
+    kernel = _backend.get_kernel("csr", "check_csr", backend)
+    code, pos = kernel(indptr, indices, n_cols)
+    assert (int(code), int(pos)) == csr_check_reference(indptr, indices, n_cols)
+    code64, pos64 = kernel(indptr.astype(np.int64), indices, n_cols)
+    assert (int(code64), int(pos64)) == (int(code), int(pos))
+
+
+def test_backend_resolution(monkeypatch):
+    assert _backend.resolve_backend("numba") == "numba"
+    assert _backend.resolve_backend("cython") == "cython"
+    assert _backend.resolve_backend("auto") == "cython"
+    with pytest.raises(ValueError, match="backend must be"):
+        _backend.resolve_backend("gpu")
+    # a missing extension: auto falls back to numba, explicit cython is a clear error
+    monkeypatch.setattr(_backend, "_cython_error", lambda: "No module named _openmp")
+    assert _backend.resolve_backend("auto") == "numba"
+    with pytest.raises(ValueError, match="backend='cython' is not available"):
+        _backend.resolve_backend("cython")
+    assert _backend.available_backends() == ["numba"]
+
+
+def test_thread_control_is_restored():
+    import numba
+    from threadpoolctl import threadpool_info
+
+    omp = _backend._module("cython", "_openmp")
+    before = (numba.get_num_threads(), omp.get_max_threads())
+    with _backend.threads(1) as n:
+        assert n == 1
+        assert numba.get_num_threads() == 1
+        assert omp.get_max_threads() == 1
+        blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        assert all(t == 1 for t in blas)
+    assert (numba.get_num_threads(), omp.get_max_threads()) == before
+    with pytest.raises(RuntimeError):
+        with _backend.threads(1):
+            raise RuntimeError("boom")
+    assert (numba.get_num_threads(), omp.get_max_threads()) == before
+    with _backend.threads(0) as n:
+        assert n == _backend.cpu_count()
+
+
+def test_show_config_reports_backends(capsys):
+    info = fr.show_config()
+    out = capsys.readouterr().out
+    assert "cython" in info["backends"] and "numba" in info["backends"]
+    assert isinstance(info["cython_openmp"], bool)
+    assert "fastrec" in out and info["cython_build_target"] in out
