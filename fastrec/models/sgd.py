@@ -1,0 +1,484 @@
+"""``SGDMF``: biased matrix factorisation for explicit ratings, by Hogwild SGD.
+
+The model is Funk's SVD with biases (Koren, Bell & Volinsky, "Matrix
+factorization techniques for recommender systems", IEEE Computer 42(8), 2009,
+eq. 5), the same model and update rule as Surprise's ``SVD``::
+
+    r_hat(u, i) = mu + b_u + b_i + p_u . q_i
+
+Each epoch visits every training rating once and takes one stochastic gradient
+step on its squared error plus L2 penalties on the factors and biases (kernel:
+``kernels/numba/sgd.py``, twin ``kernels/cython/sgd.pyx``). Threads update
+without locks (Hogwild: Niu, Recht, Re & Wright, NIPS 2011).
+
+Visiting order
+--------------
+Everything random is drawn in Python from one ``numpy.random.Generator`` seeded
+by ``random_state``:
+
+1. once per fit, the items are relabelled by a random permutation and each
+   user's ratings are visited in ascending new label (LIBMF's random shuffle
+   followed by sorting, Chin et al., ACM TIST 2015, section 4): a random order
+   within every row;
+2. every epoch, the users are visited in a fresh random permutation, cut into
+   contiguous chunks of about equal rating counts; a chunk is run by one
+   thread, so no two threads ever write the same user row and only item rows
+   are shared (the Hogwild race).
+
+With ``num_threads=1`` a seeded fit is bit-for-bit reproducible, and the Numba
+and Cython backends give identical factors. With more threads the item updates
+race and the result varies from run to run (statistically it does not).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm.auto import tqdm
+
+from .. import _backend
+from .._validation import check_choice, check_dtype_arg, check_float, check_int
+from ..data import Interactions
+from ._factors import cosine_similar, factor_scores
+from .base import Recommender, expect_array
+
+__all__ = ["SGDMF", "DivergenceError"]
+
+LR_SCHEDULES = ("constant", "decay")
+
+# Chunks per thread in one epoch (dynamic scheduling evens out the load).
+_CHUNKS_PER_THREAD = 16
+
+
+class DivergenceError(FloatingPointError, ValueError):
+    """The SGD run produced NaN or infinite values (learning rate too high)."""
+
+
+def _check_random_state(value: Any) -> None:
+    if value is None or isinstance(value, np.random.Generator):
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(
+            f"random_state must be None, a non-negative integer or a numpy Generator, got {value!r}"
+        )
+
+
+def training_layout(
+    matrix: sp.csr_matrix, rng: np.random.Generator, dtype: type
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The training ratings as CSR rows in a random within-row visiting order.
+
+    Items get a random new label; each row is sorted by that label (two
+    counting sorts through CSC, O(nnz)); the original item indices are kept.
+
+    Returns
+    -------
+    indptr : (n_users + 1,) int64
+    indices : (nnz,) int32, original item indices in visiting order
+    ratings : (nnz,) ``dtype``
+    """
+    n_users, n_items = matrix.shape
+    label = rng.permutation(n_items).astype(np.int32)
+    item_of_label = np.empty(n_items, dtype=np.int32)
+    item_of_label[label] = np.arange(n_items, dtype=np.int32)
+    relabelled = sp.csr_matrix(
+        (matrix.data, label[matrix.indices], matrix.indptr), shape=(n_users, n_items)
+    )
+    ordered = relabelled.tocsc().tocsr()  # rows come back sorted by label
+    indices = item_of_label[ordered.indices]
+    return (
+        np.ascontiguousarray(ordered.indptr, dtype=np.int64),
+        np.ascontiguousarray(indices, dtype=np.int32),
+        np.ascontiguousarray(ordered.data, dtype=dtype),
+    )
+
+
+def epoch_schedule(
+    user_counts: np.ndarray, rng: np.random.Generator, n_chunks: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random user order cut into ``n_chunks`` chunks of about equal ratings.
+
+    Returns
+    -------
+    user_order : (n_users,) int32, a permutation of the users
+    chunk_bounds : (n_chunks + 1,) int64, non-decreasing, from 0 to n_users
+    """
+    n_users = user_counts.shape[0]
+    user_order = rng.permutation(n_users).astype(np.int32)
+    cum = np.cumsum(user_counts[user_order])
+    targets = np.linspace(0, cum[-1] if n_users else 0, n_chunks + 1)[1:-1]
+    cuts = np.searchsorted(cum, targets, side="right")
+    bounds = np.concatenate(([0], cuts, [n_users])).astype(np.int64)
+    return user_order, bounds
+
+
+class SGDMF(Recommender):
+    """Biased matrix factorisation trained by Hogwild stochastic gradient descent.
+
+    Parameters
+    ----------
+    factors : int >= 1
+        Length of the latent vectors ``p_u`` and ``q_i``.
+    epochs : int >= 1
+        Passes over the training ratings (fewer with early stopping).
+    learning_rate : float > 0
+        SGD step size (epoch 0 for the decaying schedule).
+    regularization : float >= 0
+        L2 weight on the factors and the biases, applied at every update.
+    biases : bool
+        Learn ``mu + b_u + b_i``. When False the model is ``p_u . q_i`` alone
+        (no global mean either), as Surprise's ``SVD(biased=False)``.
+    init_std : float >= 0
+        Factors start from N(0, init_std^2); biases start at 0.
+    lr_schedule : {"constant", "decay"}
+        The rate of epoch ``t``: ``learning_rate``, or
+        ``learning_rate * lr_decay ** t``.
+    lr_decay : float in (0, 1]
+        Factor per epoch of the decaying schedule.
+    dtype : {"float32", "float64"}
+        Precision of the factors and of the arithmetic.
+    random_state : None, int or numpy.random.Generator
+        Seeds the initial factors and the visiting order.
+    num_threads : int
+        Threads for fitting; 0 means all cores. One thread + a seed gives
+        bit-identical runs; more threads race on the item rows (Hogwild).
+    backend : {"auto", "numba", "cython"}
+
+    Attributes
+    ----------
+    user_factors_ : (n_users, factors) ndarray of ``dtype``
+    item_factors_ : (n_items, factors) ndarray of ``dtype``
+    user_bias_, item_bias_ : (n_users,), (n_items,) ndarray (zeros without biases)
+    intercept_ : float
+        ``mu``: the training mean rating (0 without biases).
+    history_ : list of dict
+        The per-epoch ``info`` dicts passed to the callback.
+    best_epoch_ : int or None
+        With validation data: the epoch whose factors were kept.
+
+    Notes
+    -----
+    ``predict`` clips to the training rating range (as Surprise does) and falls
+    back to the baseline means for unknown or cold ids (see
+    :mod:`fastrec.models.base`). A user or item without training ratings keeps
+    its random initial factors and is never scored by them.
+    """
+
+    def __init__(
+        self,
+        factors: int = 100,
+        epochs: int = 20,
+        learning_rate: float = 0.005,
+        regularization: float = 0.02,
+        biases: bool = True,
+        init_std: float = 0.1,
+        lr_schedule: str = "constant",
+        lr_decay: float = 0.9,
+        dtype: str = "float32",
+        random_state: Any = None,
+        num_threads: int = 0,
+        backend: str = "auto",
+    ):
+        self.factors = factors
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.biases = biases
+        self.init_std = init_std
+        self.lr_schedule = lr_schedule
+        self.lr_decay = lr_decay
+        self.dtype = dtype
+        self.random_state = random_state
+        self.num_threads = num_threads
+        self.backend = backend
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = super().get_params(deep)
+        if not isinstance(params["dtype"], str):  # np.float32 etc. -> its name
+            try:
+                params["dtype"] = np.dtype(params["dtype"]).name
+            except TypeError:
+                pass
+        return params
+
+    # ------------------------------------------------------------------ checks
+    def _validated_params(self) -> dict[str, Any]:
+        factors = check_int(self.factors, "factors", minimum=1)
+        epochs = check_int(self.epochs, "epochs", minimum=1)
+        learning_rate = check_float(self.learning_rate, "learning_rate", minimum=0.0, strict=True)
+        regularization = check_float(self.regularization, "regularization", minimum=0.0)
+        init_std = check_float(self.init_std, "init_std", minimum=0.0)
+        if not isinstance(self.biases, bool | np.bool_):
+            raise ValueError(f"biases must be True or False, got {self.biases!r}")
+        check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
+        lr_decay = check_float(self.lr_decay, "lr_decay", minimum=0.0, strict=True, maximum=1.0)
+        dtype = check_dtype_arg(self.dtype)
+        _check_random_state(self.random_state)
+        num_threads = _backend.resolve_threads(self.num_threads)
+        backend = _backend.resolve_backend(self.backend)
+        return {
+            "factors": factors,
+            "epochs": epochs,
+            "learning_rate": learning_rate,
+            "regularization": regularization,
+            "init_std": init_std,
+            "lr_decay": lr_decay,
+            "dtype": dtype,
+            "num_threads": num_threads,
+            "backend": backend,
+        }
+
+    def _epoch_rate(self, epoch: int, learning_rate: float, lr_decay: float) -> float:
+        if self.lr_schedule == "decay":
+            return learning_rate * lr_decay**epoch
+        return learning_rate
+
+    # --------------------------------------------------------------------- fit
+    def fit(
+        self,
+        X: Interactions,
+        validation: Interactions | None = None,
+        patience: int | None = None,
+        show_progress: bool = False,
+        callback: Callable[[int, dict], Any] | None = None,
+    ) -> SGDMF:
+        """Learn the factors from the ratings in ``X``.
+
+        Parameters
+        ----------
+        X : Interactions
+            Explicit ratings (implicit data is accepted: every rating is 1).
+        validation : Interactions, optional
+            Held-out ratings; their RMSE (through ``predict``, so unknown ids
+            get the baseline) is reported every epoch as ``val_rmse``.
+        patience : int >= 1, optional
+            Early stopping (needs ``validation``): stop when ``val_rmse`` has
+            not improved for ``patience`` epochs and keep the best epoch's
+            factors. Without it every epoch runs and the last factors are kept.
+        show_progress : bool
+            A tqdm bar over the epochs.
+        callback : callable(epoch, info), optional
+            Called after every epoch with ``info`` holding ``epoch``,
+            ``train_loss`` (mean squared error of the pass, each error taken
+            just before its update), ``train_rmse``, ``learning_rate``,
+            ``seconds`` and, with validation data, ``val_rmse``.
+
+        Raises
+        ------
+        ValueError
+            Invalid parameters or data (before any work).
+        DivergenceError
+            The run produced NaN or infinite factors or loss (a ``ValueError``
+            and ``FloatingPointError``); the model is left unfitted.
+        """
+        params = self._validated_params()
+        if validation is not None and not isinstance(validation, Interactions):
+            raise ValueError(
+                "validation must be a fastrec.Interactions or None, got "
+                f"{type(validation).__name__}"
+            )
+        if patience is not None:
+            patience = check_int(patience, "patience", minimum=1)
+            if validation is None:
+                raise ValueError("patience (early stopping) needs validation data")
+        if callback is not None and not callable(callback):
+            raise ValueError(f"callback must be callable, got {callback!r}")
+        self._begin_fit(X)
+
+        dtype = params["dtype"]
+        k = params["factors"]
+        rng = np.random.default_rng(self.random_state)
+        indptr, indices, ratings = training_layout(self._seen, rng, dtype)
+        self.user_factors_ = rng.standard_normal((self.n_users_, k), dtype=dtype)
+        self.user_factors_ *= dtype(params["init_std"])
+        self.item_factors_ = rng.standard_normal((self.n_items_, k), dtype=dtype)
+        self.item_factors_ *= dtype(params["init_std"])
+        self.user_bias_ = np.zeros(self.n_users_, dtype=dtype)
+        self.item_bias_ = np.zeros(self.n_items_, dtype=dtype)
+        self.intercept_ = float(dtype(self.global_mean_)) if self.biases else 0.0
+        self.history_ = []
+        self.best_epoch_ = None
+
+        val_pairs = None
+        if validation is not None:
+            vm = validation.matrix.tocoo()
+            val_pairs = (
+                self._users.lookup(validation.user_ids)[vm.row],
+                self._items.lookup(validation.item_ids)[vm.col],
+                vm.data.astype(np.float64),
+            )
+        threads = params["num_threads"]
+        n_chunks = 1 if threads == 1 else min(max(self.n_users_, 1), threads * _CHUNKS_PER_THREAD)
+        kernel = _backend.get_kernel("sgd", "sgd_epoch", params["backend"])
+        best: tuple | None = None
+        best_rmse = math.inf
+        nnz = ratings.shape[0]
+        with (
+            tqdm(total=params["epochs"], disable=not show_progress, desc="SGDMF") as bar,
+            _backend.threads(threads),
+        ):
+            for epoch in range(params["epochs"]):
+                start = time.perf_counter()
+                rate = self._epoch_rate(epoch, params["learning_rate"], params["lr_decay"])
+                user_order, bounds = epoch_schedule(self.user_count_, rng, n_chunks)
+                chunk_loss = np.zeros(bounds.shape[0] - 1, dtype=np.float64)
+                kernel(
+                    indptr, indices, ratings, user_order, bounds,
+                    dtype(self.intercept_), dtype(rate), dtype(params["regularization"]),
+                    bool(self.biases),
+                    self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_,
+                    chunk_loss,
+                )  # fmt: skip
+                loss = float(chunk_loss.sum()) / nnz
+                self._check_finite(epoch, loss, rate)
+                info = {
+                    "epoch": epoch,
+                    "train_loss": loss,
+                    "train_rmse": math.sqrt(loss),
+                    "learning_rate": rate,
+                    "seconds": time.perf_counter() - start,
+                }
+                stop = False
+                if val_pairs is not None:
+                    uidx, iidx, truth = val_pairs
+                    pred = self._predict_indices(uidx, iidx)
+                    val_rmse = float(np.sqrt(np.mean((pred - truth) ** 2)))
+                    info["val_rmse"] = val_rmse
+                    if val_rmse < best_rmse:
+                        best_rmse = val_rmse
+                        self.best_epoch_ = epoch
+                        if patience is not None:
+                            best = self._snapshot()
+                    elif patience is not None and epoch - self.best_epoch_ >= patience:
+                        stop = True
+                self.history_.append(info)
+                bar.update(1)
+                if show_progress:
+                    bar.set_postfix(rmse=f"{info['train_rmse']:.4f}")
+                if callback is not None:
+                    callback(epoch, info)
+                if stop:
+                    break
+        if best is not None:
+            (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_) = best
+        self._end_fit()
+        return self
+
+    def _snapshot(self) -> tuple[np.ndarray, ...]:
+        return (
+            self.user_factors_.copy(),
+            self.item_factors_.copy(),
+            self.user_bias_.copy(),
+            self.item_bias_.copy(),
+        )
+
+    def _check_finite(self, epoch: int, loss: float, rate: float) -> None:
+        arrays = (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_)
+        if math.isfinite(loss) and all(np.isfinite(a).all() for a in arrays):
+            return
+        raise DivergenceError(
+            f"SGDMF diverged in epoch {epoch}: the training loss or the factors became NaN or "
+            f"infinite (learning_rate={rate:g}, regularization={self.regularization!r}). "
+            "Lower learning_rate, raise regularization or lower init_std."
+        )
+
+    # ----------------------------------------------------------------- predict
+    def _predict_known(self, uidx: np.ndarray, iidx: np.ndarray) -> np.ndarray:
+        dots = np.einsum("ij,ij->i", self.user_factors_[uidx], self.item_factors_[iidx])
+        pred = self.intercept_ + (self.user_bias_[uidx] + self.item_bias_[iidx] + dots).astype(
+            np.float64
+        )
+        return np.clip(pred, self.rating_min_, self.rating_max_)
+
+    def _score_users(self, uidx: np.ndarray) -> np.ndarray:
+        return factor_scores(
+            self.user_factors_[uidx],
+            self.item_factors_,
+            item_offset=self.item_bias_,
+            row_offset=self.intercept_ + self.user_bias_[uidx],
+        )
+
+    def _similar_items_internal(self, iidx: np.ndarray, n: int):
+        """Cosine similarity of the item factors (biases are not part of it)."""
+        return cosine_similar(self.item_factors_, iidx, n, self.backend, self.num_threads)
+
+    def _similar_users_internal(self, uidx: np.ndarray, n: int):
+        """Cosine similarity of the user factors."""
+        return cosine_similar(self.user_factors_, uidx, n, self.backend, self.num_threads)
+
+    # ----------------------------------------------------------------- fold-in
+    def recalculate_user(self, items: Any, ratings: Any) -> tuple[np.ndarray, float]:
+        """Factors and bias of a (new) user from their ratings, item side fixed.
+
+        Solves the regularised least squares problem that the SGD updates of
+        one user converge to when the item factors and biases are held fixed:
+        ``min sum_j (r_j - mu - b_i(j) - b_u - p . q_j)^2 + n reg (|p|^2 + b_u^2)``
+        over ``p`` (and ``b_u`` when the model has biases), with ``n`` the
+        number of ratings (the SGD penalty is paid once per rating).
+
+        Parameters
+        ----------
+        items : array_like (n,) of raw item ids known to the model
+        ratings : array_like (n,) finite numbers
+
+        Returns
+        -------
+        factors : (factors,) ndarray of the model dtype
+        bias : float (0.0 for a model without biases)
+
+        An empty rating list gives zero factors and bias (the model then
+        predicts ``mu + b_i``). Unknown item ids raise ``ValueError`` naming the
+        position.
+        """
+        self._check_fitted()
+        from .._validation import as_float_array
+
+        iidx = self._lookup_known(self._items, items, "items")
+        r = as_float_array(np.atleast_1d(np.asarray(ratings)), "ratings", np.float64, ndim=1)
+        if r.shape[0] != iidx.shape[0]:
+            raise ValueError(f"items has {iidx.shape[0]} entries but ratings has {r.shape[0]}")
+        k = self.item_factors_.shape[1]
+        dtype = self.item_factors_.dtype
+        n = r.shape[0]
+        if n == 0:
+            return np.zeros(k, dtype=dtype), 0.0
+        Q = self.item_factors_[iidx].astype(np.float64)
+        target = r - self.intercept_ - self.item_bias_[iidx].astype(np.float64)
+        if self.biases:
+            Q = np.hstack([Q, np.ones((n, 1))])
+        reg = n * float(self.regularization)
+        A = Q.T @ Q + reg * np.eye(Q.shape[1])
+        solution = np.linalg.lstsq(A, Q.T @ target, rcond=None)[0]
+        bias = float(solution[k]) if self.biases else 0.0
+        return solution[:k].astype(dtype), bias
+
+    # ------------------------------------------------------------- persistence
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {
+            "user_factors": self.user_factors_,
+            "item_factors": self.item_factors_,
+            "user_bias": self.user_bias_,
+            "item_bias": self.item_bias_,
+            "intercept": np.array([self.intercept_], dtype=np.float64),
+        }
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        params = self._validated_params()
+        dtype, k = params["dtype"], params["factors"]
+        self.user_factors_ = expect_array(state, "user_factors", (self.n_users_, k)).astype(
+            dtype, copy=False
+        )
+        self.item_factors_ = expect_array(state, "item_factors", (self.n_items_, k)).astype(
+            dtype, copy=False
+        )
+        self.user_bias_ = expect_array(state, "user_bias", (self.n_users_,)).astype(dtype)
+        self.item_bias_ = expect_array(state, "item_bias", (self.n_items_,)).astype(dtype)
+        self.intercept_ = float(expect_array(state, "intercept", (1,))[0])
+        self.history_ = []
+        self.best_epoch_ = None

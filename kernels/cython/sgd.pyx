@@ -1,0 +1,86 @@
+# cython: language_level=3
+"""Hogwild SGD for biased matrix factorisation (twin of ``numba/sgd.py``).
+
+See ``kernels/numba/sgd.py`` for the model, the update rule, the schedule and
+the (documented, permitted) Hogwild race on item rows. Both twins use the same
+eight-lane dot product so that one-thread runs agree bit for bit.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+
+
+cdef inline floating dot8(const floating* p, const floating* q, Py_ssize_t k) noexcept nogil:
+    # s = p[:k] * q[:k] summed in lanes f % 8, lanes combined as a fixed tree
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
+    cdef Py_ssize_t k8 = k - k % 8, f, rest
+    for f in range(0, k8, 8):
+        s0 = s0 + p[f] * q[f]
+        s1 = s1 + p[f + 1] * q[f + 1]
+        s2 = s2 + p[f + 2] * q[f + 2]
+        s3 = s3 + p[f + 3] * q[f + 3]
+        s4 = s4 + p[f + 4] * q[f + 4]
+        s5 = s5 + p[f + 5] * q[f + 5]
+        s6 = s6 + p[f + 6] * q[f + 6]
+        s7 = s7 + p[f + 7] * q[f + 7]
+    rest = k - k8
+    if rest > 0:
+        s0 = s0 + p[k8] * q[k8]
+    if rest > 1:
+        s1 = s1 + p[k8 + 1] * q[k8 + 1]
+    if rest > 2:
+        s2 = s2 + p[k8 + 2] * q[k8 + 2]
+    if rest > 3:
+        s3 = s3 + p[k8 + 3] * q[k8 + 3]
+    if rest > 4:
+        s4 = s4 + p[k8 + 4] * q[k8 + 4]
+    if rest > 5:
+        s5 = s5 + p[k8 + 5] * q[k8 + 5]
+    if rest > 6:
+        s6 = s6 + p[k8 + 6] * q[k8 + 6]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+def sgd_epoch(const long long[::1] indptr, const int[::1] indices, const floating[::1] ratings,
+              const int[::1] user_order, const long long[::1] chunk_bounds,
+              double global_mean, double learning_rate, double regularization, bint use_bias,
+              floating[:, ::1] user_factors, floating[:, ::1] item_factors,
+              floating[::1] user_bias, floating[::1] item_bias, double[::1] chunk_loss):
+    """One Hogwild SGD pass over all ratings, updating the factors in place.
+
+    See ``kernels/numba/sgd.py`` for the parameters. The scalars are rounded to
+    the factors' dtype before use, as the Python wrapper does for Numba.
+    """
+    cdef Py_ssize_t n_chunks = chunk_bounds.shape[0] - 1
+    cdef Py_ssize_t k = user_factors.shape[1]
+    cdef Py_ssize_t c, pos, e, f
+    cdef int u, i
+    cdef floating mu = <floating> global_mean
+    cdef floating lr = <floating> learning_rate
+    cdef floating reg = <floating> regularization
+    cdef floating err, bu, bi, pf, qf
+    cdef floating* p
+    cdef floating* q
+    cdef double loss
+    with nogil:
+        for c in prange(n_chunks, schedule="dynamic", chunksize=1):
+            loss = 0.0
+            for pos in range(chunk_bounds[c], chunk_bounds[c + 1]):
+                u = user_order[pos]
+                p = &user_factors[u, 0]
+                for e in range(indptr[u], indptr[u + 1]):
+                    i = indices[e]
+                    q = &item_factors[i, 0]
+                    err = ratings[e] - (((mu + user_bias[u]) + item_bias[i]) + dot8(p, q, k))
+                    loss = loss + err * err
+                    if use_bias:
+                        bu = user_bias[u]
+                        bi = item_bias[i]
+                        user_bias[u] = bu + lr * (err - reg * bu)
+                        item_bias[i] = bi + lr * (err - reg * bi)
+                    for f in range(k):
+                        pf = p[f]
+                        qf = q[f]
+                        p[f] = pf + lr * (err * qf - reg * pf)
+                        q[f] = qf + lr * (err * pf - reg * qf)
+            chunk_loss[c] = loss

@@ -1,0 +1,175 @@
+"""Hogwild SGD for biased matrix factorisation (twin of ``cython/sgd.pyx``).
+
+One call of :func:`sgd_epoch` is one pass over every training rating. The model
+(Koren, Bell & Volinsky, "Matrix factorization techniques for recommender
+systems", IEEE Computer 2009, eq. 5; Funk's SGD as in Surprise's ``SVD``) is
+
+    r_hat(u, i) = mu + b_u + b_i + p_u . q_i
+
+and each rating (u, i, r) takes one stochastic gradient step on
+``(r - r_hat)^2 + reg * (|p_u|^2 + |q_i|^2 + b_u^2 + b_i^2)`` (constants of 2
+folded into the learning rate), all factors updated from their old values:
+
+    err  = r - r_hat
+    b_u += lr * (err - reg * b_u)                 b_i += lr * (err - reg * b_i)
+    p_u += lr * (err * q_i - reg * p_u)           q_i += lr * (err * p_u - reg * q_i)
+
+Parallelism is Hogwild (Niu, Recht, Re & Wright, NIPS 2011): threads update the
+shared item rows without locks. The schedule keeps threads off the same *user*
+rows: the visiting order is a permutation of the users cut into contiguous
+chunks, each chunk visits its users' ratings in CSR order (the caller shuffles
+the ratings within each row), so a user row is written by one thread only and
+stays in cache while its ratings are processed. Item rows and item biases are
+the only race (the one permitted in fastrec). With one thread the result is a
+deterministic function of the inputs; with more threads it is not.
+
+The dot product is written with eight fixed partial sums (lane ``f % 8``),
+combined as ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``, in both
+backends: it vectorises without relying on reassociation, and gives the same
+rounding in NumPy (see ``tests/reference_sgd.py``).
+"""
+
+from __future__ import annotations
+
+import numba
+from numba import prange
+
+from ._config import FASTMATH
+
+# The project's flags minus "reassoc": without it LLVM keeps the written order
+# of the eight-lane sums, so this kernel rounds exactly as the Cython twin (GCC
+# does not reassociate without -ffast-math) and the NumPy oracle. The lanes
+# still vectorise (they are independent), so nothing is lost in speed.
+FASTMATH_ORDERED = FASTMATH - {"reassoc"}
+
+
+def jit(func=None, *, parallel: bool = False):
+    """``_config.jit`` with :data:`FASTMATH_ORDERED` (order-preserving arithmetic)."""
+    deco = numba.njit(cache=True, nogil=True, fastmath=FASTMATH_ORDERED, parallel=parallel)
+    if func is None:
+        return deco
+    return deco(func)
+
+
+@jit
+def dot8(p, q, k, zero):
+    """``p[:k] @ q[:k]`` summed in eight lanes: lane j holds ``f % 8 == j``.
+
+    NumPy equivalent: ``s = (p[:k] * q[:k])`` padded to a multiple of 8,
+    reshaped to (-1, 8) and summed down the columns, then the eight lane sums
+    added as ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``.
+    """
+    s0 = zero
+    s1 = zero
+    s2 = zero
+    s3 = zero
+    s4 = zero
+    s5 = zero
+    s6 = zero
+    s7 = zero
+    k8 = k - k % 8
+    for f in range(0, k8, 8):
+        s0 += p[f] * q[f]
+        s1 += p[f + 1] * q[f + 1]
+        s2 += p[f + 2] * q[f + 2]
+        s3 += p[f + 3] * q[f + 3]
+        s4 += p[f + 4] * q[f + 4]
+        s5 += p[f + 5] * q[f + 5]
+        s6 += p[f + 6] * q[f + 6]
+        s7 += p[f + 7] * q[f + 7]
+    rest = k - k8
+    if rest > 0:
+        s0 += p[k8] * q[k8]
+    if rest > 1:
+        s1 += p[k8 + 1] * q[k8 + 1]
+    if rest > 2:
+        s2 += p[k8 + 2] * q[k8 + 2]
+    if rest > 3:
+        s3 += p[k8 + 3] * q[k8 + 3]
+    if rest > 4:
+        s4 += p[k8 + 4] * q[k8 + 4]
+    if rest > 5:
+        s5 += p[k8 + 5] * q[k8 + 5]
+    if rest > 6:
+        s6 += p[k8 + 6] * q[k8 + 6]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@jit(parallel=True)
+def sgd_epoch(
+    indptr,
+    indices,
+    ratings,
+    user_order,
+    chunk_bounds,
+    global_mean,
+    learning_rate,
+    regularization,
+    use_bias,
+    user_factors,
+    item_factors,
+    user_bias,
+    item_bias,
+    chunk_loss,
+):
+    """One Hogwild SGD pass over all ratings, updating the factors in place.
+
+    Parameters
+    ----------
+    indptr : (n_users + 1,) int64
+        CSR row pointer of the training ratings.
+    indices : (nnz,) int32
+        Item of each rating; within a row in the order it is to be visited
+        (not necessarily sorted).
+    ratings : (nnz,) float32/float64 (the factors' dtype)
+    user_order : (n_order,) int32
+        Users in visiting order (normally a permutation of all users).
+    chunk_bounds : (n_chunks + 1,) int64
+        ``user_order[chunk_bounds[c]:chunk_bounds[c + 1]]`` is chunk ``c``, run
+        by one thread; chunks run in parallel, in order when single-threaded.
+    global_mean, learning_rate, regularization : scalar of the factors' dtype
+        ``mu`` (0 for a model without biases), step size and L2 weight.
+    use_bias : bool
+        Update the biases; when False they are read (normally zeros) but not
+        written.
+    user_factors : (n_users, k) float32/float64, C order, updated
+    item_factors : (n_items, k) same dtype, updated
+    user_bias : (n_users,) same dtype, updated
+    item_bias : (n_items,) same dtype, updated
+    chunk_loss : (n_chunks,) float64, written
+        Sum of squared errors of chunk ``c``, each error taken just before its
+        update (the running training loss of the pass).
+
+    Notes
+    -----
+    Lock-free: different threads may update the same item row at once (the
+    Hogwild race); with more than one thread the result is not deterministic.
+    A user with no ratings in ``user_order`` is a no-op. Non-finite values are
+    not checked here; the caller inspects ``chunk_loss`` after the pass.
+    """
+    n_chunks = chunk_bounds.shape[0] - 1
+    k = user_factors.shape[1]
+    zero = global_mean - global_mean
+    for c in prange(n_chunks):
+        loss = 0.0
+        for pos in range(chunk_bounds[c], chunk_bounds[c + 1]):
+            u = user_order[pos]
+            p = user_factors[u]
+            for e in range(indptr[u], indptr[u + 1]):
+                i = indices[e]
+                q = item_factors[i]
+                err = ratings[e] - (
+                    ((global_mean + user_bias[u]) + item_bias[i]) + dot8(p, q, k, zero)
+                )
+                loss += err * err
+                if use_bias:
+                    bu = user_bias[u]
+                    bi = item_bias[i]
+                    user_bias[u] = bu + learning_rate * (err - regularization * bu)
+                    item_bias[i] = bi + learning_rate * (err - regularization * bi)
+                for f in range(k):
+                    pf = p[f]
+                    qf = q[f]
+                    p[f] = pf + learning_rate * (err * qf - regularization * pf)
+                    q[f] = qf + learning_rate * (err * pf - regularization * qf)
+        chunk_loss[c] = loss

@@ -1,0 +1,78 @@
+"""Naive, obviously-correct NumPy oracles for the Hogwild SGD kernel.
+
+They follow the visiting order the kernel gets (the same ``user_order`` and
+CSR rows) one rating at a time, in float64, with the update rule written
+exactly as in Koren et al. / Surprise ``SVD``. The kernel runs in its own dtype
+with fused multiply-adds, so comparisons use the per-dtype tolerance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sgd_epoch_reference(
+    indptr,
+    indices,
+    ratings,
+    user_order,
+    global_mean,
+    learning_rate,
+    regularization,
+    use_bias,
+    user_factors,
+    item_factors,
+    user_bias,
+    item_bias,
+):
+    """One sequential SGD pass; returns new arrays (float64) and the loss sum.
+
+    Returns
+    -------
+    (user_factors, item_factors, user_bias, item_bias, loss) where ``loss`` is
+    the sum of squared errors, each taken just before its update.
+    """
+    P = np.array(user_factors, dtype=np.float64)
+    Q = np.array(item_factors, dtype=np.float64)
+    bu = np.array(user_bias, dtype=np.float64)
+    bi = np.array(item_bias, dtype=np.float64)
+    mu, lr, reg = float(global_mean), float(learning_rate), float(regularization)
+    loss = 0.0
+    for u in user_order:
+        for e in range(indptr[u], indptr[u + 1]):
+            i = indices[e]
+            err = float(ratings[e]) - (mu + bu[u] + bi[i] + P[u] @ Q[i])
+            loss += err * err
+            if use_bias:
+                bu[u] += lr * (err - reg * bu[u])
+                bi[i] += lr * (err - reg * bi[i])
+            p_old = P[u].copy()
+            P[u] += lr * (err * Q[i] - reg * P[u])
+            Q[i] += lr * (err * p_old - reg * Q[i])
+    return P, Q, bu, bi, loss
+
+
+def sgd_objective(P, Q, bu, bi, mu, users, items, ratings, regularization, use_bias=True):
+    """Sum of squared errors plus the per-rating L2 penalty that SGD descends."""
+    pred = mu + bu[users] + bi[items] + np.einsum("ij,ij->i", P[users], Q[items])
+    err = ratings - pred
+    penalty = (P[users] ** 2).sum(1) + (Q[items] ** 2).sum(1)
+    if use_bias:
+        penalty = penalty + bu[users] ** 2 + bi[items] ** 2
+    return float((err**2).sum() + regularization * penalty.sum())
+
+
+def low_rank_ratings(n_users, n_items, rank, density, noise, seed):
+    """Ratings ``3 + u_f . v_f + noise`` on a random subset of the cells.
+
+    Returns users, items, ratings (1-D arrays) for every observed cell; the
+    noise is N(0, noise^2), so the best achievable test RMSE is ``noise``.
+    """
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((n_users, rank)) / np.sqrt(rank)
+    V = rng.standard_normal((n_items, rank)) / np.sqrt(rank)
+    mask = rng.random((n_users, n_items)) < density
+    users, items = np.nonzero(mask)
+    clean = 3.0 + np.einsum("ij,ij->i", U[users], V[items])
+    ratings = clean + noise * rng.standard_normal(users.shape[0])
+    return users, items, ratings
