@@ -418,6 +418,20 @@ def expect_array(
     return np.ascontiguousarray(arr)
 
 
+_MODEL_MODULES = ("baseline", "knn", "sgd", "als", "mlp")
+
+
+def _import_model_modules() -> None:
+    """Import every model module so that its classes are registered for ``load``."""
+    import importlib
+
+    for name in _MODEL_MODULES:
+        try:
+            importlib.import_module(f"fastrec.models.{name}")
+        except ImportError:  # a model family that is not part of this build
+            pass
+
+
 def load(path: str | os.PathLike) -> Recommender:
     """Load a model written by ``Recommender.save`` (never unpickles anything).
 
@@ -448,6 +462,7 @@ def load(path: str | os.PathLike) -> Recommender:
             f"(written by fastrec {meta.get('library_version')!r}); this fastrec "
             f"({__version__}) reads layout version {LAYOUT_VERSION}"
         )
+    _import_model_modules()
     cls = _REGISTRY.get(meta.get("class"))
     if cls is None:
         raise ValueError(f"{path!r} names an unknown model class {meta.get('class')!r}")

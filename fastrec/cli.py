@@ -1,0 +1,397 @@
+"""The ``fastrec`` command line: demo, fit, recommend, evaluate, bench, info.
+
+Mistakes a user can make (a missing file, an unknown model or user, a bad
+parameter value) print one line, ``fastrec: error: ...``, and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+MODELS = {
+    "itemknn": ("fastrec.models.knn", "ItemKNN"),
+    "userknn": ("fastrec.models.knn", "UserKNN"),
+    "sgdmf": ("fastrec.models.sgd", "SGDMF"),
+    "als": ("fastrec.models.als", "ALS"),
+    "mlp": ("fastrec.models.mlp", "MLPRecommender"),
+    "popularity": ("fastrec.models.baseline", "Popularity"),
+}
+BUNDLED = "movielens-small"
+
+
+class UsageError(Exception):
+    """A mistake on the command line: reported in one line, exit status 2."""
+
+
+def _model_class(name: str):
+    import importlib
+
+    key = name.lower()
+    if key not in MODELS:
+        raise UsageError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    module, cls = MODELS[key]
+    return getattr(importlib.import_module(module), cls)
+
+
+def _load_data(spec: str):
+    import fastrec as fr
+
+    if spec == BUNDLED:
+        return fr.datasets.movielens_small()
+    if not os.path.exists(spec):
+        raise UsageError(f"data path {spec!r} does not exist (or pass {BUNDLED!r})")
+    try:
+        return fr.datasets.load_movielens(spec)
+    except ValueError as first:
+        if os.path.isfile(spec):  # a generic user,item,rating[,timestamp] CSV
+            try:
+                return fr.datasets.load_csv(spec)
+            except ValueError as second:
+                raise UsageError(f"cannot read {spec!r}: {second}") from None
+        raise UsageError(str(first)) from None
+
+
+def _parse_params(cls, extra: list[str]) -> dict[str, Any]:
+    """``--name value`` pairs after the known options become model parameters."""
+    params: dict[str, Any] = {}
+    valid = cls._param_names()
+    i = 0
+    while i < len(extra):
+        token = extra[i]
+        if not token.startswith("--"):
+            raise UsageError(f"unexpected argument {token!r}; model parameters go as --name value")
+        name = token[2:].replace("-", "_")
+        if "=" in name:
+            name, value = name.split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(extra):
+                raise UsageError(f"parameter --{name} needs a value")
+            value = extra[i + 1]
+            i += 2
+        if name not in valid:
+            raise UsageError(
+                f"{cls.__name__} has no parameter {name!r}; it takes: {', '.join(valid) or 'none'}"
+            )
+        try:
+            params[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[name] = value  # a plain string, e.g. --similarity cosine
+    return params
+
+
+def _make_model(name: str, extra: list[str], show_progress: bool = True):
+    cls = _model_class(name)
+    params = _parse_params(cls, extra)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise UsageError(f"bad parameters for {cls.__name__}: {exc}") from None
+
+
+def _fit(model, train, show_progress: bool = True):
+    import inspect
+
+    kwargs = {}
+    if "show_progress" in inspect.signature(model.fit).parameters:
+        kwargs["show_progress"] = show_progress
+    return model.fit(train, **kwargs)
+
+
+def _predicts_ratings(model) -> bool:
+    if getattr(model, "implicit", False) is True:
+        return False
+    return getattr(model, "loss", "mse") == "mse"
+
+
+# ---------------------------------------------------------------- commands
+def cmd_info(args, extra) -> int:
+    import fastrec as fr
+
+    fr.show_config()
+    return 0
+
+
+def cmd_fit(args, extra) -> int:
+    model = _make_model(args.model, extra)
+    X = _load_data(args.data)
+    t0 = time.perf_counter()
+    _fit(model, X, show_progress=not args.quiet)
+    elapsed = time.perf_counter() - t0
+    model.save(args.out)
+    print(f"fitted {type(model).__name__} on {X} in {elapsed:.2f} s; saved to {args.out}")
+    return 0
+
+
+def cmd_recommend(args, extra) -> int:
+    import fastrec as fr
+
+    if extra:
+        raise UsageError(f"unexpected arguments {' '.join(extra)}")
+    if not os.path.exists(args.model):
+        raise UsageError(f"model file {args.model!r} does not exist")
+    model = fr.load(args.model)
+    user: Any = args.user
+    ids = model.user_ids_
+    if ids.dtype.kind in "iu":
+        try:
+            user = int(user)
+        except ValueError:
+            raise UsageError(
+                f"unknown user {args.user!r} (this model's user ids are integers)"
+            ) from None
+    known = model._users.lookup(np.array([user]))[0] >= 0
+    if not known and not args.allow_unknown:
+        raise UsageError(
+            f"unknown user {args.user!r}: not in the model's training data "
+            "(pass --allow-unknown to get the most popular items)"
+        )
+    items, scores = model.recommend([user], n=args.n)
+    titles = {}
+    if args.titles:
+        titles = fr.datasets.movie_titles(None if args.titles == BUNDLED else args.titles)
+    print(f"top {args.n} for user {user}:")
+    for rank, (item, score) in enumerate(zip(items[0].tolist(), scores[0].tolist()), 1):
+        if item is None or score == float("-inf"):
+            continue
+        title = titles.get(item, "")
+        print(f"{rank:>3}. {item!s:<10} {score:>9.4f}  {title}")
+    return 0
+
+
+def cmd_evaluate(args, extra) -> int:
+    import fastrec as fr
+
+    model = _make_model(args.model, extra)
+    X = _load_data(args.data)
+    metrics = ["precision", "recall", "ndcg", "map", "hit_rate", "mrr", "coverage"]
+    if _predicts_ratings(model):
+        metrics += ["rmse", "mae"]
+    if args.protocol == "random":
+        splits = [fr.split.random_split(X, test_size=args.test_size, seed=args.seed)]
+    elif args.protocol == "loo":
+        by = "time" if X.timestamps is not None else "random"
+        splits = [fr.split.leave_one_out(X, by=by, seed=args.seed)]
+    else:
+        splits = list(fr.split.kfold(X, n_splits=args.folds, seed=args.seed))
+    results = []
+    for fold, (train, test) in enumerate(splits):
+        t0 = time.perf_counter()
+        _fit(model, train, show_progress=not args.quiet)
+        fit_s = time.perf_counter() - t0
+        res = fr.evaluate(model, train, test, metrics=metrics, k=args.k, fit=False)
+        res["fit_s"] = fit_s
+        results.append(res)
+        if len(splits) > 1:
+            print(
+                f"fold {fold + 1}/{len(splits)}: "
+                + ", ".join(f"{k}={v:.4f}" for k, v in res.items())
+            )
+    keys = [k for k in results[0] if k != "n_users"]
+    mean = {k: float(np.mean([r[k] for r in results])) for k in keys}
+    print(f"{type(model).__name__} on {X}, protocol {args.protocol}, k={args.k}")
+    for k, v in mean.items():
+        label = (
+            f"{k}@{args.k}" if k in ("precision", "recall", "ndcg", "map", "hit_rate", "mrr") else k
+        )
+        print(f"  {label:<14} {v:.4f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(mean, fh, indent=2)
+    return 0
+
+
+def cmd_bench(args, extra) -> int:
+    from . import benchmarks
+
+    if extra:
+        raise UsageError(f"unexpected arguments {' '.join(extra)}")
+    if args.scale <= 0:
+        raise UsageError(f"--scale must be > 0, got {args.scale}")
+    families = args.only.split(",") if args.only else list(benchmarks.FAMILIES)
+    for f in families:
+        if f not in benchmarks.FAMILIES:
+            raise UsageError(
+                f"unknown benchmark family {f!r}; choose from {', '.join(benchmarks.FAMILIES)}"
+            )
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr))
+    rows = benchmarks.run(
+        families, scale=args.scale, num_threads=args.threads, quick=args.quick, log=log
+    )
+    print(benchmarks.format_table(rows))
+    os.makedirs(args.out, exist_ok=True)
+    from ._config import config
+
+    payload = {"machine": config(), "args": vars(args), "rows": rows}
+    with open(os.path.join(args.out, "bench.json"), "w") as fh:
+        json.dump(payload, fh, indent=2, default=str)
+    chart = os.path.join(args.out, "bench.png")
+    if benchmarks.plot(rows, chart):
+        print(f"wrote {os.path.join(args.out, 'bench.json')} and {chart}")
+    else:
+        print(f"wrote {os.path.join(args.out, 'bench.json')} (no chart: matplotlib not installed)")
+    return 0
+
+
+def cmd_demo(args, extra) -> int:
+    import fastrec as fr
+
+    if extra:
+        raise UsageError(f"unexpected arguments {' '.join(extra)}")
+    X = fr.datasets.movielens_small()
+    titles = fr.datasets.movie_titles()
+    train, test = fr.split.random_split(X, test_size=0.2, seed=0)
+    print(f"MovieLens ml-latest-small (bundled): {X}")
+    print(f"80/20 random split (seed 0): train {train.nnz} ratings, test {test.nnz} ratings\n")
+    specs = [
+        ("ItemKNN", "itemknn", {"k": 40}),
+        ("UserKNN", "userknn", {"k": 40}),
+        ("SGDMF", "sgdmf", {"factors": 64, "epochs": 20, "random_state": 0}),
+        ("ALS (implicit)", "als", {"factors": 64, "iterations": 15, "random_state": 0}),
+        ("MLPRecommender", "mlp", {"epochs": 10 if not args.quick else 2, "random_state": 0}),
+    ]
+    if args.quick:
+        specs[2][2]["epochs"] = 5
+        specs[3][2]["iterations"] = 5
+    rows = []
+    fitted = {}
+    for label, key, params in specs:
+        try:
+            model = _model_class(key)(**params)
+        except (ImportError, AttributeError) as exc:
+            print(f"{label}: not available ({exc})")
+            continue
+        print(f"fitting {label} ...", flush=True)
+        t0 = time.perf_counter()
+        _fit(model, train, show_progress=not args.quiet)
+        fit_s = time.perf_counter() - t0
+        metrics = ["precision", "recall", "ndcg", "map"]
+        if _predicts_ratings(model):
+            metrics += ["rmse", "mae"]
+        res = fr.evaluate(model, train, test, metrics=metrics, k=10, fit=False)
+        rows.append((label, fit_s, res))
+        fitted[label] = model
+    print()
+    head = f"{'model':<16} {'fit s':>7} {'RMSE':>7} {'MAE':>7} {'P@10':>7} {'R@10':>7} {'NDCG@10':>8} {'MAP@10':>7}"
+    print(head)
+    print("-" * len(head))
+    for label, fit_s, r in rows:
+
+        def f(k, w=7):
+            return f"{r[k]:>{w}.4f}" if k in r else f"{'-':>{w}}"
+
+        print(
+            f"{label:<16} {fit_s:>7.2f} {f('rmse')} {f('mae')} {f('precision')} {f('recall')} "
+            f"{f('ndcg', 8)} {f('map')}"
+        )
+    print(
+        "(RMSE/MAE on held-out ratings; ranking metrics over all items, seen ones excluded. "
+        "ALS is trained as implicit feedback, so it has no rating error.)"
+    )
+    if fitted:
+        user = 1
+        label = "ALS (implicit)" if "ALS (implicit)" in fitted else next(iter(fitted))
+        model = fitted[label]
+        ids, scores = model.recommend([user], n=10)
+        seen = X.matrix[X.user_index(user)]
+        print(f"\nuser {user} rated {seen.nnz} movies; top rated by them:")
+        top = np.argsort(-seen.toarray()[0], kind="stable")[:5]
+        for i in top:
+            print(f"   {seen.toarray()[0][i]:.1f}  {titles.get(int(X.item_ids[i]), X.item_ids[i])}")
+        print(f"top 10 recommendations for user {user} from {label}:")
+        for rank, item in enumerate(ids[0].tolist(), 1):
+            print(f"  {rank:>2}. {titles.get(item, item)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fastrec", description="fastrec: fast recommender kernels")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="train every model on the bundled MovieLens data")
+    d.add_argument("--quick", action="store_true", help="fewer epochs")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.set_defaults(func=cmd_demo)
+
+    f = sub.add_parser(
+        "fit",
+        help="fit a model and save it",
+        epilog="Model parameters follow as --name value, e.g. --factors 64.",
+    )
+    f.add_argument("--model", required=True, help=f"one of {', '.join(MODELS)}")
+    f.add_argument(
+        "--data", required=True, help=f"MovieLens folder/file, a user,item,rating CSV, or {BUNDLED}"
+    )
+    f.add_argument("--out", required=True, help="where to write the model (.npz)")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_fit)
+
+    r = sub.add_parser("recommend", help="top-n items for a user from a saved model")
+    r.add_argument("--model", required=True, help="a file written by fastrec fit")
+    r.add_argument("--user", required=True)
+    r.add_argument("-n", type=int, default=10)
+    r.add_argument("--titles", help=f"MovieLens folder with movie titles, or {BUNDLED}")
+    r.add_argument(
+        "--allow-unknown",
+        action="store_true",
+        help="answer an unknown user with the most popular items",
+    )
+    r.set_defaults(func=cmd_recommend)
+
+    e = sub.add_parser("evaluate", help="fit and evaluate a model under a protocol")
+    e.add_argument("--model", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--protocol", choices=("random", "loo", "kfold"), default="random")
+    e.add_argument("--k", type=int, default=10)
+    e.add_argument("--test-size", type=float, default=0.2)
+    e.add_argument("--folds", type=int, default=5)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", help="also write the metrics to this JSON file")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    b = sub.add_parser("bench", help="compare with the peers (implicit, surprise, libmf, ...)")
+    b.add_argument("--quick", action="store_true", help="small shapes, about a minute")
+    b.add_argument("--scale", type=float, default=1.0, help="1.0 = the ML-20M shape")
+    b.add_argument("--threads", type=int, default=2)
+    b.add_argument(
+        "--only",
+        help="comma-separated families: "
+        + ",".join(("similarity", "knn", "sgd", "als", "mlp", "topk")),
+    )
+    b.add_argument("--out", default="bench_results", help="folder for bench.json and bench.png")
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(func=cmd_bench)
+
+    i = sub.add_parser("info", help="version, backends, OpenMP, threads, BLAS")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in ("fit", "evaluate"):
+        parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    try:
+        return int(args.func(args, extra) or 0)
+    except UsageError as exc:
+        print(f"fastrec: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:
+        print(f"fastrec: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("fastrec: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
