@@ -280,12 +280,15 @@ def cmd_demo(args, extra) -> int:
         rows.append((label, fit_s, res))
         fitted[label] = model
     print()
-    head = f"{'model':<16} {'fit s':>7} {'RMSE':>7} {'MAE':>7} {'P@10':>7} {'R@10':>7} {'NDCG@10':>8} {'MAP@10':>7}"
+    head = (
+        f"{'model':<16} {'fit s':>7} {'RMSE':>7} {'MAE':>7} {'P@10':>7} {'R@10':>7} "
+        f"{'NDCG@10':>8} {'MAP@10':>7}"
+    )
     print(head)
     print("-" * len(head))
     for label, fit_s, r in rows:
 
-        def f(k, w=7):
+        def f(k, w=7, r=r):
             return f"{r[k]:>{w}.4f}" if k in r else f"{'-':>{w}}"
 
         print(
