@@ -44,32 +44,63 @@ def test_mixed_kind_ids_keep_first_appearance():
     [("last", 1.0, 30), ("mean", 3.0, 30), ("sum", 9.0, 30)],
 )
 def test_duplicate_policies(policy, expected, ts):
-    X = Interactions.from_arrays([1, 1, 2, 1], [7, 7, 7, 7], [5, 3, 2, 1], [10, 20, 5, 30],
-                                 duplicates=policy)
+    X = Interactions.from_arrays(
+        [1, 1, 2, 1], [7, 7, 7, 7], [5, 3, 2, 1], [10, 20, 5, 30], duplicates=policy
+    )
     assert X.nnz == 2
     assert X.matrix[0, 0] == pytest.approx(expected)
     assert X.timestamps[0] == ts
 
 
 def test_duplicates_raise_names_position():
-    with pytest.raises(ValueError, match=r"duplicate \(user, item\) pair \(1, 7\) at position 3 \(first at position 0\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"duplicate \(user, item\) pair \(1, 7\) at position 3 \(first at position 0\)",
+    ):
         Interactions.from_arrays([1, 2, 3, 1], [7, 7, 7, 7], [1, 2, 3, 4])
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(users=[1, 2], items=[1], ratings=None), r"users has 2 entries but items has shape \(1,\)"),
+        (
+            dict(users=[1, 2], items=[1], ratings=None),
+            r"users has 2 entries but items has shape \(1,\)",
+        ),
         (dict(users=[1, 2], items=[1, 2], ratings=[1.0]), r"ratings has shape \(1,\)"),
         (dict(users=[], items=[], ratings=[]), "empty data set"),
-        (dict(users=[1, 2, 3], items=[1, 2, 3], ratings=[1, np.nan, 2]), r"ratings must be finite: found nan at position 1"),
-        (dict(users=[1, 2, 3], items=[1, 2, 3], ratings=[1, 2, np.inf]), "ratings must be finite: found inf at position 2"),
-        (dict(users=[1, 2], items=[1, 2], ratings=[1, 1e39]), r"ratings \(as float32\) must be finite: found inf at position 1"),
-        (dict(users=[1, 2], items=[1, 2], ratings=["4", "good"]), "ratings must be numeric: found 'good' at position 1"),
-        (dict(users=[1.0, np.nan], items=[1, 2], ratings=[1, 2]), "users must not be NaN or infinite: found nan at position 1"),
-        (dict(users=np.array([1, None], dtype=object), items=[1, 2], ratings=[1, 2]), "users must not be missing .* position 1"),
-        (dict(users=[1, 2], items=[1, 2], ratings=[1, 2], timestamps=[1.0, np.nan]), "timestamps must be finite: found nan at position 1"),
-        (dict(users=[1, 2], items=[1, 2], ratings=[1, 2], duplicates="first"), "duplicates must be one of"),
+        (
+            dict(users=[1, 2, 3], items=[1, 2, 3], ratings=[1, np.nan, 2]),
+            r"ratings must be finite: found nan at position 1",
+        ),
+        (
+            dict(users=[1, 2, 3], items=[1, 2, 3], ratings=[1, 2, np.inf]),
+            "ratings must be finite: found inf at position 2",
+        ),
+        (
+            dict(users=[1, 2], items=[1, 2], ratings=[1, 1e39]),
+            r"ratings \(as float32\) must be finite: found inf at position 1",
+        ),
+        (
+            dict(users=[1, 2], items=[1, 2], ratings=["4", "good"]),
+            "ratings must be numeric: found 'good' at position 1",
+        ),
+        (
+            dict(users=[1.0, np.nan], items=[1, 2], ratings=[1, 2]),
+            "users must not be NaN or infinite: found nan at position 1",
+        ),
+        (
+            dict(users=np.array([1, None], dtype=object), items=[1, 2], ratings=[1, 2]),
+            "users must not be missing .* position 1",
+        ),
+        (
+            dict(users=[1, 2], items=[1, 2], ratings=[1, 2], timestamps=[1.0, np.nan]),
+            "timestamps must be finite: found nan at position 1",
+        ),
+        (
+            dict(users=[1, 2], items=[1, 2], ratings=[1, 2], duplicates="first"),
+            "duplicates must be one of",
+        ),
     ],
 )
 def test_from_arrays_bad_input(kwargs, message):
@@ -79,7 +110,9 @@ def test_from_arrays_bad_input(kwargs, message):
 
 def test_from_dataframe():
     df = pd.DataFrame({"u": ["a", "b", "a"], "i": [1, 2, 2], "r": [4.0, 3.5, 1.0], "t": [3, 2, 1]})
-    X = Interactions.from_dataframe(df, user_col="u", item_col="i", rating_col="r", timestamp_col="t")
+    X = Interactions.from_dataframe(
+        df, user_col="u", item_col="i", rating_col="r", timestamp_col="t"
+    )
     assert X.matrix.toarray().tolist() == [[4.0, 1.0], [0.0, 3.5]]
     assert X.timestamps.tolist() == [3, 1, 2]
     with pytest.raises(ValueError, match="user_col='user' is not a column"):
@@ -100,22 +133,36 @@ def test_datetime_timestamps_become_int64():
 def test_from_csr_accepts_valid_and_names_faults():
     m = sp.csr_matrix(np.array([[1, 0, 2], [0, 0, 0], [0, 3, 0]], dtype=np.float64))
     X = Interactions.from_csr(m, user_ids=["a", "b", "c"])
-    assert X.matrix.dtype == np.float32 and X.user_index("c") == 2 and X.item_ids.tolist() == [0, 1, 2]
+    assert (
+        X.matrix.dtype == np.float32 and X.user_index("c") == 2 and X.item_ids.tolist() == [0, 1, 2]
+    )
 
     def raw(data, indices, indptr, shape=(2, 3)):
         out = sp.csr_matrix(shape, dtype=np.float64)
-        out.data, out.indices, out.indptr = (np.asarray(data, float), np.asarray(indices, np.int32),
-                                             np.asarray(indptr, np.int32))
+        out.data, out.indices, out.indptr = (
+            np.asarray(data, float),
+            np.asarray(indices, np.int32),
+            np.asarray(indptr, np.int32),
+        )
         return out
 
     cases = [
-        (raw([1, 2], [2, 0], [0, 2, 2]), r"matrix.indices must be sorted and unique within each row: not so at position 1"),
+        (
+            raw([1, 2], [2, 0], [0, 2, 2]),
+            r"matrix.indices must be sorted and unique within each row: not so at position 1",
+        ),
         (raw([1, 2], [1, 1], [0, 2, 2]), "not so at position 1"),
         (raw([1, 2], [0, 3], [0, 1, 2]), r"column index >= 3 .* at position 1"),
         (raw([1, 2], [0, -1], [0, 1, 2]), "negative column index at position 1"),
-        (raw([1, 2, 3], [0, 1, 2], [0, 2, 1, 3], (3, 3)), "indptr must be non-decreasing: it decreases at position 2"),
+        (
+            raw([1, 2, 3], [0, 1, 2], [0, 2, 1, 3], (3, 3)),
+            "indptr must be non-decreasing: it decreases at position 2",
+        ),
         (raw([1, 2], [0, 1], [1, 1, 2]), r"indptr\[0\] must be 0"),
-        (raw([1, np.nan], [0, 1], [0, 1, 2]), "matrix.data must be finite: found nan at position 1"),
+        (
+            raw([1, np.nan], [0, 1], [0, 1, 2]),
+            "matrix.data must be finite: found nan at position 1",
+        ),
         (raw([], [], [0, 0, 0]), "empty data set"),
     ]
     for bad, message in cases:

@@ -39,8 +39,10 @@ def ml1m(tmp_path):
 def ml20m(tmp_path):
     d = tmp_path / "ml-20m"
     d.mkdir()
-    _write(d / "ratings.csv", "userId,movieId,rating,timestamp\n"
-           + "".join(f"{u},{i},{r},{t}\n" for u, i, r, t in ROWS))
+    _write(
+        d / "ratings.csv",
+        "userId,movieId,rating,timestamp\n" + "".join(f"{u},{i},{r},{t}\n" for u, i, r, t in ROWS),
+    )
     _write(d / "movies.csv", 'movieId,title,genres\n10,"Ten, The (1990)",Drama\n')
     return d
 
@@ -68,7 +70,10 @@ def test_titles_in_every_format(ml100k, ml1m, ml20m):
 
 
 def test_unrecognised_input_names_path_and_files(tmp_path):
-    with pytest.raises(ValueError, match=r"no MovieLens ratings file in .*looked for \['ratings.csv', 'ratings.dat', 'u.data'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"no MovieLens ratings file in .*looked for \['ratings.csv', 'ratings.dat', 'u.data'\]",
+    ):
         fr.datasets.load_movielens(tmp_path)
     with pytest.raises(ValueError, match="does not exist"):
         fr.datasets.load_movielens(tmp_path / "missing")
@@ -103,7 +108,9 @@ def test_bundled_movielens_small_matches_shared_csv():
     assert fr.datasets.movie_titles()[1] == "Toy Story (1995)"
     import os
 
-    shared = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "ml-latest-small")
+    shared = os.path.join(
+        os.path.dirname(__file__), "..", "..", "shared", "data", "ml-latest-small"
+    )
     if os.path.isdir(shared):
         Y = fr.datasets.load_movielens(shared)
         assert (Y.matrix != X.matrix).nnz == 0 and np.array_equal(Y.timestamps, X.timestamps)
@@ -125,11 +132,16 @@ def test_synthetic_is_deterministic_exact_and_heavy_tailed():
 
 
 def test_synthetic_signal_is_learnable():
-    X, p = fr.datasets.synthetic(500, 300, 20_000, seed=0, noise=0.3, discrete=False,
-                                 return_params=True)
+    X, p = fr.datasets.synthetic(
+        500, 300, 20_000, seed=0, noise=0.3, discrete=False, return_params=True
+    )
     u, i, r, _ = X.to_arrays()
-    truth = p["global_mean"] + p["user_bias"][u] + p["item_bias"][i] + np.einsum(
-        "ij,ij->i", p["user_factors"][u], p["item_factors"][i])
+    truth = (
+        p["global_mean"]
+        + p["user_bias"][u]
+        + p["item_bias"][i]
+        + np.einsum("ij,ij->i", p["user_factors"][u], p["item_factors"][i])
+    )
     residual = r - np.clip(truth, 1, 5)
     assert np.std(residual) < 0.35 < np.std(r)
 

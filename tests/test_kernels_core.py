@@ -38,7 +38,9 @@ def test_topk_matches_reference(backend, dtype, block):
     scores, k, exclude = block
     scores = scores.astype(dtype)
     idx, val = fr.topk(scores, k, exclude=exclude, backend=backend)
-    excl_rows = [exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]] for r in range(scores.shape[0])]
+    excl_rows = [
+        exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]] for r in range(scores.shape[0])
+    ]
     ref_idx, ref_val = topk_reference(scores, k, excl_rows)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(val, ref_val.astype(dtype))
@@ -103,13 +105,19 @@ def csr_structures(draw):
     n_cols = draw(st.integers(1, 10))
     counts = draw(st.lists(st.integers(0, 5), min_size=n_rows, max_size=n_rows))
     indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
-    indices = np.array(draw(st.lists(st.integers(-2, n_cols + 1), min_size=int(indptr[-1]),
-                                     max_size=int(indptr[-1]))), dtype=np.int32)
+    indices = np.array(
+        draw(
+            st.lists(
+                st.integers(-2, n_cols + 1), min_size=int(indptr[-1]), max_size=int(indptr[-1])
+            )
+        ),
+        dtype=np.int32,
+    )
     if draw(st.booleans()):  # mostly-valid structures too
         for r in range(n_rows):
-            row = np.sort(np.unique(np.clip(indices[indptr[r]:indptr[r + 1]], 0, n_cols - 1)))
-            indices[indptr[r]:indptr[r] + row.size] = row
-            indices[indptr[r] + row.size:indptr[r + 1]] = n_cols  # any leftovers are faults
+            row = np.sort(np.unique(np.clip(indices[indptr[r] : indptr[r + 1]], 0, n_cols - 1)))
+            indices[indptr[r] : indptr[r] + row.size] = row
+            indices[indptr[r] + row.size : indptr[r + 1]] = n_cols  # any leftovers are faults
     if draw(st.booleans()) and n_rows:
         indptr[draw(st.integers(0, n_rows))] += draw(st.integers(-2, 2))
         indptr[-1] = indices.size

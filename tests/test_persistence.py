@@ -26,7 +26,9 @@ def test_round_trip(fitted):
     loaded = fr.load(path)
     assert type(loaded) is type(model)
     users = ["a", "b", "zz"]
-    np.testing.assert_array_equal(loaded.predict(users, ["y", "x", "z"]), model.predict(users, ["y", "x", "z"]))
+    np.testing.assert_array_equal(
+        loaded.predict(users, ["y", "x", "z"]), model.predict(users, ["y", "x", "z"])
+    )
     a, b = model.recommend(users, n=2), loaded.recommend(users, n=2)
     np.testing.assert_array_equal(a[0].astype(str), b[0].astype(str))
     np.testing.assert_array_equal(a[1], b[1])

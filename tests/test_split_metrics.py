@@ -106,7 +106,9 @@ def test_ranking_hand_worked():
 @given(seed=st.integers(0, 10_000), n=st.integers(1, 30), m=st.integers(1, 25), k=st.integers(1, 8))
 def test_ranking_metrics_match_naive_loops(seed, n, m, k):
     rng = np.random.default_rng(seed)
-    rec = np.array([rng.permutation(m)[: min(k, m)].tolist() + [-1] * max(0, k - m) for _ in range(n)])
+    rec = np.array(
+        [rng.permutation(m)[: min(k, m)].tolist() + [-1] * max(0, k - m) for _ in range(n)]
+    )
     rel = [rng.choice(m, size=rng.integers(0, m + 1), replace=False) for _ in range(n)]
     fast = M.ranking_metrics(rec, rel, k)
     ref = ranking_reference(rec, rel, k)
@@ -117,8 +119,12 @@ def test_ranking_metrics_match_naive_loops(seed, n, m, k):
     ex = sp.lil_matrix((n, m))
     for r, cols in enumerate(excl):
         ex[r, cols] = 1
-    np.testing.assert_allclose(M.auc(scores, rel, ex.tocsr(), per_user=True),
-                               auc_reference(scores, rel, excl), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(
+        M.auc(scores, rel, ex.tocsr(), per_user=True),
+        auc_reference(scores, rel, excl),
+        rtol=1e-12,
+        equal_nan=True,
+    )
 
 
 def test_ranking_metrics_are_vectorised_fast():
@@ -136,15 +142,31 @@ def test_ranking_metrics_are_vectorised_fast():
 def test_evaluate_with_popularity(ml):
     tr, te = fr.split.random_split(ml, seed=0)
     model = fr.Popularity()
-    res = fr.evaluate(model, tr, te, metrics=("precision", "recall", "ndcg", "map", "hit_rate",
-                                               "mrr", "auc", "coverage", "rmse", "mae"), k=10)
+    res = fr.evaluate(
+        model,
+        tr,
+        te,
+        metrics=(
+            "precision",
+            "recall",
+            "ndcg",
+            "map",
+            "hit_rate",
+            "mrr",
+            "auc",
+            "coverage",
+            "rmse",
+            "mae",
+        ),
+        k=10,
+    )
     assert 0 < res["precision"] < 1 and 0 < res["ndcg"] < 1 and 0.5 < res["auc"] < 1
     assert res["n_users"] == np.unique(te.entry_users()).size
     # naive check of precision: recommend, exclude seen, compare with test sets
     users = np.unique(te.entry_users())
     ids, _ = model.recommend(ml.user_ids[users], n=10)
     idx = ml.item_index(ids.ravel()).reshape(ids.shape)
-    rel = [te.matrix.indices[te.matrix.indptr[u]:te.matrix.indptr[u + 1]] for u in users]
+    rel = [te.matrix.indices[te.matrix.indptr[u] : te.matrix.indptr[u + 1]] for u in users]
     assert res["precision"] == pytest.approx(ranking_reference(idx, rel, 10)["precision"].mean())
     pred = model.predict(ml.user_ids[te.entry_users()], ml.item_ids[te.matrix.indices])
     assert res["rmse"] == pytest.approx(M.rmse(te.matrix.data, pred))
