@@ -72,7 +72,8 @@ def test_titles_in_every_format(ml100k, ml1m, ml20m):
 def test_unrecognised_input_names_path_and_files(tmp_path):
     with pytest.raises(
         ValueError,
-        match=r"no MovieLens ratings file in .*looked for \['ratings.csv', 'ratings.dat', 'u.data'\]",
+        match=r"no MovieLens ratings file in .*looked for "
+        r"\['ratings.csv', 'ratings.dat', 'u.data'\]",
     ):
         fr.datasets.load_movielens(tmp_path)
     with pytest.raises(ValueError, match="does not exist"):
