@@ -32,16 +32,16 @@ cdef extern from *:
     int omp_get_max_threads() nogil
 
 # Per-thread scratch: row t of each buffer belongs to OpenMP thread t. The
-# accumulators of one thread are 6 planes of length n_x in one float64 block:
-# sx, sy, sxx, syy, sxy and the finished similarities.
+# accumulator of one thread is (n_x, ACC_WIDTH) float64, one 64-byte line per
+# candidate x2: count, sx, sy, sxx, syy, sxy (as the numba twin).
 cdef enum:
-    SX = 0
-    SY = 1
-    SXX = 2
-    SYY = 3
-    SXY = 4
-    SIM = 5
-    N_PLANES = 6
+    CNT = 0
+    SX = 1
+    SY = 2
+    SXX = 3
+    SYY = 4
+    SXY = 5
+    ACC_WIDTH = 8
 
 
 def _n_threads():
@@ -51,92 +51,84 @@ def _n_threads():
 cdef int accumulate_row(int x, const long long[::1] a_indptr, const int[::1] a_indices,
                         const floating[::1] a_data, const long long[::1] b_indptr,
                         const int[::1] b_indices, const floating[::1] b_data,
-                        int* cnt, double* acc, Py_ssize_t stride, int* touched) noexcept nogil:
+                        double* acc, int* touched, const unsigned char* allowed,
+                        bint filtered) noexcept nogil:
     # Co-rated sums of x against every other x2 (see numba twin); returns #touched.
+    # With ``filtered`` only the x2 with allowed[x2] != 0 are accumulated.
     cdef int n_touched = 0, y, x2
     cdef long long p, q
-    cdef double rx, ry
-    cdef double* sx = acc + SX * stride
-    cdef double* sy = acc + SY * stride
-    cdef double* sxx = acc + SXX * stride
-    cdef double* syy = acc + SYY * stride
-    cdef double* sxy = acc + SXY * stride
+    cdef double rx, rxx, ry
+    cdef double* row
     for p in range(a_indptr[x], a_indptr[x + 1]):
         y = a_indices[p]
         rx = a_data[p]
+        rxx = rx * rx
         for q in range(b_indptr[y], b_indptr[y + 1]):
             x2 = b_indices[q]
-            if x2 == x:
+            if x2 == x or (filtered and allowed[x2] == 0):
                 continue
             ry = b_data[q]
-            if cnt[x2] == 0:
-                touched[n_touched] = x2
-                n_touched = n_touched + 1
-            cnt[x2] += 1
-            sx[x2] += rx
-            sy[x2] += ry
-            sxx[x2] += rx * rx
-            syy[x2] += ry * ry
-            sxy[x2] += rx * ry
+            row = acc + <Py_ssize_t> x2 * ACC_WIDTH
+            # branch-free "append x2 to touched on its first visit"
+            touched[n_touched] = x2
+            n_touched = n_touched + (row[CNT] == 0.0)
+            row[CNT] += 1.0
+            row[SX] += rx
+            row[SY] += ry
+            row[SXX] += rxx
+            row[SYY] += ry * ry
+            row[SXY] += rx * ry
     return n_touched
 
 
-cdef inline double pair_similarity(int kind, int n, double sx, double sy, double sxx,
-                                   double syy, double sxy, int min_support,
+cdef inline double pair_similarity(int kind, const double* row, int min_support,
                                    double shrinkage) noexcept nogil:
-    cdef double nf, var_x, var_y, sim
-    if n == 0 or n < min_support:
+    # Similarity of the pair whose co-rated sums are ``row`` (numba twin).
+    cdef double nf = row[CNT], var_x, var_y, sim
+    if nf == 0.0 or nf < min_support:
         return 0.0
     if kind == KIND_PEARSON:
-        nf = n
-        var_x = nf * sxx - sx * sx
-        var_y = nf * syy - sy * sy
-        if var_x <= VAR_EPS * nf * sxx or var_y <= VAR_EPS * nf * syy:
+        var_x = nf * row[SXX] - row[SX] * row[SX]
+        var_y = nf * row[SYY] - row[SY] * row[SY]
+        if var_x <= VAR_EPS * nf * row[SXX] or var_y <= VAR_EPS * nf * row[SYY]:
             return 0.0
-        sim = (nf * sxy - sx * sy) / sqrt(var_x * var_y)
+        sim = (nf * row[SXY] - row[SX] * row[SY]) / sqrt(var_x * var_y)
     else:
-        sim = sxy
+        sim = row[SXY]
     if shrinkage > 0.0:
-        sim = sim * (n / (n + shrinkage))
+        sim = sim * (nf / (nf + shrinkage))
     return sim
 
 
-cdef void finish_row(int kind, int min_support, double shrinkage, int n_touched,
-                     int* cnt, double* acc, Py_ssize_t stride, int* touched) noexcept nogil:
-    # sim[x2] for every touched x2, and the sums reset to zero (cnt kept).
-    cdef int t, x2
+cdef void clear_rows(const int* touched, int n_touched, double* acc) noexcept nogil:
+    # acc[touched] = 0
+    cdef int t, c
+    cdef double* row
     for t in range(n_touched):
-        x2 = touched[t]
-        acc[SIM * stride + x2] = pair_similarity(
-            kind, cnt[x2], acc[SX * stride + x2], acc[SY * stride + x2],
-            acc[SXX * stride + x2], acc[SYY * stride + x2], acc[SXY * stride + x2],
-            min_support, shrinkage)
-        acc[SX * stride + x2] = 0.0
-        acc[SY * stride + x2] = 0.0
-        acc[SXX * stride + x2] = 0.0
-        acc[SYY * stride + x2] = 0.0
-        acc[SXY * stride + x2] = 0.0
+        row = acc + <Py_ssize_t> touched[t] * ACC_WIDTH
+        for c in range(ACC_WIDTH):
+            row[c] = 0.0
 
 
 def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                   const floating[::1] a_data, const long long[::1] b_indptr,
                   const int[::1] b_indices, const floating[::1] b_data,
-                  const double[::1] means, int kind, int min_support, double shrinkage, int k,
-                  bint centered, const int[::1] group_target, const long long[::1] group_ptr,
+                  const floating[::1] b_ratings, const double[::1] means, int kind,
+                  int min_support, double shrinkage, int k, bint centered, const int[::1] group_target, const long long[::1] group_ptr,
                   const int[::1] query_other, double[::1] out_pred, int[::1] out_count):
     """k-NN predictions for queries grouped by target (see the numba twin)."""
     cdef Py_ssize_t n_x = means.shape[0], n_groups = group_target.shape[0]
     cdef int n_threads = _n_threads()
-    cdef int[:, ::1] cnt_buf = np.zeros((n_threads, n_x + 1), dtype=np.int32)
-    cdef double[:, ::1] acc_buf = np.zeros((n_threads, N_PLANES * (n_x + 1)))
+    cdef double[:, ::1] acc_buf = np.zeros((n_threads, ACC_WIDTH * (n_x + 1)))
     cdef int[:, ::1] touched_buf = np.zeros((n_threads, n_x + 1), dtype=np.int32)
     cdef double[:, ::1] heap_val_buf = np.zeros((n_threads, k))
     cdef int[:, ::1] heap_pos_buf = np.zeros((n_threads, k), dtype=np.int32)
-    cdef Py_ssize_t stride = n_x + 1, g
+    cdef unsigned char[:, ::1] allowed_buf = np.zeros((n_threads, n_x + 1), dtype=np.uint8)
+    cdef unsigned char* allowed
+    cdef Py_ssize_t g
     cdef long long q, p, start
     cdef int x, x2, y, size, h, n_touched, t, tid
     cdef double s, num, den, r, pred
-    cdef int* cnt
     cdef double* acc
     cdef int* touched
     cdef double* heap_val
@@ -144,29 +136,36 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
     with nogil:
         for g in prange(n_groups, schedule="dynamic"):
             tid = threadid()
-            cnt = &cnt_buf[tid, 0]
             acc = &acc_buf[tid, 0]
             touched = &touched_buf[tid, 0]
             heap_val = &heap_val_buf[tid, 0]
             heap_pos = &heap_pos_buf[tid, 0]
+            allowed = &allowed_buf[tid, 0]
             x = group_target[g]
+            # only the raters of the group's query columns can be neighbours
+            for q in range(group_ptr[g], group_ptr[g + 1]):
+                y = query_other[q]
+                for p in range(b_indptr[y], b_indptr[y + 1]):
+                    allowed[b_indices[p]] = 1
             n_touched = accumulate_row(x, a_indptr, a_indices, a_data, b_indptr,
-                                       b_indices, b_data, cnt, acc, stride, touched)
-            finish_row(kind, min_support, shrinkage, n_touched, cnt, acc, stride, touched)
+                                       b_indices, b_data, acc, touched, allowed, True)
             for q in range(group_ptr[g], group_ptr[g + 1]):
                 y = query_other[q]
                 start = b_indptr[y]
                 size = 0
                 for p in range(start, b_indptr[y + 1]):
                     x2 = b_indices[p]
-                    s = acc[SIM * stride + x2]
-                    if x2 != x and s > 0.0:
+                    if x2 == x or acc[<Py_ssize_t> x2 * ACC_WIDTH + CNT] == 0.0:
+                        continue
+                    s = pair_similarity(kind, acc + <Py_ssize_t> x2 * ACC_WIDTH, min_support,
+                                        shrinkage)
+                    if s > 0.0:
                         size = heap_offer(heap_val, heap_pos, size, k, s, <int> (p - start))
                 num = 0.0
                 den = 0.0
                 for h in range(size):
                     p = start + heap_pos[h]
-                    r = b_data[p]
+                    r = b_ratings[p]
                     if centered:
                         r = r - means[b_indices[p]]
                     num = num + heap_val[h] * r
@@ -176,10 +175,11 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                     pred = pred + num / den
                 out_pred[q] = pred
                 out_count[q] = size
-            for t in range(n_touched):
-                x2 = touched[t]
-                acc[SIM * stride + x2] = 0.0
-                cnt[x2] = 0
+            clear_rows(touched, n_touched, acc)
+            for q in range(group_ptr[g], group_ptr[g + 1]):
+                y = query_other[q]
+                for p in range(b_indptr[y], b_indptr[y + 1]):
+                    allowed[b_indices[p]] = 0
 
 
 def similar_rows(const long long[::1] a_indptr, const int[::1] a_indices,
@@ -191,15 +191,13 @@ def similar_rows(const long long[::1] a_indptr, const int[::1] a_indices,
     cdef Py_ssize_t n_x = a_indptr.shape[0] - 1, m = rows.shape[0]
     cdef int n = out_idx.shape[1]
     cdef int n_threads = _n_threads()
-    cdef int[:, ::1] cnt_buf = np.zeros((n_threads, n_x + 1), dtype=np.int32)
-    cdef double[:, ::1] acc_buf = np.zeros((n_threads, N_PLANES * (n_x + 1)))
+    cdef double[:, ::1] acc_buf = np.zeros((n_threads, ACC_WIDTH * (n_x + 1)))
     cdef int[:, ::1] touched_buf = np.zeros((n_threads, n_x + 1), dtype=np.int32)
     cdef double[:, ::1] heap_val_buf = np.zeros((n_threads, n))
     cdef int[:, ::1] heap_idx_buf = np.zeros((n_threads, n), dtype=np.int32)
-    cdef Py_ssize_t stride = n_x + 1, row
+    cdef Py_ssize_t row
     cdef int x, x2, size, j, t, n_touched, keep, tid
     cdef double s
-    cdef int* cnt
     cdef double* acc
     cdef int* touched
     cdef double* heap_val
@@ -207,27 +205,25 @@ def similar_rows(const long long[::1] a_indptr, const int[::1] a_indices,
     with nogil:
         for row in prange(m, schedule="dynamic"):
             tid = threadid()
-            cnt = &cnt_buf[tid, 0]
             acc = &acc_buf[tid, 0]
             touched = &touched_buf[tid, 0]
             heap_val = &heap_val_buf[tid, 0]
             heap_idx = &heap_idx_buf[tid, 0]
             x = rows[row]
             n_touched = accumulate_row(x, a_indptr, a_indices, a_data, b_indptr,
-                                       b_indices, b_data, cnt, acc, stride, touched)
-            finish_row(kind, min_support, shrinkage, n_touched, cnt, acc, stride, touched)
+                                       b_indices, b_data, acc, touched, NULL, False)
             size = 0
             for t in range(n_touched):
                 x2 = touched[t]
-                s = acc[SIM * stride + x2]
+                s = pair_similarity(kind, acc + <Py_ssize_t> x2 * ACC_WIDTH, min_support,
+                                    shrinkage)
                 if positive_only:
                     keep = s > 0.0
                 else:
-                    keep = cnt[x2] >= min_support
+                    keep = acc[<Py_ssize_t> x2 * ACC_WIDTH + CNT] >= min_support
                 if keep:
                     size = heap_offer(heap_val, heap_idx, size, n, s, x2)
-                acc[SIM * stride + x2] = 0.0
-                cnt[x2] = 0
+            clear_rows(touched, n_touched, acc)
             heap_sort(heap_val, heap_idx, size)
             for j in range(size):
                 out_idx[row, j] = heap_idx[j]
@@ -240,27 +236,24 @@ def similar_rows(const long long[::1] a_indptr, const int[::1] a_indices,
 def score_user_based(const long long[::1] a_indptr, const int[::1] a_indices,
                      const floating[::1] a_data, const long long[::1] b_indptr,
                      const int[::1] b_indices, const floating[::1] b_data,
-                     const double[::1] means, int kind, int min_support, double shrinkage,
-                     int k, int min_k, bint centered, int max_neighbors, const int[::1] users,
+                     const floating[::1] a_ratings, const double[::1] means, int kind,
+                     int min_support, double shrinkage, int k, int min_k, bint centered, int max_neighbors, const int[::1] users,
                      const double[::1] fallback, float[:, ::1] out_scores):
     """UserKNN scores of every item for a block of users (see the numba twin)."""
     cdef Py_ssize_t n_users = means.shape[0], n_items = b_indptr.shape[0] - 1
     cdef Py_ssize_t m = users.shape[0], row
     cdef int cap = max(1, min(max_neighbors, n_users))
     cdef int n_threads = _n_threads()
-    cdef int[:, ::1] cnt_buf = np.zeros((n_threads, n_users + 1), dtype=np.int32)
-    cdef double[:, ::1] acc_buf = np.zeros((n_threads, N_PLANES * (n_users + 1)))
+    cdef double[:, ::1] acc_buf = np.zeros((n_threads, ACC_WIDTH * (n_users + 1)))
     cdef int[:, ::1] touched_buf = np.zeros((n_threads, n_users + 1), dtype=np.int32)
     cdef double[:, ::1] nb_val_buf = np.zeros((n_threads, cap))
     cdef int[:, ::1] nb_idx_buf = np.zeros((n_threads, cap), dtype=np.int32)
     cdef double[:, ::1] num_buf = np.zeros((n_threads, n_items + 1))
     cdef double[:, ::1] den_buf = np.zeros((n_threads, n_items + 1))
     cdef int[:, ::1] used_buf = np.zeros((n_threads, n_items + 1), dtype=np.int32)
-    cdef Py_ssize_t stride = n_users + 1
     cdef int u, v, i, size, h, t, n_touched, tid
     cdef long long p
     cdef double s, r, base
-    cdef int* cnt
     cdef double* acc
     cdef int* touched
     cdef double* nb_val
@@ -271,7 +264,6 @@ def score_user_based(const long long[::1] a_indptr, const int[::1] a_indices,
     with nogil:
         for row in prange(m, schedule="dynamic"):
             tid = threadid()
-            cnt = &cnt_buf[tid, 0]
             acc = &acc_buf[tid, 0]
             touched = &touched_buf[tid, 0]
             nb_val = &nb_val_buf[tid, 0]
@@ -281,16 +273,15 @@ def score_user_based(const long long[::1] a_indptr, const int[::1] a_indices,
             used = &used_buf[tid, 0]
             u = users[row]
             n_touched = accumulate_row(u, a_indptr, a_indices, a_data, b_indptr,
-                                       b_indices, b_data, cnt, acc, stride, touched)
-            finish_row(kind, min_support, shrinkage, n_touched, cnt, acc, stride, touched)
+                                       b_indices, b_data, acc, touched, NULL, False)
             size = 0
             for t in range(n_touched):
                 v = touched[t]
-                s = acc[SIM * stride + v]
+                s = pair_similarity(kind, acc + <Py_ssize_t> v * ACC_WIDTH, min_support,
+                                    shrinkage)
                 if s > 0.0:
                     size = heap_offer(nb_val, nb_idx, size, cap, s, v)
-                acc[SIM * stride + v] = 0.0
-                cnt[v] = 0
+            clear_rows(touched, n_touched, acc)
             heap_sort(nb_val, nb_idx, size)
             for h in range(size):
                 v = nb_idx[h]
@@ -298,7 +289,7 @@ def score_user_based(const long long[::1] a_indptr, const int[::1] a_indices,
                 for p in range(a_indptr[v], a_indptr[v + 1]):
                     i = a_indices[p]
                     if used[i] < k:
-                        r = a_data[p]
+                        r = a_ratings[p]
                         if centered:
                             r = r - means[v]
                         num[i] += s * r

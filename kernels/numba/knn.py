@@ -28,7 +28,6 @@ target is never its own neighbour.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import prange
 
@@ -41,79 +40,83 @@ KIND_DOT = 1
 _VAR_EPS = 1e-12
 
 
+# Columns of the per-thread accumulator ``acc`` (n_x, 8) float64: one 64-byte
+# row (a cache line) per candidate x2, so a pair update touches one line.
+CNT, SX, SY, SXX, SYY, SXY = 0, 1, 2, 3, 4, 5
+ACC_WIDTH = 8
+# Interleaved chunks of tasks (task t goes to chunk t % N_CHUNKS): per-thread
+# scratch is allocated once per chunk, and skewed tasks spread over threads.
+# The result of every task is independent of the chunking and of threads.
+N_CHUNKS = 64
+
+
 @jit
 def accumulate_row(
-    x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, cnt, sx, sy, sxx, syy, sxy, touched
+    x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc, touched, allowed, filtered
 ):
     """Co-rated sums of target ``x`` against every other x'; returns #touched.
 
-    NumPy equivalent, for every x2 != x with Y = co-rated columns:
-    ``cnt[x2] = len(Y); sx[x2] = A[x, Y].sum(); sy[x2] = A[x2, Y].sum();``
-    ``sxx, syy, sxy`` the sums of squares and of products. ``touched[:ret]``
-    lists the x2 with ``cnt > 0`` in first-touch order. All accumulators must
-    be zero on entry for every x2 (``reset_row`` restores that).
+    With ``filtered``, only the x2 with ``allowed[x2] != 0`` are accumulated
+    (the candidates some query needs); the others stay zero.
+
+    NumPy equivalent, for every x2 != x with Y its co-rated columns with x:
+    ``acc[x2, CNT] = len(Y); acc[x2, SX] = A[x, Y].sum(); acc[x2, SY] =
+    A[x2, Y].sum()``, and ``SXX, SYY, SXY`` the sums of squares and of
+    products. ``touched[:ret]`` lists the x2 with a count > 0 in first-touch
+    order. ``acc`` must be zero on entry (``clear_rows`` restores that).
     """
     n_touched = 0
     for p in range(a_indptr[x], a_indptr[x + 1]):
         y = a_indices[p]
         rx = np.float64(a_data[p])
+        rxx = rx * rx
         for q in range(b_indptr[y], b_indptr[y + 1]):
             x2 = b_indices[q]
-            if x2 == x:
+            if x2 == x or (filtered and allowed[x2] == 0):
                 continue
             ry = np.float64(b_data[q])
-            if cnt[x2] == 0:
-                touched[n_touched] = x2
-                n_touched += 1
-            cnt[x2] += 1
-            sx[x2] += rx
-            sy[x2] += ry
-            sxx[x2] += rx * rx
-            syy[x2] += ry * ry
-            sxy[x2] += rx * ry
+            # branch-free "append x2 to touched on its first visit"
+            touched[n_touched] = x2
+            n_touched += acc[x2, CNT] == 0.0
+            acc[x2, CNT] += 1.0
+            acc[x2, SX] += rx
+            acc[x2, SY] += ry
+            acc[x2, SXX] += rxx
+            acc[x2, SYY] += ry * ry
+            acc[x2, SXY] += rx * ry
     return n_touched
 
 
 @jit
-def pair_similarity(kind, n, sx, sy, sxx, syy, sxy, min_support, shrinkage):
-    """Similarity from the co-rated sums of one pair (see the module docstring)."""
-    if n == 0 or n < min_support:
+def pair_similarity(kind, acc, x2, min_support, shrinkage):
+    """Similarity of the pair whose co-rated sums are ``acc[x2]`` (module docstring)."""
+    nf = acc[x2, CNT]
+    if nf == 0.0 or nf < min_support:
         return 0.0
     if kind == KIND_PEARSON:
-        nf = np.float64(n)
+        sx = acc[x2, SX]
+        sy = acc[x2, SY]
+        sxx = acc[x2, SXX]
+        syy = acc[x2, SYY]
         var_x = nf * sxx - sx * sx
         var_y = nf * syy - sy * sy
         if var_x <= _VAR_EPS * nf * sxx or var_y <= _VAR_EPS * nf * syy:
             return 0.0
-        sim = (nf * sxy - sx * sy) / np.sqrt(var_x * var_y)
+        sim = (nf * acc[x2, SXY] - sx * sy) / np.sqrt(var_x * var_y)
     else:
-        sim = sxy
+        sim = acc[x2, SXY]
     if shrinkage > 0.0:
-        sim = sim * (n / (n + shrinkage))
+        sim = sim * (nf / (nf + shrinkage))
     return sim
 
 
 @jit
-def finish_row(kind, min_support, shrinkage, touched, n_touched, cnt, sx, sy, sxx, syy, sxy, sim):
-    """``sim[x2]`` for every touched x2, and the sums reset to zero."""
+def clear_rows(touched, n_touched, acc):
+    """``acc[touched] = 0``."""
     for t in range(n_touched):
         x2 = touched[t]
-        sim[x2] = pair_similarity(
-            kind, cnt[x2], sx[x2], sy[x2], sxx[x2], syy[x2], sxy[x2], min_support, shrinkage
-        )
-        sx[x2] = 0.0
-        sy[x2] = 0.0
-        sxx[x2] = 0.0
-        syy[x2] = 0.0
-        sxy[x2] = 0.0
-
-
-@jit
-def _n_chunks(n_tasks):
-    # Interleaved chunks (task t goes to chunk t % n_chunks): scratch memory is
-    # allocated once per chunk and skewed tasks spread over the threads. The
-    # result of each task does not depend on the chunking.
-    return max(1, min(n_tasks, 8 * numba.get_num_threads()))
+        for c in range(ACC_WIDTH):
+            acc[x2, c] = 0.0
 
 
 @jit(parallel=True)
@@ -124,6 +127,7 @@ def predict_pairs(
     b_indptr,
     b_indices,
     b_data,
+    b_ratings,
     means,
     kind,
     min_support,
@@ -142,6 +146,9 @@ def predict_pairs(
     ----------
     a_indptr, a_indices, a_data : CSR of A (n_x, n_y); data float32/float64
     b_indptr, b_indices, b_data : CSR of A.T (n_y, n_x), same data dtype
+    b_ratings : (nnz,) same dtype, the ratings aggregated in the prediction,
+        laid out as ``b_data`` (the same array for Pearson; the raw ratings when
+        ``b_data`` holds transformed values for a dot-product kind)
     means : (n_x,) float64, the mean rating of each x (used when ``centered``)
     kind : int, 0 Pearson or 1 dot product (module docstring)
     min_support : int; shrinkage : float >= 0
@@ -166,20 +173,20 @@ def predict_pairs(
     """
     n_x = means.shape[0]
     n_groups = group_target.shape[0]
-    n_chunks = _n_chunks(n_groups)
+    n_chunks = max(1, min(n_groups, N_CHUNKS))
     for chunk in prange(n_chunks):
-        cnt = np.zeros(n_x, dtype=np.int32)
-        sx = np.zeros(n_x, dtype=np.float64)
-        sy = np.zeros(n_x, dtype=np.float64)
-        sxx = np.zeros(n_x, dtype=np.float64)
-        syy = np.zeros(n_x, dtype=np.float64)
-        sxy = np.zeros(n_x, dtype=np.float64)
-        sim = np.zeros(n_x, dtype=np.float64)
-        touched = np.empty(n_x, dtype=np.int32)
+        acc = np.zeros((n_x, ACC_WIDTH), dtype=np.float64)
+        touched = np.empty(n_x + 1, dtype=np.int32)
+        allowed = np.zeros(n_x, dtype=np.uint8)
         heap_val = np.empty(k, dtype=np.float64)
         heap_pos = np.empty(k, dtype=np.int32)
         for g in range(chunk, n_groups, n_chunks):
             x = group_target[g]
+            # only the raters of the group's query columns can be neighbours
+            for q in range(group_ptr[g], group_ptr[g + 1]):
+                y = query_other[q]
+                for p in range(b_indptr[y], b_indptr[y + 1]):
+                    allowed[b_indices[p]] = 1
             n_touched = accumulate_row(
                 x,
                 a_indptr,
@@ -188,16 +195,10 @@ def predict_pairs(
                 b_indptr,
                 b_indices,
                 b_data,
-                cnt,
-                sx,
-                sy,
-                sxx,
-                syy,
-                sxy,
+                acc,
                 touched,
-            )
-            finish_row(
-                kind, min_support, shrinkage, touched, n_touched, cnt, sx, sy, sxx, syy, sxy, sim
+                allowed,
+                True,
             )
             for q in range(group_ptr[g], group_ptr[g + 1]):
                 y = query_other[q]
@@ -205,14 +206,16 @@ def predict_pairs(
                 size = 0
                 for p in range(start, b_indptr[y + 1]):
                     x2 = b_indices[p]
-                    s = sim[x2]
-                    if x2 != x and s > 0.0:
+                    if x2 == x or acc[x2, CNT] == 0.0:
+                        continue
+                    s = pair_similarity(kind, acc, x2, min_support, shrinkage)
+                    if s > 0.0:
                         size = heap_offer(heap_val, heap_pos, size, k, s, p - start)
                 num = 0.0
                 den = 0.0
                 for h in range(size):
                     p = start + heap_pos[h]
-                    r = np.float64(b_data[p])
+                    r = np.float64(b_ratings[p])
                     if centered:
                         r -= means[b_indices[p]]
                     num += heap_val[h] * r
@@ -222,10 +225,11 @@ def predict_pairs(
                     pred += num / den
                 out_pred[q] = pred
                 out_count[q] = size
-            for t in range(n_touched):
-                x2 = touched[t]
-                sim[x2] = 0.0
-                cnt[x2] = 0
+            clear_rows(touched, n_touched, acc)
+            for q in range(group_ptr[g], group_ptr[g + 1]):
+                y = query_other[q]
+                for p in range(b_indptr[y], b_indptr[y + 1]):
+                    allowed[b_indices[p]] = 0
 
 
 @jit(parallel=True)
@@ -260,16 +264,11 @@ def similar_rows(
     n_x = a_indptr.shape[0] - 1
     m = rows.shape[0]
     n = out_idx.shape[1]
-    n_chunks = _n_chunks(m)
+    n_chunks = max(1, min(m, N_CHUNKS))
     for chunk in prange(n_chunks):
-        cnt = np.zeros(n_x, dtype=np.int32)
-        sx = np.zeros(n_x, dtype=np.float64)
-        sy = np.zeros(n_x, dtype=np.float64)
-        sxx = np.zeros(n_x, dtype=np.float64)
-        syy = np.zeros(n_x, dtype=np.float64)
-        sxy = np.zeros(n_x, dtype=np.float64)
-        sim = np.zeros(n_x, dtype=np.float64)
-        touched = np.empty(n_x, dtype=np.int32)
+        acc = np.zeros((n_x, ACC_WIDTH), dtype=np.float64)
+        touched = np.empty(n_x + 1, dtype=np.int32)
+        allowed = np.zeros(1, dtype=np.uint8)
         heap_val = np.empty(n, dtype=np.float64)
         heap_idx = np.empty(n, dtype=np.int32)
         for row in range(chunk, m, n_chunks):
@@ -282,25 +281,18 @@ def similar_rows(
                 b_indptr,
                 b_indices,
                 b_data,
-                cnt,
-                sx,
-                sy,
-                sxx,
-                syy,
-                sxy,
+                acc,
                 touched,
-            )
-            finish_row(
-                kind, min_support, shrinkage, touched, n_touched, cnt, sx, sy, sxx, syy, sxy, sim
+                allowed,
+                False,
             )
             size = 0
             for t in range(n_touched):
                 x2 = touched[t]
-                s = sim[x2]
-                if (s > 0.0) if positive_only else (cnt[x2] >= min_support):
+                s = pair_similarity(kind, acc, x2, min_support, shrinkage)
+                if (s > 0.0) if positive_only else (acc[x2, CNT] >= min_support):
                     size = heap_offer(heap_val, heap_idx, size, n, s, x2)
-                sim[x2] = 0.0
-                cnt[x2] = 0
+            clear_rows(touched, n_touched, acc)
             heap_sort(heap_val, heap_idx, size)
             for j in range(size):
                 out_idx[row, j] = heap_idx[j]
@@ -318,6 +310,7 @@ def score_user_based(
     b_indptr,
     b_indices,
     b_data,
+    a_ratings,
     means,
     kind,
     min_support,
@@ -335,6 +328,8 @@ def score_user_based(
     Parameters
     ----------
     a_* : CSR of the ratings (n_users, n_items); b_* : its transpose (n_items, n_users)
+    a_ratings : (nnz,) the ratings aggregated, laid out as ``a_data`` (see
+        ``b_ratings`` in ``predict_pairs``)
     means : (n_users,) float64; kind, min_support, shrinkage, k, centered: as in
         ``predict_pairs``
     min_k : int, items with fewer neighbours get ``fallback``
@@ -352,16 +347,11 @@ def score_user_based(
     n_items = b_indptr.shape[0] - 1
     m = users.shape[0]
     cap = min(max_neighbors, n_users)
-    n_chunks = _n_chunks(m)
+    n_chunks = max(1, min(m, N_CHUNKS))
     for chunk in prange(n_chunks):
-        cnt = np.zeros(n_users, dtype=np.int32)
-        sx = np.zeros(n_users, dtype=np.float64)
-        sy = np.zeros(n_users, dtype=np.float64)
-        sxx = np.zeros(n_users, dtype=np.float64)
-        syy = np.zeros(n_users, dtype=np.float64)
-        sxy = np.zeros(n_users, dtype=np.float64)
-        sim = np.zeros(n_users, dtype=np.float64)
-        touched = np.empty(n_users, dtype=np.int32)
+        acc = np.zeros((n_users, ACC_WIDTH), dtype=np.float64)
+        touched = np.empty(n_users + 1, dtype=np.int32)
+        allowed = np.zeros(1, dtype=np.uint8)
         nb_val = np.empty(cap, dtype=np.float64)
         nb_idx = np.empty(cap, dtype=np.int32)
         num = np.zeros(n_items, dtype=np.float64)
@@ -377,24 +367,18 @@ def score_user_based(
                 b_indptr,
                 b_indices,
                 b_data,
-                cnt,
-                sx,
-                sy,
-                sxx,
-                syy,
-                sxy,
+                acc,
                 touched,
-            )
-            finish_row(
-                kind, min_support, shrinkage, touched, n_touched, cnt, sx, sy, sxx, syy, sxy, sim
+                allowed,
+                False,
             )
             size = 0
             for t in range(n_touched):
                 v = touched[t]
-                if sim[v] > 0.0:
-                    size = heap_offer(nb_val, nb_idx, size, cap, sim[v], v)
-                sim[v] = 0.0
-                cnt[v] = 0
+                s = pair_similarity(kind, acc, v, min_support, shrinkage)
+                if s > 0.0:
+                    size = heap_offer(nb_val, nb_idx, size, cap, s, v)
+            clear_rows(touched, n_touched, acc)
             heap_sort(nb_val, nb_idx, size)
             for h in range(size):
                 v = nb_idx[h]
@@ -402,7 +386,7 @@ def score_user_based(
                 for p in range(a_indptr[v], a_indptr[v + 1]):
                     i = a_indices[p]
                     if used[i] < k:
-                        r = np.float64(a_data[p])
+                        r = np.float64(a_ratings[p])
                         if centered:
                             r -= means[v]
                         num[i] += s * r
@@ -455,7 +439,7 @@ def score_item_based(
     """
     n_items = means.shape[0]
     m = users.shape[0]
-    n_chunks = _n_chunks(m)
+    n_chunks = max(1, min(m, N_CHUNKS))
     for chunk in prange(n_chunks):
         heap_val = np.empty((n_items, k), dtype=np.float64)
         heap_pos = np.empty((n_items, k), dtype=np.int32)
