@@ -1,0 +1,492 @@
+"""UserKNN / ItemKNN and their kernels (kernels/*/knn) against naive references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastrec as fr
+from fastrec import _backend
+from fastrec.models.knn import ItemKNN, UserKNN
+from tests.conftest import BACKENDS, DTYPES, tol
+from tests.reference_knn import NaiveKNN, row_means, similar_rows_reference, similarity_matrix
+
+MODELS = (UserKNN, ItemKNN)
+
+
+# ------------------------------------------------------------------ data
+def random_ratings(seed, n_x, n_y, density, constant_row=False):
+    """Ratings on the 0.5 grid with a mask; empty rows/columns happen at low density."""
+    rng = np.random.default_rng(seed)
+    M = rng.random((n_x, n_y)) < density
+    R = rng.integers(1, 11, size=(n_x, n_y)) * 0.5
+    if constant_row and n_x:
+        R[0] = 3.0  # zero variance on any support
+    return np.where(M, R, 0.0), M
+
+
+def kernel_csr(R, M, dtype):
+    A = sp.csr_matrix(np.where(M, R, 0.0).astype(dtype))
+    A.eliminate_zeros()  # ratings are >= 0.5, so only unrated cells are dropped
+    B = A.T.tocsr()
+    B.sort_indices()
+    out = []
+    for m in (A, B):
+        out += [m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(dtype)]
+    return out
+
+
+ratings_case = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**31 - 1),
+        "n_x": st.integers(1, 12),
+        "n_y": st.integers(1, 10),
+        "density": st.sampled_from([0.1, 0.3, 0.6, 0.9]),
+        "constant_row": st.booleans(),
+        "k": st.integers(1, 6),
+        "min_support": st.integers(0, 3),
+        "shrinkage": st.sampled_from([0.0, 2.5]),
+        "centered": st.booleans(),
+    }
+)
+
+
+# --------------------------------------------------------------- kernels
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(case=ratings_case)
+@settings(max_examples=20)
+def test_predict_pairs_kernel(backend, dtype, case):
+    R, M = random_ratings(
+        case["seed"], case["n_x"], case["n_y"], case["density"], case["constant_row"]
+    )
+    S = similarity_matrix(R, M, "pearson", case["min_support"], case["shrinkage"])
+    means = row_means(R, M, 3.0)
+    args = kernel_csr(R, M, dtype)
+    # every (x, y) pair, grouped by x (several queries per group)
+    xs, ys = np.meshgrid(np.arange(case["n_x"]), np.arange(case["n_y"]), indexing="ij")
+    xs, ys = xs.ravel().astype(np.int32), ys.ravel().astype(np.int32)
+    starts = np.arange(0, xs.shape[0] + 1, case["n_y"], dtype=np.int64)
+    pred = np.empty(xs.shape[0])
+    count = np.empty(xs.shape[0], dtype=np.int32)
+    kernel = _backend.get_kernel("knn", "predict_pairs", backend)
+    kernel(
+        *args,
+        args[5],
+        means,
+        0,
+        case["min_support"],
+        case["shrinkage"],
+        case["k"],
+        case["centered"],
+        np.arange(case["n_x"], dtype=np.int32),
+        starts,
+        ys,
+        pred,
+        count,
+    )
+    from tests.reference_knn import predict_one
+
+    for q in range(xs.shape[0]):
+        want, n = predict_one(S, R, M, means, xs[q], ys[q], case["k"], case["centered"])
+        assert count[q] == n, (q, xs[q], ys[q])
+        if want is None:
+            assert pred[q] == (means[xs[q]] if case["centered"] else 0.0)
+        else:
+            np.testing.assert_allclose(pred[q], want, **tol(dtype))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(case=ratings_case, n=st.integers(1, 14), positive_only=st.booleans())
+@settings(max_examples=15)
+def test_similar_rows_kernel(backend, dtype, case, n, positive_only):
+    R, M = random_ratings(
+        case["seed"], case["n_x"], case["n_y"], case["density"], case["constant_row"]
+    )
+    args = kernel_csr(R, M, dtype)
+    rows = np.arange(case["n_x"], dtype=np.int32)[::-1].copy()
+    idx = np.empty((rows.shape[0], n), dtype=np.int32)
+    val = np.empty((rows.shape[0], n), dtype=dtype)
+    kernel = _backend.get_kernel("knn", "similar_rows", backend)
+    kernel(*args, 0, case["min_support"], case["shrinkage"], rows, positive_only, idx, val)
+    for r, x in enumerate(rows):
+        want_idx, want_val = similar_rows_reference(
+            R, M, "pearson", case["min_support"], case["shrinkage"], x, n, positive_only
+        )
+        np.testing.assert_allclose(val[r], want_val, **tol(dtype))
+        # indices must agree except inside groups of (numerically) tied values
+        same = np.isclose(want_val, np.roll(want_val, 1), **tol(dtype)) | np.isclose(
+            want_val, np.roll(want_val, -1), **tol(dtype)
+        )
+        assert np.array_equal(idx[r][~same], want_idx[~same])
+        assert set(idx[r][idx[r] >= 0]) <= set(range(case["n_x"])) - {x}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(case=ratings_case, max_neighbors=st.integers(1, 15), min_k=st.integers(0, 3))
+@settings(max_examples=15)
+def test_score_user_based_kernel(backend, dtype, case, max_neighbors, min_k):
+    R, M = random_ratings(
+        case["seed"], case["n_x"], case["n_y"], case["density"], case["constant_row"]
+    )
+    if not M.any():
+        return
+    ref = NaiveKNN(
+        R,
+        M,
+        True,
+        k=case["k"],
+        min_support=case["min_support"],
+        shrinkage=case["shrinkage"],
+        min_k=min_k,
+        centered=case["centered"],
+        max_neighbors=max_neighbors,
+    )
+    args = kernel_csr(R, M, dtype)
+    users = np.flatnonzero(M.any(axis=1)).astype(np.int32)
+    fallback = ref.user_mean[users] if case["centered"] else np.full(users.size, ref.global_mean)
+    out = np.empty((users.size, case["n_y"]), dtype=np.float32)
+    kernel = _backend.get_kernel("knn", "score_user_based", backend)
+    kernel(
+        *args,
+        args[2],
+        ref.user_mean,
+        0,
+        case["min_support"],
+        case["shrinkage"],
+        case["k"],
+        min_k,
+        case["centered"],
+        max_neighbors,
+        users,
+        fallback,
+        out,
+    )
+    for r, u in enumerate(users):
+        want = ref.scores(u)
+        # the reference gives cold items the user mean; the kernel the fallback
+        cold = ref.item_count == 0
+        want[cold] = fallback[r]
+        np.testing.assert_allclose(out[r], want, **tol(np.float32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(case=ratings_case, max_neighbors=st.integers(1, 12), min_k=st.integers(0, 3))
+@settings(max_examples=15)
+def test_score_item_based_kernel(backend, dtype, case, max_neighbors, min_k):
+    R, M = random_ratings(
+        case["seed"], case["n_x"], case["n_y"], case["density"], case["constant_row"]
+    )
+    if not M.any():
+        return
+    # rows = users, columns = items here
+    ref = NaiveKNN(
+        R,
+        M,
+        False,
+        k=case["k"],
+        min_support=case["min_support"],
+        shrinkage=case["shrinkage"],
+        min_k=min_k,
+        centered=case["centered"],
+        max_neighbors=max_neighbors,
+    )
+    n_items = case["n_y"]
+    kept = np.zeros((n_items, n_items), dtype=dtype)
+    for i in range(n_items):
+        for j in ref._kept(i):
+            kept[i, j] = ref.S[i, j]
+    nbr_T = sp.csr_matrix(kept.T)
+    args = kernel_csr(R, M, dtype)
+    users = np.flatnonzero(M.any(axis=1)).astype(np.int32)
+    fallback = ref.item_mean if case["centered"] else np.full(n_items, ref.global_mean)
+    out = np.empty((users.size, n_items), dtype=np.float32)
+    kernel = _backend.get_kernel("knn", "score_item_based", backend)
+    kernel(
+        *args[:3],
+        nbr_T.indptr.astype(np.int64),
+        nbr_T.indices.astype(np.int32),
+        nbr_T.data.astype(dtype),
+        ref.item_mean,
+        case["k"],
+        min_k,
+        case["centered"],
+        users,
+        fallback,
+        out,
+    )
+    for r, u in enumerate(users):
+        want = ref.scores(u)
+        cold = ref.item_count == 0
+        want[cold] = fallback[cold]
+        np.testing.assert_allclose(out[r], want, **tol(np.float32))
+
+
+# ---------------------------------------------------------------- models
+def make_split(seed, n_users=14, n_items=11, density=0.45):
+    """Train Interactions (with a cold user and a cold item) and raw-id test pairs."""
+    R, M = random_ratings(seed, n_users, n_items, density)
+    u, i = np.nonzero(M)
+    X = fr.Interactions.from_arrays(u * 10, i * 100 + 7, R[u, i])
+    rng = np.random.default_rng(seed + 1)
+    keep = rng.random(X.nnz) < 0.8
+    # make the first user and the last item cold in train (they keep their ids)
+    users_of = X.entry_users()
+    keep &= users_of != 0
+    keep &= X.matrix.indices != X.n_items - 1
+    train = X.subset(keep)
+    dense_R = train.matrix.toarray()
+    dense_M = np.zeros_like(dense_R, dtype=bool)
+    rows = train.entry_users()
+    dense_M[rows, train.matrix.indices] = True
+    # every known pair plus unknown raw ids
+    uu, ii = np.meshgrid(np.arange(X.n_users), np.arange(X.n_items), indexing="ij")
+    raw_u = np.r_[X.user_ids[uu.ravel()], [-5, -5, X.user_ids[1]]]
+    raw_i = np.r_[X.item_ids[ii.ravel()], [X.item_ids[0], -9, -9]]
+    return train, dense_R, dense_M, raw_u, raw_i
+
+
+def _ref_index(train, raw, ids):
+    idx = train.user_index(raw) if ids == "users" else train.item_index(raw)
+    return np.asarray(idx)
+
+
+model_case = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**31 - 1),
+        "k": st.integers(1, 5),
+        "min_support": st.integers(0, 3),
+        "shrinkage": st.sampled_from([0.0, 1.5]),
+        "min_k": st.integers(0, 3),
+        "centered": st.booleans(),
+        "max_neighbors": st.sampled_from([None, 1, 3]),
+    }
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cls", MODELS)
+@given(case=model_case)
+@settings(max_examples=10)
+def test_model_predict_and_recommend(backend, cls, case):
+    train, R, M, raw_u, raw_i = make_split(case["seed"])
+    params = {k: v for k, v in case.items() if k != "seed"}
+    model = cls(backend=backend, num_threads=2, **params).fit(train)
+    ref = NaiveKNN(R, M, cls is UserKNN, **params)
+    got = model.predict(raw_u, raw_i)
+    ui = _ref_index(train, raw_u, "users")
+    ii = _ref_index(train, raw_i, "items")
+    want = np.array([ref.predict(a, b) for a, b in zip(ui, ii)])
+    np.testing.assert_allclose(got, want, **tol(np.float32))
+    # recommend: scores at the returned ids equal the reference scores, and the
+    # returned values are the reference's top-n values
+    users = train.user_ids
+    ids, scores = model.recommend(users, n=4)
+    for r, raw in enumerate(users):
+        u = int(train.user_index([raw])[0])
+        if ref.user_count[u] == 0:  # cold user: most popular items
+            counts = ref.item_count.astype(np.float32)
+            np.testing.assert_allclose(np.sort(scores[r])[::-1], np.sort(counts)[::-1][:4])
+            continue
+        want_ids, want_vals = ref.recommend(u, 4)
+        np.testing.assert_allclose(scores[r], want_vals, **tol(np.float32))
+        all_scores = ref.scores(u)
+        got_idx = train.item_index(ids[r][want_ids >= 0])
+        np.testing.assert_allclose(scores[r][want_ids >= 0], all_scores[got_idx], **tol(np.float32))
+        assert not M[u, got_idx].any()  # seen items excluded
+
+
+def test_fallbacks_named():
+    """Unknown user, unknown item, cold user/item and fewer than min_k neighbours."""
+    # users 0..2, items 0..2; user 2 rated only item 2, which nobody else rated
+    X = fr.Interactions.from_arrays(
+        [0, 0, 0, 1, 1, 1, 2], [0, 1, 2, 0, 1, 3, 4], [5.0, 3.0, 4.0, 4.0, 2.0, 1.0, 2.0]
+    )
+    for cls in MODELS:
+        model = cls(min_k=1).fit(X)
+        gm = X.matrix.data.mean()
+        # unknown user and unknown item: global mean
+        assert model.predict([99], [99])[0] == pytest.approx(gm)
+        # unknown user, known item: item mean
+        assert model.predict([99], [0])[0] == pytest.approx(4.5)
+        # known user, unknown item: user mean
+        assert model.predict([0], [99])[0] == pytest.approx(4.0)
+        # user 2 and item 2 share no co-rater with anything useful -> fallback
+        centered_fallback = 2.0 if cls is UserKNN else 4.0
+        assert model.predict([2], [2])[0] == pytest.approx(centered_fallback)
+        # KNNBasic's fallback is the global mean
+        basic = cls(centered=False).fit(X)
+        assert basic.predict([2], [2])[0] == pytest.approx(gm)
+        # an unknown user in recommend gets the most popular items
+        ids, _ = model.recommend([99], n=2)
+        assert set(ids[0]) <= {0, 1}
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_min_k_above_available_falls_back(cls):
+    """min_k larger than any neighbour count: every warm pair gets the target mean."""
+    train, R, M, raw_u, raw_i = make_split(3)
+    got = cls(min_k=1000).fit(train).predict(raw_u, raw_i)
+    ref = NaiveKNN(R, M, cls is UserKNN, min_k=1000)
+    ui = _ref_index(train, raw_u, "users")
+    ii = _ref_index(train, raw_i, "items")
+    np.testing.assert_allclose(got, [ref.predict(a, b) for a, b in zip(ui, ii)], rtol=1e-6)
+    warm = (ui >= 0) & (ii >= 0)
+    warm[warm] = (ref.user_count[ui[warm]] > 0) & (ref.item_count[ii[warm]] > 0)
+    target_mean = ref.user_mean[ui[warm]] if cls is UserKNN else ref.item_mean[ii[warm]]
+    np.testing.assert_allclose(got[warm], target_mean, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_predictions_clipped_to_rating_range(cls):
+    train, R, M, raw_u, raw_i = make_split(11)
+    got = cls(k=3).fit(train).predict(raw_u, raw_i)
+    assert got.min() >= R[M].min() and got.max() <= R[M].max()
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_similar_items_users(cls):
+    train, R, M, _, _ = make_split(5)
+    model = cls(min_support=2).fit(train)
+    Rx, Mx = (R, M) if cls is UserKNN else (R.T, M.T)
+    ids = train.user_ids if cls is UserKNN else train.item_ids
+    call = model.similar_users if cls is UserKNN else model.similar_items
+    got_ids, got_val = call(ids, n=5)
+    for r in range(len(ids)):
+        want_idx, want_val = similar_rows_reference(Rx, Mx, "pearson", 2, 0.0, r, 5, False)
+        np.testing.assert_allclose(got_val[r], want_val, **tol(np.float32))
+        pad = want_idx < 0
+        assert np.all(got_ids[r][pad] == -1)
+    with pytest.raises(ValueError, match="not a known id"):
+        call([ids[0], "nope"], n=2)
+    other, other_ids = (
+        (model.similar_items, train.item_ids)
+        if cls is UserKNN
+        else (model.similar_users, train.user_ids)
+    )
+    with pytest.raises(NotImplementedError):
+        other(other_ids[:1])
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_thread_count_invariance(cls):
+    train, R, M, raw_u, raw_i = make_split(21, n_users=40, n_items=30, density=0.3)
+    outs = []
+    for threads in (1, 2):
+        m = cls(k=4, num_threads=threads).fit(train)
+        ids, sc = m.recommend(train.user_ids, n=6)
+        outs.append((m.predict(raw_u, raw_i), ids, sc))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+    np.testing.assert_array_equal(outs[0][2], outs[1][2])
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_backends_agree(cls):
+    train, R, M, raw_u, raw_i = make_split(8, n_users=30, n_items=25, density=0.35)
+    a = cls(k=5, backend="numba").fit(train)
+    b = cls(k=5, backend="cython").fit(train)
+    np.testing.assert_allclose(a.predict(raw_u, raw_i), b.predict(raw_u, raw_i), rtol=1e-6)
+    np.testing.assert_allclose(
+        a.recommend(train.user_ids, n=5)[1], b.recommend(train.user_ids, n=5)[1], rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("kind", ["cosine", "centered_cosine", "adjusted_cosine"])
+@pytest.mark.parametrize("cls", MODELS)
+def test_other_similarity_kinds(kind, cls):
+    pytest.importorskip("fastrec.similarity")
+    train, R, M, raw_u, raw_i = make_split(13)
+    model = cls(similarity=kind, k=3).fit(train)
+    ref = NaiveKNN(R, M, cls is UserKNN, k=3, kind=kind)
+    ui = _ref_index(train, raw_u, "users")
+    ii = _ref_index(train, raw_i, "items")
+    want = np.array([ref.predict(a, b) for a, b in zip(ui, ii)])
+    np.testing.assert_allclose(model.predict(raw_u, raw_i), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("use_first", [False, True])
+def test_save_load_round_trip(tmp_path, cls, use_first):
+    train, R, M, raw_u, raw_i = make_split(17)
+    model = cls(k=3, max_neighbors=4).fit(train)
+    if use_first:
+        model.recommend(train.user_ids[:2], n=3)  # ItemKNN builds its lists here
+    path = tmp_path / "knn.npz"
+    model.save(path)
+    loaded = fr.load(path)
+    assert type(loaded) is cls and loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.predict(raw_u, raw_i), model.predict(raw_u, raw_i))
+    a, b = model.recommend(train.user_ids, n=3), loaded.recommend(train.user_ids, n=3)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_load_rejects_tampered_neighbours(tmp_path):
+    train, *_ = make_split(17)
+    model = ItemKNN(k=3).fit(train)
+    _ = model.similarity_
+    path = tmp_path / "knn.npz"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["model.similarity_indices"] = arrays["model.similarity_indices"] + 1000
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    with pytest.raises(ValueError):
+        fr.load(path)
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"k": 0}, "k"),
+        ({"similarity": "msd"}, "similarity"),
+        ({"min_support": -1}, "min_support"),
+        ({"shrinkage": -1.0}, "shrinkage"),
+        ({"min_k": -2}, "min_k"),
+        ({"centered": "yes"}, "centered"),
+        ({"max_neighbors": 0}, "max_neighbors"),
+        ({"num_threads": -1}, "num_threads"),
+        ({"backend": "fortran"}, "backend"),
+    ],
+)
+def test_bad_params_raise_before_work(params, field):
+    train, *_ = make_split(2)
+    with pytest.raises(ValueError, match=field):
+        UserKNN(**params).fit(train)
+
+
+def test_matches_surprise_knnwithmeans():
+    """Same settings, k above any candidate count: identical predictions on unseen pairs."""
+    surprise = pytest.importorskip("surprise")
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 25, 18
+    M = rng.random((n_users, n_items)) < 0.5
+    R = rng.integers(1, 11, size=M.shape) * 0.5
+    u, i = np.nonzero(M)
+    test_mask = rng.random(u.size) < 0.15
+    df = pd.DataFrame({"u": u[~test_mask], "i": i[~test_mask], "r": R[u, i][~test_mask]})
+    train = fr.Interactions.from_arrays(df.u.to_numpy(), df.i.to_numpy(), df.r.to_numpy())
+    reader = surprise.Reader(rating_scale=(0.5, 5.0))
+    ts = surprise.Dataset.load_from_df(df[["u", "i", "r"]], reader).build_full_trainset()
+    tu, ti = u[test_mask], i[test_mask]
+    known = np.isin(tu, df.u) & np.isin(ti, df.i)
+    tu, ti = tu[known], ti[known]
+    for user_based, cls in ((True, UserKNN), (False, ItemKNN)):
+        algo = surprise.KNNWithMeans(
+            k=1000,
+            sim_options={"name": "pearson", "user_based": user_based, "min_support": 1},
+            verbose=False,
+        ).fit(ts)
+        want = np.array([algo.predict(a, b).est for a, b in zip(tu, ti)])
+        got = cls(k=1000).fit(train).predict(tu, ti)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
