@@ -184,7 +184,7 @@ class MLPRecommender(Recommender):
         negatives: int = 4,
         validation_fraction: float = 0.2,
         patience: int = 3,
-        init_std: float = 0.1,
+        init_std: float = 0.01,
         dtype: str = "float32",
         random_state: Any = None,
         num_threads: int = 0,
