@@ -1,0 +1,600 @@
+"""``ALS``: matrix factorisation by alternating least squares, implicit or explicit.
+
+Implicit feedback (the default) follows Hu, Koren and Volinsky, "Collaborative
+Filtering for Implicit Feedback Datasets", ICDM 2008, section 4: every
+(user, item) cell has a preference ``p = 1`` if the stored value ``r`` is
+positive and 0 otherwise (every cell that is not stored: ``p = 0``), weighted
+by the confidence ``c = 1 + alpha * r`` (1 for cells that are not stored). The
+objective is
+
+    sum_{u, i} c_ui (p_ui - x_u . y_i)^2 + regularization * (|X|^2 + |Y|^2).
+
+Explicit feedback (``implicit=False``) is ALS with weighted-lambda
+regularisation (Zhou, Wilkinson, Schreiber and Pan, "Large-scale Parallel
+Collaborative Filtering for the Netflix Prize", AAIM 2008, section 3.1): least
+squares over the stored ratings only,
+
+    sum_{(u, i) rated} (r_ui - x_u . y_i)^2
+        + regularization * (sum_u n_u |x_u|^2 + sum_i n_i |y_i|^2),
+
+with ``n_u`` / ``n_i`` the numbers of ratings of the user / item. Predictions
+are ``x_u . y_i`` (no biases), clipped to the training rating range.
+
+Each iteration is two half-sweeps: the user factors are solved with the item
+factors fixed, then the other way round. Each row's k x k system is solved by
+``cg_steps`` conjugate-gradient steps warm-started from the row's current
+factors (Takacs, Pilaszy and Tikk, "Applications of the conjugate gradient
+method for implicit feedback collaborative filtering", RecSys 2011), or
+exactly by a per-row Cholesky factorisation (``solver="cholesky"``). For
+implicit feedback ``Y^T Y + regularization * I`` is computed once per
+half-sweep (BLAS) and the per-row work only touches the row's nonzeros; the
+system matrix is never formed by the CG solver. Kernels:
+``kernels/numba/als.py`` and its twin ``kernels/cython/als.pyx``.
+
+Determinism: every row is written by one thread with a fixed sequence of
+operations, so a seeded fit gives the same factors for any ``num_threads``.
+The two backends agree to rounding (they sum in different orders).
+
+Rows without interactions (users or items with no training data, or no
+positive value) get the zero vector: the exact solution of their system.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm.auto import tqdm
+
+from .. import _backend
+from .._validation import (
+    as_float_array,
+    check_choice,
+    check_csr,
+    check_dtype_arg,
+    check_float,
+    check_int,
+)
+from ..data import IdVocabulary, Interactions
+from ._factors import cosine_similar, factor_scores
+from .base import Recommender, expect_array
+
+__all__ = ["ALS", "NonFiniteFactorsError", "training_loss"]
+
+SOLVERS = ("cg", "cholesky")
+
+
+class NonFiniteFactorsError(FloatingPointError, ValueError):
+    """An ALS half-sweep produced NaN or infinite factors."""
+
+
+def _check_random_state(value: Any) -> None:
+    if value is None or isinstance(value, np.random.Generator):
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(
+            f"random_state must be None, a non-negative integer or a numpy Generator, got {value!r}"
+        )
+
+
+def _check_nonnegative(matrix: sp.csr_matrix, name: str) -> None:
+    """Implicit feedback: a negative value would give a confidence below 1."""
+    bad = matrix.data < 0
+    if bad.any():
+        pos = int(np.argmax(bad))
+        row = int(np.searchsorted(matrix.indptr, pos, side="right") - 1)
+        raise ValueError(
+            f"{name} holds a negative value {float(matrix.data[pos])} at position {pos} "
+            f"(row {row}, column {int(matrix.indices[pos])}): implicit feedback needs "
+            "values r >= 0 (confidence c = 1 + alpha * r); use implicit=False for signed ratings"
+        )
+
+
+def _kernel_csr(matrix: sp.csr_matrix, dtype: type) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(indptr, indices, data)`` in the layout the kernels take."""
+    indptr = matrix.indptr
+    if indptr.dtype not in (np.int32, np.int64):
+        indptr = indptr.astype(np.int64)
+    return (
+        np.ascontiguousarray(indptr),
+        np.ascontiguousarray(matrix.indices, dtype=np.int32),
+        np.ascontiguousarray(matrix.data, dtype=dtype),
+    )
+
+
+def _gram(factors: np.ndarray, regularization: float) -> np.ndarray:
+    """``factors.T @ factors + regularization * I`` in the factors' dtype (BLAS)."""
+    gram = factors.T @ factors
+    gram[np.diag_indices_from(gram)] += factors.dtype.type(regularization)
+    return np.ascontiguousarray(gram)
+
+
+def half_sweep(
+    matrix: tuple[np.ndarray, np.ndarray, np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    regularization: float,
+    alpha: float,
+    implicit: bool,
+    solver: str,
+    cg_steps: int,
+    backend: str,
+) -> None:
+    """Solve every row of ``X`` (in place) with ``Y`` fixed; see the module doc.
+
+    ``matrix`` is ``(indptr, indices, data)`` of the rows of ``X`` against the
+    rows of ``Y`` (already checked, ``data`` in the dtype of ``X``). Call it
+    inside ``fastrec._backend.threads``.
+    """
+    indptr, indices, data = matrix
+    if implicit:
+        gram = _gram(Y, regularization)
+        if solver == "cg":
+            kernel = _backend.get_kernel("als", "cg_implicit", backend)
+            kernel(indptr, indices, data, X, Y, gram, float(alpha), int(cg_steps))
+        else:
+            kernel = _backend.get_kernel("als", "cholesky_implicit", backend)
+            kernel(indptr, indices, data, X, Y, gram, float(alpha))
+    elif solver == "cg":
+        kernel = _backend.get_kernel("als", "cg_explicit", backend)
+        kernel(indptr, indices, data, X, Y, float(regularization), int(cg_steps))
+    else:
+        kernel = _backend.get_kernel("als", "cholesky_explicit", backend)
+        kernel(indptr, indices, data, X, Y, float(regularization))
+
+
+def training_loss(
+    matrix: sp.csr_matrix,
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    regularization: float,
+    alpha: float = 1.0,
+    implicit: bool = True,
+    backend: str = "auto",
+    num_threads: int = 0,
+) -> float:
+    """The ALS training objective of the module docstring, normalised.
+
+    Implicit: the objective divided by the total confidence
+    ``sum_{u,i} c_ui = n_users * n_items + alpha * sum(r)``. Explicit: divided
+    by the number of stored ratings. The sum over all ``n_users * n_items``
+    cells uses ``sum_{u,i} (x_u . y_i)^2 = sum((X^T X) * (Y^T Y))`` plus a
+    correction over the stored cells, so the cost is O(nnz k + (n + m) k^2).
+
+    Parameters
+    ----------
+    matrix : scipy.sparse matrix (n_users, n_items)
+        The training values ``r`` (implicit: ``r >= 0``).
+    user_factors : (n_users, k) float32/float64
+    item_factors : (n_items, k), same dtype
+    regularization, alpha : float >= 0
+    implicit : bool
+    backend, num_threads : kernel choice and threads for the stored-cell pass.
+
+    Returns
+    -------
+    float (computed in float64 from the given factors)
+    """
+    X = as_float_array(user_factors, "user_factors", ndim=2)
+    Y = as_float_array(item_factors, "item_factors", dtype=X.dtype, ndim=2)
+    m = check_csr(matrix, "matrix", dtype=X.dtype, shape=(X.shape[0], Y.shape[0]))
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"user_factors and item_factors must have as many columns, got {X.shape[1]} "
+            f"and {Y.shape[1]}"
+        )
+    regularization = check_float(regularization, "regularization", minimum=0.0)
+    alpha = check_float(alpha, "alpha", minimum=0.0)
+    if implicit:
+        _check_nonnegative(m, "matrix")
+    indptr, indices, data = _kernel_csr(m, X.dtype)
+    rows = np.empty(X.shape[0], dtype=np.float64)
+    kernel = _backend.get_kernel("als", "loss_rows", backend)
+    with _backend.threads(num_threads):
+        kernel(indptr, indices, data, X, Y, float(alpha), bool(implicit), rows)
+    total = float(rows.sum())
+    X64 = X.astype(np.float64)
+    Y64 = Y.astype(np.float64)
+    if implicit:
+        total += float(np.sum((X64.T @ X64) * (Y64.T @ Y64)))
+        total += regularization * (float(np.sum(X64 * X64)) + float(np.sum(Y64 * Y64)))
+        weight = X.shape[0] * Y.shape[0] + alpha * float(np.sum(m.data, dtype=np.float64))
+    else:
+        n_u = np.diff(m.indptr).astype(np.float64)
+        n_i = np.bincount(m.indices, minlength=Y.shape[0]).astype(np.float64)
+        total += regularization * (
+            float(n_u @ np.sum(X64 * X64, axis=1)) + float(n_i @ np.sum(Y64 * Y64, axis=1))
+        )
+        weight = float(m.nnz)
+    return total / weight if weight > 0 else 0.0
+
+
+class ALS(Recommender):
+    """Matrix factorisation by alternating least squares (CG or exact solves).
+
+    Parameters
+    ----------
+    factors : int >= 1
+        Length of the latent vectors.
+    regularization : float >= 0
+        ``lambda`` of the module docstring (multiplied by the row counts for
+        explicit feedback, weighted-lambda).
+    alpha : float >= 0
+        Implicit feedback: confidence ``c = 1 + alpha * r``. Ignored for
+        explicit feedback.
+    iterations : int >= 1
+        Full sweeps (users then items).
+    cg_steps : int >= 1
+        Conjugate-gradient steps per row and half-sweep (``solver="cg"``).
+    implicit : bool
+        Implicit feedback (Hu et al. 2008) or explicit ratings (Zhou et al. 2008).
+    solver : {"cg", "cholesky"}
+        Warm-started conjugate gradient (fast; the default) or an exact
+        per-row Cholesky solve (O(k^3) a row; a reference, fine for small k).
+    dtype : {"float32", "float64"}
+        Precision of the factors and of the arithmetic.
+    random_state : None, int or numpy.random.Generator
+        Seeds the initial factors (uniform in ``[0, 0.01)``).
+    num_threads : int
+        Threads for fitting; 0 means all cores. The result does not depend on it.
+    backend : {"auto", "numba", "cython"}
+    calculate_training_loss : bool
+        Compute :func:`training_loss` after every iteration (one more pass
+        over the data) and report it as ``info["loss"]`` to the callback.
+
+    Attributes
+    ----------
+    user_factors_ : (n_users, factors) ndarray of ``dtype``
+    item_factors_ : (n_items, factors) ndarray of ``dtype``
+    history_ : list of dict
+        The per-iteration ``info`` dicts passed to the callback.
+
+    Notes
+    -----
+    Fallbacks. Explicit feedback: the baseline means of
+    :mod:`fastrec.models.base`. Implicit feedback: ``predict`` returns the
+    score ``x_u . y_i``; a pair whose user or item is unknown or has no
+    training data scores 0, which is what the model itself gives such a row
+    (its factors are the zero vector). ``recommend`` for an unknown or cold
+    user returns the most popular items, as for every model; a new user with
+    interactions can be scored through :meth:`recalculate_user` /
+    :meth:`recommend_new_user` (fold-in) or added by :meth:`partial_fit_users`.
+    """
+
+    def __init__(
+        self,
+        factors: int = 64,
+        regularization: float = 0.01,
+        alpha: float = 1.0,
+        iterations: int = 15,
+        cg_steps: int = 3,
+        implicit: bool = True,
+        solver: str = "cg",
+        dtype: str = "float32",
+        random_state: Any = None,
+        num_threads: int = 0,
+        backend: str = "auto",
+        calculate_training_loss: bool = False,
+    ):
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.cg_steps = cg_steps
+        self.implicit = implicit
+        self.solver = solver
+        self.dtype = dtype
+        self.random_state = random_state
+        self.num_threads = num_threads
+        self.backend = backend
+        self.calculate_training_loss = calculate_training_loss
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = super().get_params(deep)
+        if not isinstance(params["dtype"], str):  # np.float32 etc. -> its name
+            try:
+                params["dtype"] = np.dtype(params["dtype"]).name
+            except TypeError:
+                pass
+        return params
+
+    # ------------------------------------------------------------------ checks
+    def _validated_params(self) -> dict[str, Any]:
+        for name in ("implicit", "calculate_training_loss"):
+            value = getattr(self, name)
+            if not isinstance(value, bool | np.bool_):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
+        _check_random_state(self.random_state)
+        return {
+            "factors": check_int(self.factors, "factors", minimum=1),
+            "regularization": check_float(self.regularization, "regularization", minimum=0.0),
+            "alpha": check_float(self.alpha, "alpha", minimum=0.0),
+            "iterations": check_int(self.iterations, "iterations", minimum=1),
+            "cg_steps": check_int(self.cg_steps, "cg_steps", minimum=1),
+            "solver": check_choice(self.solver, "solver", SOLVERS),
+            "dtype": check_dtype_arg(self.dtype),
+            "num_threads": _backend.resolve_threads(self.num_threads),
+            "backend": _backend.resolve_backend(self.backend),
+        }
+
+    # --------------------------------------------------------------------- fit
+    def fit(
+        self,
+        X: Interactions,
+        show_progress: bool = False,
+        callback: Callable[[int, dict], Any] | None = None,
+    ) -> ALS:
+        """Learn the user and item factors from ``X``.
+
+        Parameters
+        ----------
+        X : Interactions
+            Implicit feedback: values ``r >= 0`` (counts, ratings, or 1 for
+            plain interactions). Explicit feedback: ratings of any sign.
+        show_progress : bool
+            A tqdm bar over the iterations (off by default).
+        callback : callable(iteration, info), optional
+            Called after every iteration with ``info`` holding ``iteration``,
+            ``seconds`` (the two half-sweeps) and ``loss`` (the value of
+            :func:`training_loss` when ``calculate_training_loss``, else None).
+
+        Raises
+        ------
+        ValueError
+            Invalid parameters, or negative values with implicit feedback
+            (before any work).
+        NonFiniteFactorsError
+            A half-sweep produced NaN or infinite factors (a ``ValueError``);
+            the model is left unfitted.
+        """
+        params = self._validated_params()
+        if callback is not None and not callable(callback):
+            raise ValueError(f"callback must be callable, got {callback!r}")
+        if isinstance(X, Interactions) and self.implicit:
+            _check_nonnegative(X.matrix, "X.matrix")
+        self._begin_fit(X)
+        dtype = params["dtype"]
+        k = params["factors"]
+        rng = np.random.default_rng(self.random_state)
+        user_items = _kernel_csr(self._seen, dtype)
+        item_users = _kernel_csr(self._seen.T.tocsr(), dtype)
+        self.user_factors_ = rng.random((self.n_users_, k), dtype=dtype) * dtype(0.01)
+        self.item_factors_ = rng.random((self.n_items_, k), dtype=dtype) * dtype(0.01)
+        self.history_ = []
+        sweep_args = (
+            params["regularization"], params["alpha"], bool(self.implicit), params["solver"],
+            params["cg_steps"], params["backend"],
+        )  # fmt: skip
+        with (
+            tqdm(total=params["iterations"], disable=not show_progress, desc="ALS") as bar,
+            _backend.threads(params["num_threads"]),
+        ):
+            for iteration in range(params["iterations"]):
+                start = time.perf_counter()
+                half_sweep(user_items, self.user_factors_, self.item_factors_, *sweep_args)
+                self._check_finite(self.user_factors_, "user", iteration)
+                half_sweep(item_users, self.item_factors_, self.user_factors_, *sweep_args)
+                self._check_finite(self.item_factors_, "item", iteration)
+                seconds = time.perf_counter() - start
+                loss = None
+                if self.calculate_training_loss:
+                    loss = training_loss(
+                        self._seen, self.user_factors_, self.item_factors_,
+                        params["regularization"], params["alpha"], bool(self.implicit),
+                        params["backend"], params["num_threads"],
+                    )  # fmt: skip
+                    if not math.isfinite(loss):
+                        raise NonFiniteFactorsError(
+                            f"ALS training loss is {loss} after iteration {iteration}"
+                        )
+                info = {"iteration": iteration, "loss": loss, "seconds": seconds}
+                self.history_.append(info)
+                bar.update(1)
+                if show_progress and loss is not None:
+                    bar.set_postfix(loss=f"{loss:.5f}")
+                if callback is not None:
+                    callback(iteration, info)
+        self._end_fit()
+        return self
+
+    def _check_finite(self, factors: np.ndarray, side: str, iteration: int) -> None:
+        bad = ~np.isfinite(factors)
+        if not bad.any():
+            return
+        row = int(np.argmax(bad.any(axis=1)))
+        raise NonFiniteFactorsError(
+            f"ALS produced NaN or infinite {side} factors in iteration {iteration} "
+            f"(first at {side} row {row}; solver={self.solver!r}, "
+            f"regularization={self.regularization!r}). A singular system (e.g. "
+            "regularization=0 with the exact solver) or overflowing values cause this: "
+            "raise regularization or scale the data."
+        )
+
+    # ------------------------------------------------------------ fold-in
+    def _solve_new_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+        """Exact user factors (Cholesky) of CSR rows against ``item_factors_``."""
+        dtype = self.item_factors_.dtype.type
+        out = np.zeros((rows.shape[0], self.item_factors_.shape[1]), dtype=dtype)
+        params = self._validated_params()
+        with _backend.threads(params["num_threads"]):
+            half_sweep(
+                _kernel_csr(rows, dtype), out, self.item_factors_, params["regularization"],
+                params["alpha"], bool(self.implicit), "cholesky", 1, params["backend"],
+            )  # fmt: skip
+        self._check_finite(out, "user", -1)
+        return out
+
+    def _interaction_rows(self, items: Any, ratings: Any, name: str) -> sp.csr_matrix:
+        """One CSR row (1, n_items) from raw item ids and optional ratings."""
+        items = np.atleast_1d(np.asarray(items))
+        if items.ndim != 1:
+            raise ValueError(f"{name} must be 1-dimensional, got shape {items.shape}")
+        iidx = self._lookup_known(self._items, items, name)
+        if ratings is None:
+            values = np.ones(iidx.shape[0], dtype=np.float64)
+        else:
+            values = as_float_array(ratings, "ratings", dtype=np.float64, ndim=1)
+            if values.shape != iidx.shape:
+                raise ValueError(
+                    f"ratings must have one value per item: got {values.shape[0]} for "
+                    f"{iidx.shape[0]} items"
+                )
+        order = np.argsort(iidx, kind="stable")
+        dup = np.flatnonzero(np.diff(iidx[order]) == 0)
+        if dup.size:
+            pos = int(order[dup[0] + 1])
+            raise ValueError(f"{name}[{pos}] = {items[pos]!r} repeats an earlier item")
+        row = sp.csr_matrix(
+            (values[order], iidx[order], np.array([0, iidx.shape[0]])),
+            shape=(1, self.n_items_),
+        )
+        row = check_csr(row, "interactions", dtype=np.float64)
+        if self.implicit:
+            _check_nonnegative(row, "ratings")
+        return row
+
+    def recalculate_user(self, items: Any, ratings: Any = None) -> np.ndarray:
+        """Factors of a user (e.g. one not in training) from their interactions.
+
+        The user's system is solved exactly (Cholesky) against the trained
+        item factors; the model is not changed ("fold-in", Hu et al. 2008,
+        section 5).
+
+        Parameters
+        ----------
+        items : array_like (m,) of raw item ids known to the model, no repeats
+        ratings : array_like (m,) of float, optional
+            The values ``r`` (default 1.0 each; implicit feedback: ``r >= 0``).
+
+        Returns
+        -------
+        ndarray (factors,) of the model's dtype. No items: the zero vector.
+        """
+        self._check_fitted()
+        return self._solve_new_rows(self._interaction_rows(items, ratings, "items"))[0]
+
+    def recommend_new_user(
+        self, items: Any, ratings: Any = None, n: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` raw item ids and scores for a user given by their interactions.
+
+        Uses :meth:`recalculate_user`; ``exclude_seen`` skips the given items.
+        Returns ``(ids (n,), scores (n,) float32)`` with ``recommend``'s padding.
+        """
+        self._check_fitted()
+        n = check_int(n, "n", minimum=1)
+        row = self._interaction_rows(items, ratings, "items")
+        factors = self._solve_new_rows(row)
+        scores = factor_scores(factors, self.item_factors_)
+        exclude = None
+        if exclude_seen:
+            exclude = check_csr(row, "items", dtype=np.float32)
+        from ..topk import topk_unchecked
+
+        idx, val = topk_unchecked(scores, n, exclude, self.backend, self.num_threads)
+        return self._item_ids_of(idx)[0], val[0]
+
+    def partial_fit_users(self, users: Any, interactions: Any) -> ALS:
+        """Replace the interactions of some users and re-solve their factors.
+
+        Parameters
+        ----------
+        users : array_like (m,) of raw user ids, unique
+            Known users get their training row replaced; unknown ids are
+            appended as new users.
+        interactions : scipy.sparse matrix (m, n_items_)
+            Row ``j`` holds the full new interactions of ``users[j]``; columns
+            are the model's internal item indices (the order of
+            ``item_ids_``), as in implicit's ``partial_fit_users``.
+
+        Each listed user's factors are solved exactly (Cholesky) against the
+        current item factors; item factors and the other users are unchanged.
+        The training matrix and the baseline statistics are updated, so
+        ``recommend`` excludes the new items as seen.
+        """
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users))
+        if users.ndim != 1:
+            raise ValueError(f"users must be 1-dimensional, got shape {users.shape}")
+        new_vocab = IdVocabulary(users, "users")  # raises on repeats / missing ids
+        del new_vocab
+        rows = check_csr(
+            interactions, "interactions", dtype=np.float32, shape=(users.shape[0], self.n_items_)
+        )
+        if self.implicit:
+            _check_nonnegative(rows, "interactions")
+        uidx = self._users.lookup(users)
+        fresh = uidx < 0
+        user_ids = self._users.ids
+        if fresh.any():
+            user_ids = np.concatenate([user_ids, users[fresh]])
+            uidx[fresh] = self.n_users_ + np.arange(int(fresh.sum()))
+        n_users = user_ids.shape[0]
+        # the old rows of every other user, plus the new rows
+        old = self._seen.tocoo()
+        keep = np.ones(self.n_users_, dtype=bool)
+        keep[uidx[~fresh]] = False
+        kept = keep[old.row]
+        new = rows.tocoo()
+        coo = sp.coo_matrix(
+            (
+                np.concatenate([old.data[kept], new.data]),
+                (np.concatenate([old.row[kept], uidx[new.row]]),
+                 np.concatenate([old.col[kept], new.col])),
+            ),
+            shape=(n_users, self.n_items_),
+        )  # fmt: skip
+        matrix = check_csr(coo.tocsr(), "interactions", dtype=np.float32)
+        data = Interactions(
+            matrix, user_ids, self._items.ids, implicit=bool(self._implicit_data), _trusted=True
+        )
+        solved = self._solve_new_rows(check_csr(rows, "interactions"))
+        user_factors = np.zeros((n_users, self.user_factors_.shape[1]), self.user_factors_.dtype)
+        user_factors[: self.n_users_] = self.user_factors_
+        user_factors[uidx] = solved
+        self._begin_fit(data)
+        self.user_factors_ = user_factors
+        self._end_fit()
+        return self
+
+    # ----------------------------------------------------------------- predict
+    def _baseline(self, uidx: np.ndarray, iidx: np.ndarray) -> np.ndarray:
+        if not self.implicit:
+            return super()._baseline(uidx, iidx)
+        # implicit feedback: a row without data has zero factors, so it scores 0
+        return np.zeros(uidx.shape, dtype=np.float64)
+
+    def _predict_known(self, uidx: np.ndarray, iidx: np.ndarray) -> np.ndarray:
+        dots = np.einsum(
+            "ij,ij->i", self.user_factors_[uidx], self.item_factors_[iidx], dtype=np.float64
+        )
+        if self.implicit:
+            return dots
+        return np.clip(dots, self.rating_min_, self.rating_max_)
+
+    def _score_users(self, uidx: np.ndarray) -> np.ndarray:
+        return factor_scores(self.user_factors_[uidx], self.item_factors_)
+
+    def _similar_items_internal(self, iidx: np.ndarray, n: int):
+        return cosine_similar(self.item_factors_, iidx, n, self.backend, self.num_threads)
+
+    def _similar_users_internal(self, uidx: np.ndarray, n: int):
+        return cosine_similar(self.user_factors_, uidx, n, self.backend, self.num_threads)
+
+    # ------------------------------------------------------------- persistence
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        k = check_int(self.factors, "factors", minimum=1)
+        dtype = check_dtype_arg(self.dtype)
+        user = expect_array(state, "user_factors", (self.n_users_, k))
+        item = expect_array(state, "item_factors", (self.n_items_, k))
+        self.user_factors_ = np.ascontiguousarray(user, dtype=dtype)
+        self.item_factors_ = np.ascontiguousarray(item, dtype=dtype)
+        self.history_ = []
