@@ -11,11 +11,32 @@ from __future__ import annotations
 import numpy as np
 
 
+def visiting_order(indptr, user_order, chunk_bounds):
+    """(user, rating position) pairs in the order one thread visits them.
+
+    Each chunk ``user_order[chunk_bounds[c]:chunk_bounds[c + 1]]`` takes its
+    users two at a time and alternates their ratings (a0, b0, a1, b1, ...,
+    then the rest of the longer row); a last unpaired user runs alone.
+    """
+    out = []
+    for c in range(len(chunk_bounds) - 1):
+        users = list(user_order[chunk_bounds[c] : chunk_bounds[c + 1]])
+        for s in range(0, len(users), 2):
+            pair = users[s : s + 2]
+            rows = [list(range(indptr[u], indptr[u + 1])) for u in pair]
+            for j in range(max(len(r) for r in rows)):
+                for u, r in zip(pair, rows):
+                    if j < len(r):
+                        out.append((u, r[j]))
+    return out
+
+
 def sgd_epoch_reference(
     indptr,
     indices,
     ratings,
     user_order,
+    chunk_bounds,
     global_mean,
     learning_rate,
     regularization,
@@ -38,17 +59,16 @@ def sgd_epoch_reference(
     bi = np.array(item_bias, dtype=np.float64)
     mu, lr, reg = float(global_mean), float(learning_rate), float(regularization)
     loss = 0.0
-    for u in user_order:
-        for e in range(indptr[u], indptr[u + 1]):
-            i = indices[e]
-            err = float(ratings[e]) - (mu + bu[u] + bi[i] + P[u] @ Q[i])
-            loss += err * err
-            if use_bias:
-                bu[u] += lr * (err - reg * bu[u])
-                bi[i] += lr * (err - reg * bi[i])
-            p_old = P[u].copy()
-            P[u] += lr * (err * Q[i] - reg * P[u])
-            Q[i] += lr * (err * p_old - reg * Q[i])
+    for u, e in visiting_order(indptr, user_order, chunk_bounds):
+        i = indices[e]
+        err = float(ratings[e]) - (mu + bu[u] + bi[i] + P[u] @ Q[i])
+        loss += err * err
+        if use_bias:
+            bu[u] += lr * (err - reg * bu[u])
+            bi[i] += lr * (err - reg * bi[i])
+        p_old = P[u].copy()
+        P[u] += lr * (err * Q[i] - reg * P[u])
+        Q[i] += lr * (err * p_old - reg * Q[i])
     return P, Q, bu, bi, loss
 
 

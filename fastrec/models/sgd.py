@@ -23,7 +23,9 @@ by ``random_state``:
 2. every epoch, the users are visited in a fresh random permutation, cut into
    contiguous chunks of about equal rating counts; a chunk is run by one
    thread, so no two threads ever write the same user row and only item rows
-   are shared (the Hogwild race).
+   are shared (the Hogwild race). Within a chunk, consecutive users are
+   paired and their ratings interleaved (two independent update chains per
+   thread, see the kernel's docstring).
 
 With ``num_threads=1`` a seeded fit is bit-for-bit reproducible, and the Numba
 and Cython backends give identical factors. With more threads the item updates

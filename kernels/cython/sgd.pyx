@@ -41,6 +41,28 @@ cdef inline floating dot8(const floating* p, const floating* q, Py_ssize_t k) no
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
+cdef inline floating sgd_step(floating* p, floating* q, floating* user_bias,
+                              floating* item_bias, floating rating, floating mu, floating lr,
+                              floating shrink, bint use_bias, Py_ssize_t k) noexcept nogil:
+    # one update for one rating; returns its error (taken before the update)
+    cdef floating err, step, bu, bi, pf, qf
+    cdef Py_ssize_t f
+    err = rating - (((mu + user_bias[0]) + item_bias[0]) + dot8(p, q, k))
+    step = lr * err
+    if use_bias:
+        bu = user_bias[0]
+        bi = item_bias[0]
+        user_bias[0] = bu + (step - shrink * bu)
+        item_bias[0] = bi + (step - shrink * bi)
+    # p += lr (err q - reg p), q += lr (err p_old - reg q)
+    for f in range(k):
+        pf = p[f]
+        qf = q[f]
+        p[f] = pf + (step * qf - shrink * pf)
+        q[f] = qf + (step * pf - shrink * qf)
+    return err
+
+
 def sgd_epoch(const long long[::1] indptr, const int[::1] indices, const floating[::1] ratings,
               const int[::1] user_order, const long long[::1] chunk_bounds,
               double global_mean, double learning_rate, double regularization, bint use_bias,
@@ -48,39 +70,49 @@ def sgd_epoch(const long long[::1] indptr, const int[::1] indices, const floatin
               floating[::1] user_bias, floating[::1] item_bias, double[::1] chunk_loss):
     """One Hogwild SGD pass over all ratings, updating the factors in place.
 
-    See ``kernels/numba/sgd.py`` for the parameters. The scalars are rounded to
-    the factors' dtype before use, as the Python wrapper does for Numba.
+    See ``kernels/numba/sgd.py`` for the parameters and the visiting order
+    (users in pairs, their ratings interleaved). The scalars are rounded to the
+    factors' dtype before use, as the Python wrapper does for Numba.
     """
     cdef Py_ssize_t n_chunks = chunk_bounds.shape[0] - 1
     cdef Py_ssize_t k = user_factors.shape[1]
-    cdef Py_ssize_t c, pos, e, f
-    cdef int u, i
+    cdef Py_ssize_t c, pos, end, ea, ea_end, eb, eb_end
+    cdef int a, b, i
     cdef floating mu = <floating> global_mean
     cdef floating lr = <floating> learning_rate
     cdef floating reg = <floating> regularization
-    cdef floating err, bu, bi, pf, qf
-    cdef floating* p
-    cdef floating* q
+    cdef floating shrink = lr * reg
+    cdef floating err
     cdef double loss
     with nogil:
         for c in prange(n_chunks, schedule="dynamic", chunksize=1):
             loss = 0.0
-            for pos in range(chunk_bounds[c], chunk_bounds[c + 1]):
-                u = user_order[pos]
-                p = &user_factors[u, 0]
-                for e in range(indptr[u], indptr[u + 1]):
-                    i = indices[e]
-                    q = &item_factors[i, 0]
-                    err = ratings[e] - (((mu + user_bias[u]) + item_bias[i]) + dot8(p, q, k))
-                    loss = loss + err * err
-                    if use_bias:
-                        bu = user_bias[u]
-                        bi = item_bias[i]
-                        user_bias[u] = bu + lr * (err - reg * bu)
-                        item_bias[i] = bi + lr * (err - reg * bi)
-                    for f in range(k):
-                        pf = p[f]
-                        qf = q[f]
-                        p[f] = pf + lr * (err * qf - reg * pf)
-                        q[f] = qf + lr * (err * pf - reg * qf)
+            pos = chunk_bounds[c]
+            end = chunk_bounds[c + 1]
+            while pos < end:
+                a = user_order[pos]
+                ea = indptr[a]
+                ea_end = indptr[a + 1]
+                if pos + 1 < end:
+                    b = user_order[pos + 1]
+                    eb = indptr[b]
+                    eb_end = indptr[b + 1]
+                else:
+                    b = a
+                    eb = 0
+                    eb_end = 0
+                while ea < ea_end or eb < eb_end:
+                    if ea < ea_end:
+                        i = indices[ea]
+                        err = sgd_step(&user_factors[a, 0], &item_factors[i, 0], &user_bias[a],
+                                       &item_bias[i], ratings[ea], mu, lr, shrink, use_bias, k)
+                        loss = loss + err * err
+                        ea = ea + 1
+                    if eb < eb_end:
+                        i = indices[eb]
+                        err = sgd_step(&user_factors[b, 0], &item_factors[i, 0], &user_bias[b],
+                                       &item_bias[i], ratings[eb], mu, lr, shrink, use_bias, k)
+                        loss = loss + err * err
+                        eb = eb + 1
+                pos = pos + 2
             chunk_loss[c] = loss

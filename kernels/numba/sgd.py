@@ -14,12 +14,17 @@ folded into the learning rate), all factors updated from their old values:
     b_u += lr * (err - reg * b_u)                 b_i += lr * (err - reg * b_i)
     p_u += lr * (err * q_i - reg * p_u)           q_i += lr * (err * p_u - reg * q_i)
 
+computed as ``x += (step * y - shrink * x)`` with ``step = lr * err`` and
+``shrink = lr * reg`` (the same numbers, rounded differently; this form
+vectorises well, where the textbook form ran 3x slower in Numba).
+
 Parallelism is Hogwild (Niu, Recht, Re & Wright, NIPS 2011): threads update the
 shared item rows without locks. The schedule keeps threads off the same *user*
 rows: the visiting order is a permutation of the users cut into contiguous
-chunks, each chunk visits its users' ratings in CSR order (the caller shuffles
-the ratings within each row), so a user row is written by one thread only and
-stays in cache while its ratings are processed. Item rows and item biases are
+chunks; a chunk visits its users two at a time, alternating the ratings of
+the pair, each row in CSR order (the caller shuffles the ratings within each
+row), so a user row is written by one thread only and stays in cache while
+its ratings are processed. Item rows and item biases are
 the only race (the one permitted in fastrec). With one thread the result is a
 deterministic function of the inputs; with more threads it is not.
 
@@ -95,6 +100,28 @@ def dot8(p, q, k, zero):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
+@jit
+def sgd_step(p, q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias, k, zero):
+    """One update for one rating of user ``u`` (row ``p``) on item ``i`` (row ``q``).
+
+    Returns the error ``r - r_hat`` taken before the update.
+    """
+    err = rating - (((mu + user_bias[u]) + item_bias[i]) + dot8(p, q, k, zero))
+    step = lr * err
+    if use_bias:
+        bu = user_bias[u]
+        bi = item_bias[i]
+        user_bias[u] = bu + (step - shrink * bu)
+        item_bias[i] = bi + (step - shrink * bi)
+    # p += lr (err q - reg p), q += lr (err p_old - reg q)
+    for f in range(k):
+        pf = p[f]
+        qf = q[f]
+        p[f] = pf + (step * qf - shrink * pf)
+        q[f] = qf + (step * pf - shrink * qf)
+    return err
+
+
 @jit(parallel=True)
 def sgd_epoch(
     indptr,
@@ -142,34 +169,50 @@ def sgd_epoch(
 
     Notes
     -----
+    Visiting order within a chunk: its users are taken in pairs (a, b) =
+    (order[s], order[s + 1]), (order[s + 2], order[s + 3]), ...; the ratings of
+    a pair alternate a0, b0, a1, b1, ... until both rows are done (a last
+    unpaired user runs alone). Two independent dependency chains keep the CPU
+    busy while one waits for its dot product, which is what bounds one chain.
+
     Lock-free: different threads may update the same item row at once (the
     Hogwild race); with more than one thread the result is not deterministic.
-    A user with no ratings in ``user_order`` is a no-op. Non-finite values are
-    not checked here; the caller inspects ``chunk_loss`` after the pass.
+    A user with no ratings, or not in ``user_order``, is not touched.
+    Non-finite values are not checked here; the caller inspects
+    ``chunk_loss`` after the pass.
     """
     n_chunks = chunk_bounds.shape[0] - 1
     k = user_factors.shape[1]
     zero = global_mean - global_mean
+    lr = learning_rate
+    shrink = learning_rate * regularization
     for c in prange(n_chunks):
         loss = 0.0
-        for pos in range(chunk_bounds[c], chunk_bounds[c + 1]):
-            u = user_order[pos]
-            p = user_factors[u]
-            for e in range(indptr[u], indptr[u + 1]):
-                i = indices[e]
-                q = item_factors[i]
-                err = ratings[e] - (
-                    ((global_mean + user_bias[u]) + item_bias[i]) + dot8(p, q, k, zero)
-                )
-                loss += err * err
-                if use_bias:
-                    bu = user_bias[u]
-                    bi = item_bias[i]
-                    user_bias[u] = bu + learning_rate * (err - regularization * bu)
-                    item_bias[i] = bi + learning_rate * (err - regularization * bi)
-                for f in range(k):
-                    pf = p[f]
-                    qf = q[f]
-                    p[f] = pf + learning_rate * (err * qf - regularization * pf)
-                    q[f] = qf + learning_rate * (err * pf - regularization * qf)
+        end = chunk_bounds[c + 1]
+        for pos in range(chunk_bounds[c], end, 2):
+            a = user_order[pos]
+            ea = indptr[a]
+            ea_end = indptr[a + 1]
+            b = a
+            eb = 0
+            eb_end = 0
+            if pos + 1 < end:
+                b = user_order[pos + 1]
+                eb = indptr[b]
+                eb_end = indptr[b + 1]
+            pa = user_factors[a]
+            pb = user_factors[b]
+            while ea < ea_end or eb < eb_end:
+                if ea < ea_end:
+                    i = indices[ea]
+                    err = sgd_step(pa, item_factors[i], user_bias, item_bias, a, i, ratings[ea],
+                                   global_mean, lr, shrink, use_bias, k, zero)  # fmt: skip
+                    loss += err * err
+                    ea += 1
+                if eb < eb_end:
+                    i = indices[eb]
+                    err = sgd_step(pb, item_factors[i], user_bias, item_bias, b, i, ratings[eb],
+                                   global_mean, lr, shrink, use_bias, k, zero)  # fmt: skip
+                    loss += err * err
+                    eb += 1
         chunk_loss[c] = loss
