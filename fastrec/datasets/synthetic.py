@@ -105,33 +105,7 @@ def synthetic(
     item_cdf = np.cumsum(item_w)
     item_cdf /= item_cdf[-1]
 
-    keys = np.zeros(0, dtype=np.int64)
-    deficit = degree.copy()
-    for _round in range(8):
-        if not deficit.any():
-            break
-        # oversample to absorb repeats, more so for users close to every item
-        fill = degree / n_items
-        draws = np.ceil(deficit * (1.15 + 2.0 * fill) + 2).astype(np.int64)
-        users = np.repeat(np.arange(n_users, dtype=np.int64), draws * (deficit > 0))
-        items = np.searchsorted(item_cdf, rng.random(users.shape[0]), side="right")
-        np.minimum(items, n_items - 1, out=items)
-        new = users * n_items + items
-        keys = np.unique(np.concatenate([keys, new]))
-        keys = _trim(keys, degree, n_items, rng)
-        deficit = degree - np.bincount(keys // n_items, minlength=n_users)
-    if deficit.any():  # stragglers that hold most of the catalogue: exact draw
-        extra = []
-        have = keys // n_items
-        for u in np.flatnonzero(deficit):
-            taken = keys[have == u] % n_items
-            mask = np.ones(n_items, dtype=bool)
-            mask[taken] = False
-            pool = np.flatnonzero(mask)
-            p = item_w[pool] / item_w[pool].sum()
-            pick = rng.choice(pool, size=int(deficit[u]), replace=False, p=p)
-            extra.append(u * n_items + np.sort(pick))
-        keys = np.unique(np.concatenate([keys] + extra))
+    keys = _draw_pairs(degree, item_w, rng)
     rows = (keys // n_items).astype(np.int32)
     cols = (keys % n_items).astype(np.int32)
     del keys
@@ -174,20 +148,78 @@ def synthetic(
     return X, params
 
 
-def _trim(keys: np.ndarray, degree: np.ndarray, n_items: int, rng: np.random.Generator):
-    """Keep at most ``degree[u]`` of each user's (sorted, unique) keys, chosen at random."""
-    users = keys // n_items
-    counts = np.bincount(users, minlength=degree.shape[0])
-    over = counts > degree
-    if not over.any():
-        return keys
-    in_over = over[users]
-    sub = keys[in_over]
-    sub_users = users[in_over]
-    order = np.lexsort((rng.random(sub.shape[0]), sub_users))
-    sub = sub[order]
-    sub_users = sub_users[order]
-    starts = np.concatenate(([0], np.cumsum(counts[over])))[:-1]
-    rank_in_user = np.arange(sub.shape[0]) - np.repeat(starts, counts[over])
-    keep = rank_in_user < degree[sub_users]
-    return np.sort(np.concatenate([keys[~in_over], sub[keep]]))
+def _alias_sampler(weights: np.ndarray):
+    """O(1)-per-draw sampler of indices in proportion to ``weights`` (Walker's alias method)."""
+    n = weights.shape[0]
+    prob = weights * (n / weights.sum())
+    alias = np.arange(n)
+    small = [i for i in range(n) if prob[i] < 1.0]
+    large = [i for i in range(n) if prob[i] >= 1.0]
+    while small and large:
+        s, g = small.pop(), large.pop()
+        alias[s] = g
+        prob[g] -= 1.0 - prob[s]
+        (small if prob[g] < 1.0 else large).append(g)
+    for i in small + large:  # numerical leftovers
+        prob[i] = 1.0
+
+    def sample(rng: np.random.Generator, size: int) -> np.ndarray:
+        column = rng.integers(0, n, size)
+        return np.where(rng.random(size) < prob[column], column, alias[column])
+
+    return sample
+
+
+def _draw_pairs(degree: np.ndarray, item_w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sorted keys ``user * n_items + item``: ``degree[u]`` distinct items per user.
+
+    Items are drawn in proportion to ``item_w`` without replacement. Heavy
+    users (at least an eighth of the catalogue) get an exact draw by
+    Gumbel-top-k over every item (no collision loop on a near-full row); the
+    others draw exactly their missing count with replacement, keep the new
+    distinct items, and repeat for what is still missing (geometrically less
+    each round). Draws use Walker's alias method, O(1) each.
+    """
+    n_users = degree.shape[0]
+    n_items = item_w.shape[0]
+    heavy = degree >= max(1, n_items // 8)
+    parts = []
+    log_w = np.log(item_w)
+    heavy_users = np.flatnonzero(heavy)
+    block = max(1, (1 << 23) // n_items)
+    for start in range(0, heavy_users.shape[0], block):
+        users = heavy_users[start : start + block]
+        # Gumbel-top-k: the d largest of log w + Gumbel noise are a weighted
+        # draw of d items without replacement (Efraimidis and Spirakis, 2006)
+        keys = log_w[None, :] - np.log(-np.log(rng.random((users.shape[0], n_items))))
+        for row, u in enumerate(users):
+            d = int(degree[u])
+            top = np.argpartition(-keys[row], d - 1)[:d] if d < n_items else np.arange(n_items)
+            parts.append(u * n_items + np.sort(top).astype(np.int64))
+
+    sample = _alias_sampler(item_w)
+    light = np.flatnonzero(~heavy)
+    collected = np.zeros(0, dtype=np.int64)
+    counts = np.zeros(n_users, dtype=np.int64)
+    need = degree[light]
+    pending = light
+    while pending.shape[0]:
+        # exactly the missing count per user, so nobody ever overshoots; a
+        # repeat (already held, or drawn twice now) just leaves a gap for the
+        # next round, which is much smaller
+        users = np.repeat(pending.astype(np.int64), need)
+        new = np.sort(users * n_items + sample(rng, users.shape[0]))
+        fresh = np.ones(new.shape[0], dtype=bool)
+        fresh[1:] = new[1:] != new[:-1]
+        if collected.shape[0]:
+            pos = np.searchsorted(collected, new)
+            fresh &= collected[np.minimum(pos, collected.shape[0] - 1)] != new
+            collected = np.insert(collected, pos[fresh], new[fresh])  # sorted merge, O(n)
+        else:
+            collected = new[fresh]
+        counts += np.bincount(new[fresh] // n_items, minlength=n_users)
+        need = degree[pending] - counts[pending]
+        keep = need > 0
+        pending, need = pending[keep], need[keep]
+    parts.append(collected)
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
