@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastrec as fr
+import fastrec.models.sgd as sgd_module
 from fastrec._backend import get_kernel, threads
 from fastrec.models.sgd import SGDMF, DivergenceError, epoch_schedule, training_layout
 from tests.reference_sgd import low_rank_ratings, sgd_epoch_reference, sgd_objective
@@ -197,12 +198,16 @@ def test_test_rmse_approaches_noise_level(backend):
     assert rmse < 1.15 * noise
 
 
-def test_two_threads_learn_as_well(backend):
+def test_two_threads_learn_as_well(backend, monkeypatch):
     X = _ratings(80, 60, 0.4)
     u, i, r = _pairs(X)
     kw = dict(factors=10, epochs=30, learning_rate=0.01, random_state=0, backend=backend)
     one = SGDMF(num_threads=1, **kw).fit(X)
+    # small data runs single-threaded unless the threshold is lowered
+    assert SGDMF(num_threads=2, **kw).fit(X).history_[0]["threads"] == 1
+    monkeypatch.setattr(sgd_module, "MIN_RATINGS_PER_THREAD", 1)
     two = SGDMF(num_threads=2, **kw).fit(X)
+    assert two.history_[0]["threads"] == 2
     rmse1 = math.sqrt(np.mean((one.predict(u, i) - r) ** 2))
     rmse2 = math.sqrt(np.mean((two.predict(u, i) - r) ** 2))
     assert rmse2 < 1.05 * rmse1 + 1e-3

@@ -116,3 +116,4 @@ def sgd_epoch(const long long[::1] indptr, const int[::1] indices, const floatin
                         eb = eb + 1
                 pos = pos + 2
             chunk_loss[c] = loss
+

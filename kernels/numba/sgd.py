@@ -57,12 +57,13 @@ def jit(func=None, *, parallel: bool = False):
 
 
 @jit
-def dot8(p, q, k, zero):
-    """``p[:k] @ q[:k]`` summed in eight lanes: lane j holds ``f % 8 == j``.
+def dot8(P, u, Q, i, k, zero):
+    """``P[u, :k] @ Q[i, :k]`` summed in eight lanes: lane j holds ``f % 8 == j``.
 
-    NumPy equivalent: ``s = (p[:k] * q[:k])`` padded to a multiple of 8,
+    NumPy equivalent: ``s = P[u, :k] * Q[i, :k]`` padded to a multiple of 8,
     reshaped to (-1, 8) and summed down the columns, then the eight lane sums
-    added as ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``.
+    added as ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``. Rows are
+    indexed in place (no views: a view costs a reference count per call).
     """
     s0 = zero
     s1 = zero
@@ -74,39 +75,39 @@ def dot8(p, q, k, zero):
     s7 = zero
     k8 = k - k % 8
     for f in range(0, k8, 8):
-        s0 += p[f] * q[f]
-        s1 += p[f + 1] * q[f + 1]
-        s2 += p[f + 2] * q[f + 2]
-        s3 += p[f + 3] * q[f + 3]
-        s4 += p[f + 4] * q[f + 4]
-        s5 += p[f + 5] * q[f + 5]
-        s6 += p[f + 6] * q[f + 6]
-        s7 += p[f + 7] * q[f + 7]
+        s0 += P[u, f] * Q[i, f]
+        s1 += P[u, f + 1] * Q[i, f + 1]
+        s2 += P[u, f + 2] * Q[i, f + 2]
+        s3 += P[u, f + 3] * Q[i, f + 3]
+        s4 += P[u, f + 4] * Q[i, f + 4]
+        s5 += P[u, f + 5] * Q[i, f + 5]
+        s6 += P[u, f + 6] * Q[i, f + 6]
+        s7 += P[u, f + 7] * Q[i, f + 7]
     rest = k - k8
     if rest > 0:
-        s0 += p[k8] * q[k8]
+        s0 += P[u, k8] * Q[i, k8]
     if rest > 1:
-        s1 += p[k8 + 1] * q[k8 + 1]
+        s1 += P[u, k8 + 1] * Q[i, k8 + 1]
     if rest > 2:
-        s2 += p[k8 + 2] * q[k8 + 2]
+        s2 += P[u, k8 + 2] * Q[i, k8 + 2]
     if rest > 3:
-        s3 += p[k8 + 3] * q[k8 + 3]
+        s3 += P[u, k8 + 3] * Q[i, k8 + 3]
     if rest > 4:
-        s4 += p[k8 + 4] * q[k8 + 4]
+        s4 += P[u, k8 + 4] * Q[i, k8 + 4]
     if rest > 5:
-        s5 += p[k8 + 5] * q[k8 + 5]
+        s5 += P[u, k8 + 5] * Q[i, k8 + 5]
     if rest > 6:
-        s6 += p[k8 + 6] * q[k8 + 6]
+        s6 += P[u, k8 + 6] * Q[i, k8 + 6]
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
 @jit
-def sgd_step(p, q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias, k, zero):
-    """One update for one rating of user ``u`` (row ``p``) on item ``i`` (row ``q``).
+def sgd_step(P, Q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias, k, zero):
+    """One update for one rating of user ``u`` (row ``P[u]``) on item ``i`` (row ``Q[i]``).
 
     Returns the error ``r - r_hat`` taken before the update.
     """
-    err = rating - (((mu + user_bias[u]) + item_bias[i]) + dot8(p, q, k, zero))
+    err = rating - (((mu + user_bias[u]) + item_bias[i]) + dot8(P, u, Q, i, k, zero))
     step = lr * err
     if use_bias:
         bu = user_bias[u]
@@ -115,10 +116,10 @@ def sgd_step(p, q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias,
         item_bias[i] = bi + (step - shrink * bi)
     # p += lr (err q - reg p), q += lr (err p_old - reg q)
     for f in range(k):
-        pf = p[f]
-        qf = q[f]
-        p[f] = pf + (step * qf - shrink * pf)
-        q[f] = qf + (step * pf - shrink * qf)
+        pf = P[u, f]
+        qf = Q[i, f]
+        P[u, f] = pf + (step * qf - shrink * pf)
+        Q[i, f] = qf + (step * pf - shrink * qf)
     return err
 
 
@@ -200,19 +201,43 @@ def sgd_epoch(
                 b = user_order[pos + 1]
                 eb = indptr[b]
                 eb_end = indptr[b + 1]
-            pa = user_factors[a]
-            pb = user_factors[b]
             while ea < ea_end or eb < eb_end:
                 if ea < ea_end:
                     i = indices[ea]
-                    err = sgd_step(pa, item_factors[i], user_bias, item_bias, a, i, ratings[ea],
-                                   global_mean, lr, shrink, use_bias, k, zero)  # fmt: skip
+                    err = sgd_step(
+                        user_factors,
+                        item_factors,
+                        user_bias,
+                        item_bias,
+                        a,
+                        i,
+                        ratings[ea],
+                        global_mean,
+                        lr,
+                        shrink,
+                        use_bias,
+                        k,
+                        zero,
+                    )
                     loss += err * err
                     ea += 1
                 if eb < eb_end:
                     i = indices[eb]
-                    err = sgd_step(pb, item_factors[i], user_bias, item_bias, b, i, ratings[eb],
-                                   global_mean, lr, shrink, use_bias, k, zero)  # fmt: skip
+                    err = sgd_step(
+                        user_factors,
+                        item_factors,
+                        user_bias,
+                        item_bias,
+                        b,
+                        i,
+                        ratings[eb],
+                        global_mean,
+                        lr,
+                        shrink,
+                        use_bias,
+                        k,
+                        zero,
+                    )
                     loss += err * err
                     eb += 1
         chunk_loss[c] = loss
