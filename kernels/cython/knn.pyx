@@ -41,6 +41,8 @@ cdef enum:
     SXX = 3
     SYY = 4
     SXY = 5
+    SIM = 6       # a similarity computed once per target, reused by its queries
+    HAS_SIM = 7   # ... and its flag
     ACC_WIDTH = 8
 
 
@@ -125,6 +127,7 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
     cdef int[:, ::1] heap_pos_buf = np.zeros((n_threads, k), dtype=np.int32)
     cdef unsigned char[:, ::1] allowed_buf = np.zeros((n_threads, n_x + 1), dtype=np.uint8)
     cdef unsigned char* allowed
+    cdef double* row
     cdef Py_ssize_t g
     cdef long long q, p, start
     cdef int x, x2, y, size, h, n_touched, t, tid
@@ -157,8 +160,11 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                     x2 = b_indices[p]
                     if x2 == x or acc[<Py_ssize_t> x2 * ACC_WIDTH + CNT] == 0.0:
                         continue
-                    s = pair_similarity(kind, acc + <Py_ssize_t> x2 * ACC_WIDTH, min_support,
-                                        shrinkage)
+                    row = acc + <Py_ssize_t> x2 * ACC_WIDTH
+                    if row[HAS_SIM] == 0.0:
+                        row[SIM] = pair_similarity(kind, row, min_support, shrinkage)
+                        row[HAS_SIM] = 1.0
+                    s = row[SIM]
                     if s > 0.0:
                         size = heap_offer(heap_val, heap_pos, size, k, s, <int> (p - start))
                 num = 0.0

@@ -43,6 +43,8 @@ _VAR_EPS = 1e-12
 # Columns of the per-thread accumulator ``acc`` (n_x, 8) float64: one 64-byte
 # row (a cache line) per candidate x2, so a pair update touches one line.
 CNT, SX, SY, SXX, SYY, SXY = 0, 1, 2, 3, 4, 5
+# a similarity computed once per target and reused by its queries, and its flag
+SIM, HAS_SIM = 6, 7
 ACC_WIDTH = 8
 # Interleaved chunks of tasks (task t goes to chunk t % N_CHUNKS): per-thread
 # scratch is allocated once per chunk, and skewed tasks spread over threads.
@@ -208,7 +210,10 @@ def predict_pairs(
                     x2 = b_indices[p]
                     if x2 == x or acc[x2, CNT] == 0.0:
                         continue
-                    s = pair_similarity(kind, acc, x2, min_support, shrinkage)
+                    if acc[x2, HAS_SIM] == 0.0:
+                        acc[x2, SIM] = pair_similarity(kind, acc, x2, min_support, shrinkage)
+                        acc[x2, HAS_SIM] = 1.0
+                    s = acc[x2, SIM]
                     if s > 0.0:
                         size = heap_offer(heap_val, heap_pos, size, k, s, p - start)
                 num = 0.0

@@ -1,0 +1,310 @@
+"""UserKNN / ItemKNN (Pearson, KNNWithMeans) vs scikit-surprise, and UserKNN's
+memory when serving a batch of users on ML-20M-shaped data.
+
+Each measurement runs in a fresh subprocess (``python -m fastrec.benchmarks.knn
+JOB``) so that its peak memory can be read from the kernel: the process loads
+the data and splits it, warms up (compiles the Numba kernels, if used), resets
+its resident-set high-water mark (``/proc/self/clear_refs``), and then times
+``fit`` + ``predict`` on the test pairs. "Peak memory" is the high-water mark
+during that timed region minus the resident set just before it. Surprise is
+timed on ``fit`` + ``test`` (its trainset is built before the timer, as our
+``Interactions`` are).
+
+RMSE is reported on every test pair and on the pairs whose user and item are
+both in the training set: the two libraries differ only in the fallback for
+unknown users/items (surprise: global mean; fastrec: item or user mean).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from . import row
+
+_DEFAULTS = {"k": 40, "min_support": 1, "shrinkage": 0.0}
+
+
+def _rss_mb() -> tuple[float, float]:
+    """(current resident set, high-water mark) of this process in MB (Linux)."""
+    rss = hwm = float("nan")
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) / 1024
+                elif line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return rss, hwm
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _data(job: dict) -> tuple[Any, Any]:
+    from .. import datasets, split
+
+    if job["data"] == "movielens_small":
+        X = datasets.movielens_small()
+    else:
+        n_users, n_items, nnz = job["data"]
+        X = datasets.synthetic(n_users, n_items, nnz, seed=0)
+    if job.get("fraction", 1.0) < 1.0:
+        keep = np.random.default_rng(1).random(X.nnz) < job["fraction"]
+        X = X.subset(keep)
+    return split.random_split(X, test_size=0.2, seed=0)
+
+
+def _rmse_pair(y: np.ndarray, p: np.ndarray, known: np.ndarray) -> tuple[float, float]:
+    err = (np.asarray(p, dtype=np.float64) - y) ** 2
+    return float(np.sqrt(err.mean())), float(np.sqrt(err[known].mean()))
+
+
+def _job_fastrec(job: dict) -> dict:
+    from ..models.knn import ItemKNN, UserKNN
+
+    train, test = _data(job)
+    u, i, y, _ = test.to_arrays()
+    raw_u, raw_i = test.user_ids[u], test.item_ids[i]
+    known = (np.bincount(train.entry_users(), minlength=train.n_users)[u] > 0) & (
+        np.bincount(train.matrix.indices, minlength=train.n_items)[i] > 0
+    )
+    cls = UserKNN if job["user_based"] else ItemKNN
+    params = dict(_DEFAULTS, num_threads=job["num_threads"], backend=job.get("backend", "auto"))
+    cls(**params).fit(train).predict(raw_u[:200], raw_i[:200])  # warm-up / compile
+    rss0, _ = _rss_mb()
+    _reset_peak()
+    t0 = time.perf_counter()
+    model = cls(**params).fit(train)
+    pred = model.predict(raw_u, raw_i)
+    elapsed = time.perf_counter() - t0
+    _, hwm = _rss_mb()
+    rmse_all, rmse_known = _rmse_pair(y, pred, known)
+    return {"seconds": elapsed, "peak_mb": hwm - rss0, "rmse": rmse_all, "rmse_known": rmse_known}
+
+
+def _job_surprise(job: dict) -> dict:
+    import pandas as pd
+    from surprise import Dataset, KNNWithMeans, Reader
+
+    train, test = _data(job)
+    tu, ti, ty, _ = train.to_arrays()
+    df = pd.DataFrame({"u": train.user_ids[tu], "i": train.item_ids[ti], "r": ty})
+    u, i, y, _ = test.to_arrays()
+    known = (np.bincount(tu, minlength=train.n_users)[u] > 0) & (
+        np.bincount(ti, minlength=train.n_items)[i] > 0
+    )
+    pairs = list(zip(test.user_ids[u], test.item_ids[i], y))
+    lo, hi = float(ty.min()), float(ty.max())
+    trainset = Dataset.load_from_df(df[["u", "i", "r"]], Reader(rating_scale=(lo, hi)))
+    trainset = trainset.build_full_trainset()
+    sim_options = {
+        "name": "pearson",
+        "user_based": job["user_based"],
+        "min_support": _DEFAULTS["min_support"],
+        "shrinkage": _DEFAULTS["shrinkage"],
+    }
+    rss0, _ = _rss_mb()
+    _reset_peak()
+    t0 = time.perf_counter()
+    algo = KNNWithMeans(k=_DEFAULTS["k"], sim_options=sim_options, verbose=False)
+    algo.fit(trainset)
+    preds = algo.test(pairs)
+    elapsed = time.perf_counter() - t0
+    _, hwm = _rss_mb()
+    est = np.array([p.est for p in preds])
+    rmse_all, rmse_known = _rmse_pair(y, est, known)
+    return {"seconds": elapsed, "peak_mb": hwm - rss0, "rmse": rmse_all, "rmse_known": rmse_known}
+
+
+def _job_serve(job: dict) -> dict:
+    """UserKNN.recommend for a batch of query users: time and peak memory."""
+    from .. import datasets
+    from ..models.knn import UserKNN
+
+    n_users, n_items, nnz = job["data"]
+    X = datasets.synthetic(n_users, n_items, nnz, seed=0)
+    model = UserKNN(num_threads=job["num_threads"]).fit(X)
+    model.recommend(X.user_ids[:2], n=10)  # warm-up / compile
+    rng = np.random.default_rng(0)
+    users = X.user_ids[rng.choice(X.n_users, min(job["n_query"], X.n_users), replace=False)]
+    rss0, _ = _rss_mb()
+    _reset_peak()
+    t0 = time.perf_counter()
+    model.recommend(users, n=10)
+    elapsed = time.perf_counter() - t0
+    _, hwm = _rss_mb()
+    return {"seconds": elapsed, "peak_mb": hwm - rss0, "model_mb": _model_mb(model)}
+
+
+def _model_mb(model: Any) -> float:
+    side = model._side
+    arrays = [getattr(side, name) for name in vars(side)] + [model._means]
+    return sum(a.nbytes for a in {id(a): a for a in arrays}.values()) / 2**20
+
+
+_JOBS = {"fastrec": _job_fastrec, "surprise": _job_surprise, "serve": _job_serve}
+
+
+def _run_job(job: dict, timeout: float = 1800) -> dict:
+    """Run one job in a fresh interpreter; returns its result dict or {"error": ...}."""
+    cmd = [sys.executable, "-m", "fastrec.benchmarks.knn", json.dumps(job)]
+    env = dict(os.environ)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"error": (out.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(lines[-1])
+
+
+def _fmt_mb(x: float) -> str:
+    return f"{x:.1f} MB" if np.isfinite(x) else "n/a"
+
+
+def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> list[dict]:
+    """KNNWithMeans-equivalent rows (RMSE, fit+predict time, peak memory) and serving memory.
+
+    ``quick``: a small synthetic data set (a few seconds). Otherwise
+    ml-latest-small 80/20 ``random_split`` (seed 0), with ``scale < 1`` keeping
+    that fraction of its ratings, and the 1,000-user UserKNN serving row on
+    ``synthetic(138_000, 27_000, 20_000_000) * scale``.
+    """
+    if quick:
+        data: Any = [400, 1_500, 20_000]
+        shape = "synthetic 400x1500, nnz 20000, 80/20 split"
+    else:
+        data = "movielens_small"
+        shape = "ml-latest-small 80/20 split" + (f", {scale:.0%} of ratings" if scale < 1 else "")
+    try:
+        import surprise  # noqa: F401
+
+        have_surprise = True
+    except ImportError:
+        have_surprise = False
+    rows = []
+    for user_based, name in ((True, "UserKNN"), (False, "ItemKNN")):
+        job = {
+            "kind": "fastrec",
+            "data": data,
+            "fraction": min(scale, 1.0),
+            "user_based": user_based,
+            "num_threads": num_threads,
+        }
+        fast = _run_job(job)
+        task = f"{name} pearson k=40 fit+predict"
+        if "error" in fast:
+            rows.append(
+                row(
+                    task,
+                    shape,
+                    None,
+                    "surprise KNNWithMeans",
+                    None,
+                    note=f"fastrec failed: {fast['error']}",
+                )
+            )
+            continue
+        if not have_surprise:
+            rows.append(
+                row(
+                    task,
+                    shape,
+                    fast["seconds"],
+                    "surprise KNNWithMeans",
+                    None,
+                    quality=f"rmse {fast['rmse']:.4f}",
+                    note=f"scikit-surprise not installed; peak {_fmt_mb(fast['peak_mb'])}",
+                )
+            )
+            continue
+        peer = _run_job(dict(job, kind="surprise"))
+        if "error" in peer:
+            rows.append(
+                row(
+                    task,
+                    shape,
+                    fast["seconds"],
+                    "surprise KNNWithMeans",
+                    None,
+                    quality=f"rmse {fast['rmse']:.4f}",
+                    note=f"surprise failed: {peer['error']}",
+                )
+            )
+            continue
+        mem_ratio = fast["peak_mb"] / peer["peak_mb"] if peer["peak_mb"] > 0 else float("nan")
+        rows.append(
+            row(
+                task,
+                shape,
+                fast["seconds"],
+                "surprise KNNWithMeans",
+                peer["seconds"],
+                quality=(
+                    f"rmse {fast['rmse']:.4f} vs {peer['rmse']:.4f} (all test pairs); "
+                    f"{fast['rmse_known']:.4f} vs {peer['rmse_known']:.4f} (known user+item)"
+                ),
+                note=(
+                    f"peak memory {_fmt_mb(fast['peak_mb'])} vs {_fmt_mb(peer['peak_mb'])} "
+                    f"(ratio {mem_ratio:.3f}); speed-up {peer['seconds'] / fast['seconds']:.0f}x"
+                ),
+            )
+        )
+    if not quick:
+        dims = [
+            max(1_000, int(138_000 * scale)),
+            max(500, int(27_000 * scale)),
+            max(10_000, int(20_000_000 * scale)),
+        ]
+        serve = _run_job(
+            {"kind": "serve", "data": dims, "n_query": 1000, "num_threads": num_threads}
+        )
+        sshape = f"synthetic {dims[0]}x{dims[1]}, nnz {dims[2]}, 1000 query users, top 10"
+        if "error" in serve:
+            rows.append(
+                row(
+                    "UserKNN recommend 1000 users",
+                    sshape,
+                    None,
+                    "-",
+                    None,
+                    note=f"failed: {serve['error']}",
+                )
+            )
+        else:
+            rows.append(
+                row(
+                    "UserKNN recommend 1000 users",
+                    sshape,
+                    serve["seconds"],
+                    "-",
+                    None,
+                    note=(
+                        f"peak memory above the fitted model {_fmt_mb(serve['peak_mb'])}; "
+                        f"model (ratings by rows and columns, means) {_fmt_mb(serve['model_mb'])}; "
+                        "no peer: no all-pairs user similarity is built"
+                    ),
+                )
+            )
+    return rows
+
+
+if __name__ == "__main__":
+    _job = json.loads(sys.argv[1])
+    print(json.dumps(_JOBS[_job["kind"]](_job)))
