@@ -11,32 +11,38 @@ from __future__ import annotations
 import numpy as np
 
 
-def visiting_order(indptr, user_order, chunk_bounds):
+def visiting_order(block_ptr, user_order, chunk_bounds, block_order):
     """(user, rating position) pairs in the order one thread visits them.
 
-    Each chunk ``user_order[chunk_bounds[c]:chunk_bounds[c + 1]]`` takes its
-    users two at a time and alternates their ratings (a0, b0, a1, b1, ...,
-    then the rest of the longer row); a last unpaired user runs alone.
+    Chunk ``c`` is ``user_order[chunk_bounds[c]:chunk_bounds[c + 1]]``; it
+    walks the item blocks ``block_order[(c + s) % n_blocks]`` for s = 0, 1, ...;
+    in each block it takes its users two at a time and alternates the runs of
+    the pair (a0, b0, a1, b1, ..., then the rest of the longer run); a last
+    unpaired user runs alone. Chunks follow each other in order.
     """
+    n_blocks = len(block_order)
     out = []
     for c in range(len(chunk_bounds) - 1):
         users = list(user_order[chunk_bounds[c] : chunk_bounds[c + 1]])
-        for s in range(0, len(users), 2):
-            pair = users[s : s + 2]
-            rows = [list(range(indptr[u], indptr[u + 1])) for u in pair]
-            for j in range(max(len(r) for r in rows)):
-                for u, r in zip(pair, rows):
-                    if j < len(r):
-                        out.append((u, r[j]))
+        for s in range(n_blocks):
+            blk = block_order[(c + s) % n_blocks]
+            for start in range(0, len(users), 2):
+                pair = users[start : start + 2]
+                runs = [list(range(block_ptr[u][blk], block_ptr[u][blk + 1])) for u in pair]
+                for j in range(max(len(run) for run in runs)):
+                    for u, run in zip(pair, runs):
+                        if j < len(run):
+                            out.append((u, run[j]))
     return out
 
 
 def sgd_epoch_reference(
-    indptr,
+    block_ptr,
     indices,
     ratings,
     user_order,
     chunk_bounds,
+    block_order,
     global_mean,
     learning_rate,
     regularization,
@@ -59,7 +65,7 @@ def sgd_epoch_reference(
     bi = np.array(item_bias, dtype=np.float64)
     mu, lr, reg = float(global_mean), float(learning_rate), float(regularization)
     loss = 0.0
-    for u, e in visiting_order(indptr, user_order, chunk_bounds):
+    for u, e in visiting_order(block_ptr, user_order, chunk_bounds, block_order):
         i = indices[e]
         err = float(ratings[e]) - (mu + bu[u] + bi[i] + P[u] @ Q[i])
         loss += err * err

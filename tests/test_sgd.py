@@ -14,23 +14,35 @@ import fastrec as fr
 import fastrec.models.sgd as sgd_module
 from fastrec._backend import get_kernel, threads
 from fastrec.models.sgd import SGDMF, DivergenceError, epoch_schedule, training_layout
-from tests.reference_sgd import low_rank_ratings, sgd_epoch_reference, sgd_objective
+from tests.reference_sgd import (
+    low_rank_ratings,
+    sgd_epoch_reference,
+    sgd_objective,
+    visiting_order,
+)
 
 from .conftest import tol
 
 fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-def _run_epoch(backend, dtype, indptr, indices, ratings, order, bounds, mu, lr, reg, bias, state):
+def _one_block(indptr):
+    """block_ptr of a single item block: the CSR row bounds side by side."""
+    indptr = np.asarray(indptr, dtype=np.int64)
+    return np.column_stack([indptr[:-1], indptr[1:]])
+
+
+def _run_epoch(backend, dtype, problem, mu, lr, reg, bias, state):
+    block_ptr, indices, ratings, order, bounds, blocks = problem
     P, Q, bu, bi = (np.array(a, dtype=dtype) for a in state)
     loss = np.zeros(len(bounds) - 1)
     kernel = get_kernel("sgd", "sgd_epoch", backend)
     with threads(1):
         kernel(
-            np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int32),
+            np.asarray(block_ptr, dtype=np.int64), np.asarray(indices, dtype=np.int32),
             np.asarray(ratings, dtype=dtype), np.asarray(order, dtype=np.int32),
-            np.asarray(bounds, dtype=np.int64), dtype(mu), dtype(lr), dtype(reg), bias,
-            P, Q, bu, bi, loss,
+            np.asarray(bounds, dtype=np.int64), np.asarray(blocks, dtype=np.int32),
+            dtype(mu), dtype(lr), dtype(reg), bias, P, Q, bu, bi, loss,
         )  # fmt: skip
     return P, Q, bu, bi, loss
 
@@ -38,9 +50,8 @@ def _run_epoch(backend, dtype, indptr, indices, ratings, order, bounds, mu, lr, 
 def test_one_step_by_hand(backend, dtype):
     # one rating r=4 of user 0 for item 0; mu=3, b_u=0.5, b_i=-0.25, lr=0.1, reg=0.5
     state = ([[0.1, 0.2]], [[0.3, -0.1]], [0.5], [-0.25])
-    P, Q, bu, bi, loss = _run_epoch(
-        backend, dtype, [0, 1], [0], [4.0], [0], [0, 1], 3.0, 0.1, 0.5, True, state
-    )
+    problem = (_one_block([0, 1]), [0], [4.0], [0], [0, 1], [0])
+    P, Q, bu, bi, loss = _run_epoch(backend, dtype, problem, 3.0, 0.1, 0.5, True, state)
     # pred = 3 + 0.5 - 0.25 + (0.03 - 0.02) = 3.26, err = 0.74
     np.testing.assert_allclose(loss, [0.74**2], **tol(dtype))
     np.testing.assert_allclose(bu, [0.549], **tol(dtype))  # 0.5 + 0.1 (0.74 - 0.25)
@@ -48,9 +59,7 @@ def test_one_step_by_hand(backend, dtype):
     np.testing.assert_allclose(P, [[0.1172, 0.1826]], **tol(dtype))  # p + .1 (.74 q - .5 p)
     np.testing.assert_allclose(Q, [[0.2924, -0.0802]], **tol(dtype))  # q + .1 (.74 p - .5 q)
     # without biases the biases are read but never written
-    P, Q, bu, bi, _ = _run_epoch(
-        backend, dtype, [0, 1], [0], [4.0], [0], [0, 1], 3.0, 0.1, 0.5, False, state
-    )
+    P, Q, bu, bi, _ = _run_epoch(backend, dtype, problem, 3.0, 0.1, 0.5, False, state)
     assert bu[0] == dtype(0.5) and bi[0] == dtype(-0.25)
     np.testing.assert_allclose(P, [[0.1172, 0.1826]], **tol(dtype))
 
@@ -58,71 +67,81 @@ def test_one_step_by_hand(backend, dtype):
 def _random_problem(data, k_max=20):
     n_users = data.draw(st.integers(1, 25), label="n_users")
     n_items = data.draw(st.integers(1, 15), label="n_items")
+    n_blocks = data.draw(st.integers(1, 4), label="n_blocks")
     k = data.draw(st.integers(1, k_max), label="factors")
     density = data.draw(st.floats(0.0, 1.0), label="density")
     seed = data.draw(st.integers(0, 2**31 - 1), label="seed")
     rng = np.random.default_rng(seed)
     mask = rng.random((n_users, n_items)) < density
-    counts = mask.sum(1)
-    indptr = np.concatenate(([0], np.cumsum(counts)))
-    # items of each row in a random (unsorted) visiting order
-    indices = np.concatenate(
-        [rng.permutation(np.flatnonzero(row)) for row in mask] + [np.zeros(0, dtype=np.int64)]
-    ).astype(np.int32)
+    block_of_item = rng.integers(0, n_blocks, n_items)
+    # each row: its items grouped by block, in a random order within a block
+    rows, block_ptr, start = [], np.zeros((n_users, n_blocks + 1), dtype=np.int64), 0
+    for u in range(n_users):
+        items = rng.permutation(np.flatnonzero(mask[u]))
+        items = items[np.argsort(block_of_item[items], kind="stable")]
+        rows.append(items)
+        block_ptr[u] = start + np.searchsorted(block_of_item[items], np.arange(n_blocks + 1))
+        start += items.shape[0]
+    indices = np.concatenate(rows + [np.zeros(0, dtype=np.int64)]).astype(np.int32)
     ratings = rng.integers(1, 6, indices.shape[0]).astype(np.float64)
     order = rng.permutation(n_users)
     cuts = np.sort(rng.integers(0, n_users + 1, data.draw(st.integers(0, 4), label="cuts")))
     bounds = np.concatenate(([0], cuts, [n_users]))
+    blocks = rng.permutation(n_blocks)
     state = (
         rng.normal(0, 0.3, (n_users, k)),
         rng.normal(0, 0.3, (n_items, k)),
         rng.normal(0, 0.1, n_users),
         rng.normal(0, 0.1, n_items),
     )
-    return indptr, indices, ratings, order, bounds, state
+    return (block_ptr, indices, ratings, order, bounds, blocks), state
 
 
 @fixture_ok
 @given(data=st.data())
 def test_epoch_matches_naive_loop(backend, dtype, data):
-    indptr, indices, ratings, order, bounds, state = _random_problem(data)
+    problem, state = _random_problem(data)
     lr = data.draw(st.floats(0.0, 0.05), label="learning_rate")
     reg = data.draw(st.floats(0.0, 0.2), label="regularization")
     bias = data.draw(st.booleans(), label="biases")
+    ratings = problem[2]
     mu = float(ratings.mean()) if ratings.size else 0.0
-    got = _run_epoch(backend, dtype, indptr, indices, ratings, order, bounds, mu, lr, reg, bias,
-                     state)  # fmt: skip
+    got = _run_epoch(backend, dtype, problem, mu, lr, reg, bias, state)
     start = tuple(np.asarray(a, dtype=dtype) for a in state)
-    want = sgd_epoch_reference(indptr, indices, ratings, order, bounds, dtype(mu), dtype(lr),
-                               dtype(reg), bias, *start)  # fmt: skip
+    want = sgd_epoch_reference(*problem, dtype(mu), dtype(lr), dtype(reg), bias, *start)
     for name, g, w in zip(("P", "Q", "b_u", "b_i"), got[:4], want[:4]):
         np.testing.assert_allclose(g, w, **tol(dtype), err_msg=name)
     np.testing.assert_allclose(got[4].sum(), want[4], rtol=10 * tol(dtype)["rtol"], atol=1e-6)
     # one thread is deterministic
-    again = _run_epoch(backend, dtype, indptr, indices, ratings, order, bounds, mu, lr, reg, bias,
-                       state)  # fmt: skip
+    again = _run_epoch(backend, dtype, problem, mu, lr, reg, bias, state)
     for g, s in zip(got, again):
         assert np.array_equal(g, s)
+
+
+def test_visiting_order_by_hand():
+    # users 0, 1, 2 in one chunk, two item blocks visited as [1, 0]
+    block_ptr = [[0, 1, 3], [3, 5, 5], [5, 5, 6]]
+    order = visiting_order(block_ptr, [2, 0, 1], [0, 3], [1, 0])
+    # block 1: pair (2, 0) -> 5, 1, 2; user 1 alone has nothing in block 1
+    # block 0: pair (2, 0) -> 0 (user 2 has none); user 1 alone -> 3, 4
+    assert order == [(2, 5), (0, 1), (0, 2), (0, 0), (1, 3), (1, 4)]
 
 
 @fixture_ok
 @given(data=st.data())
 def test_backends_agree_bit_for_bit(dtype, data):
-    indptr, indices, ratings, order, bounds, state = _random_problem(data, k_max=40)
-    args = (indptr, indices, ratings, order, bounds, 3.1, 0.02, 0.05, True, state)
-    a = _run_epoch("numba", dtype, *args)
-    b = _run_epoch("cython", dtype, *args)
+    problem, state = _random_problem(data, k_max=40)
+    a = _run_epoch("numba", dtype, problem, 3.1, 0.02, 0.05, True, state)
+    b = _run_epoch("cython", dtype, problem, 3.1, 0.02, 0.05, True, state)
     for x, y in zip(a, b):
         assert np.array_equal(x, y)
 
 
 def test_empty_users_and_order_subset_are_noops(backend, dtype):
     # user 1 has no ratings; user 2 is not in the order: both stay as they were
-    indptr, indices, ratings = [0, 2, 2, 3], [1, 0, 0], [5.0, 1.0, 3.0]
+    problem = (_one_block([0, 2, 2, 3]), [1, 0, 0], [5.0, 1.0, 3.0], [1, 0], [0, 1, 2], [0])
     state = (np.full((3, 4), 0.1), np.full((2, 4), -0.2), np.zeros(3), np.zeros(2))
-    P, _, bu, _, _ = _run_epoch(
-        backend, dtype, indptr, indices, ratings, [1, 0], [0, 1, 2], 3.0, 0.05, 0.02, True, state
-    )
+    P, _, bu, _, _ = _run_epoch(backend, dtype, problem, 3.0, 0.05, 0.02, True, state)
     assert np.array_equal(P[1:], np.full((2, 4), dtype(0.1)))
     assert np.array_equal(bu[1:], np.zeros(2, dtype=dtype))
     assert not np.array_equal(P[0], np.full(4, dtype(0.1)))
@@ -164,24 +183,29 @@ def test_one_thread_seed_is_deterministic(backend):
     assert not np.array_equal(a.user_factors_, c.user_factors_)
 
 
-def test_model_epoch_equals_reference_with_its_schedule(backend, dtype):
-    # re-derive the model's visiting order from the same Generator stream
+def test_model_epoch_equals_reference_with_its_schedule(backend, dtype, monkeypatch):
+    # small cache targets: several user chunks and item blocks even on tiny data
+    monkeypatch.setattr(sgd_module, "ITEM_BLOCK_BYTES", 64)
+    monkeypatch.setattr(sgd_module, "USER_CHUNK_BYTES", 256)
     X = _ratings(seed=1)
     model = SGDMF(factors=5, epochs=1, random_state=11, num_threads=1, backend=backend,
                   dtype=np.dtype(dtype).name).fit(X)  # fmt: skip
+    assert model.n_blocks_ > 1 and model.n_chunks_ > 1
+    # re-derive the model's visiting order from the same Generator stream
     rng = np.random.default_rng(11)
-    indptr, indices, ratings = training_layout(X.matrix, rng, dtype)
+    block_ptr, indices, ratings = training_layout(X.matrix, rng, dtype, model.n_blocks_)
     P0 = rng.standard_normal((X.n_users, 5), dtype=dtype) * dtype(0.1)
     Q0 = rng.standard_normal((X.n_items, 5), dtype=dtype) * dtype(0.1)
-    order, bounds = epoch_schedule(np.diff(X.matrix.indptr), rng, 1)
-    want = sgd_epoch_reference(indptr, indices, ratings, order, bounds, dtype(model.intercept_),
+    schedule = epoch_schedule(np.diff(X.matrix.indptr), rng, model.n_chunks_, model.n_blocks_)
+    want = sgd_epoch_reference(block_ptr, indices, ratings, *schedule, dtype(model.intercept_),
                                dtype(0.005), dtype(0.02), True, P0, Q0,
                                np.zeros(X.n_users), np.zeros(X.n_items))  # fmt: skip
     np.testing.assert_allclose(model.user_factors_, want[0], **tol(dtype))
     np.testing.assert_allclose(model.item_factors_, want[1], **tol(dtype))
     np.testing.assert_allclose(model.item_bias_, want[3], **tol(dtype))
+    assert model.history_[0]["train_loss"] == pytest.approx(want[4] / X.nnz, rel=1e-4)
     # each row is visited in a random order, not sorted by item
-    rows = [indices[indptr[u] : indptr[u + 1]] for u in range(X.n_users)]
+    rows = [indices[block_ptr[u, 0] : block_ptr[u, -1]] for u in range(X.n_users)]
     assert any((np.diff(r) < 0).any() for r in rows)
 
 
@@ -402,18 +426,37 @@ def test_divergence_is_reported():
         model.predict([0], [1000])
 
 
-def test_kernel_layout_helpers():
+@pytest.mark.parametrize("n_blocks", [1, 3, 20])
+def test_kernel_layout_helpers(n_blocks):
     rng = np.random.default_rng(0)
     m = sp.random(30, 20, density=0.3, format="csr", random_state=1, dtype=np.float32)
     m.data[:] = rng.integers(1, 6, m.nnz)
-    indptr, indices, ratings = training_layout(m, rng, np.float64)
-    assert np.array_equal(indptr, m.indptr)
+    block_ptr, indices, ratings = training_layout(m, rng, np.float64, n_blocks)
+    assert block_ptr.shape == (30, n_blocks + 1)
+    assert np.array_equal(block_ptr[:, 0], m.indptr[:-1])
+    assert np.array_equal(block_ptr[:, -1], m.indptr[1:])
+    assert np.all(np.diff(block_ptr, axis=1) >= 0)
+    block_of = {}
     for u in range(30):
-        seg = slice(indptr[u], indptr[u + 1])
+        seg = slice(block_ptr[u, 0], block_ptr[u, -1])
         assert sorted(zip(indices[seg], ratings[seg])) == sorted(
             zip(m.indices[m.indptr[u] : m.indptr[u + 1]], m.data[m.indptr[u] : m.indptr[u + 1]])
         )
+        for b in range(n_blocks):  # an item belongs to the same block in every row
+            for item in indices[block_ptr[u, b] : block_ptr[u, b + 1]]:
+                assert block_of.setdefault(item, b) == b
     counts = np.diff(m.indptr)
-    order, bounds = epoch_schedule(counts, rng, 4)
+    order, bounds, blocks = epoch_schedule(counts, rng, 4, n_blocks)
     assert sorted(order) == list(range(30)) and bounds[0] == 0 and bounds[-1] == 30
     assert np.all(np.diff(bounds) >= 0) and bounds.shape == (5,)
+    assert sorted(blocks) == list(range(n_blocks))
+
+
+def test_cache_blocks_sizes():
+    from fastrec.models.sgd import cache_blocks
+
+    assert cache_blocks(100, 50, 8, 4, 1) == (1, 1)  # everything fits: one of each
+    n_chunks, n_blocks = cache_blocks(138_000, 27_000, 128, 4, 2)
+    assert n_blocks == -(-27_000 * 512 // sgd_module.ITEM_BLOCK_BYTES)
+    assert n_chunks == -(-138_000 * 512 // sgd_module.USER_CHUNK_BYTES)
+    assert cache_blocks(10, 3, 100_000, 8, 4) == (10, 3)  # capped by the counts

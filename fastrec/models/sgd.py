@@ -19,13 +19,17 @@ by ``random_state``:
 1. once per fit, the items are relabelled by a random permutation and each
    user's ratings are visited in ascending new label (LIBMF's random shuffle
    followed by sorting, Chin et al., ACM TIST 2015, section 4): a random order
-   within every row;
+   within every row. The label range is cut into item blocks whose factors
+   fit in a core's L2 cache (``ITEM_BLOCK_BYTES``);
 2. every epoch, the users are visited in a fresh random permutation, cut into
-   contiguous chunks of about equal rating counts; a chunk is run by one
-   thread, so no two threads ever write the same user row and only item rows
-   are shared (the Hogwild race). Within a chunk, consecutive users are
+   contiguous chunks of about equal rating counts (and at most
+   ``USER_CHUNK_BYTES`` of factors), and the blocks in a fresh random order.
+   A chunk is run by one thread, which walks the item blocks starting at its
+   own offset in that order (so threads mostly work in different blocks):
+   no two threads ever write the same user row and only item rows are
+   shared (the Hogwild race). Within (chunk, block), consecutive users are
    paired and their ratings interleaved (two independent update chains per
-   thread, see the kernel's docstring).
+   thread; see the kernel's docstring).
 
 With ``num_threads=1`` a seeded fit is bit-for-bit reproducible, and the Numba
 and Cython backends give identical factors. With more threads the item updates
@@ -60,6 +64,9 @@ _CHUNKS_PER_THREAD = 16
 # for every epoch costs more than it saves on small data (ml-latest-small's
 # 80k ratings take a few milliseconds per epoch on one core).
 MIN_RATINGS_PER_THREAD = 50_000
+# Target sizes of one item block and of one user chunk's factors (see the kernel).
+ITEM_BLOCK_BYTES = 512 << 10
+USER_CHUNK_BYTES = 256 << 10
 
 
 class DivergenceError(FloatingPointError, ValueError):
@@ -75,17 +82,39 @@ def _check_random_state(value: Any) -> None:
         )
 
 
-def training_layout(
-    matrix: sp.csr_matrix, rng: np.random.Generator, dtype: type
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The training ratings as CSR rows in a random within-row visiting order.
+def cache_blocks(
+    n_users: int, n_items: int, factors: int, itemsize: int, threads: int
+) -> tuple[int, int]:
+    """How many user chunks and item blocks one epoch is cut into.
 
-    Items get a random new label; each row is sorted by that label (two
-    counting sorts through CSC, O(nnz)); the original item indices are kept.
+    Item blocks of about ``ITEM_BLOCK_BYTES`` of factors and user chunks of
+    about ``USER_CHUNK_BYTES`` keep what one thread touches for a while in its
+    L2 cache; with several threads there are at least 16 chunks per thread
+    for load balance.
+    """
+    row = factors * itemsize
+    n_blocks = min(max(n_items, 1), max(1, -(-n_items * row // ITEM_BLOCK_BYTES)))
+    n_chunks = max(
+        1 if threads == 1 else threads * _CHUNKS_PER_THREAD, -(-n_users * row // USER_CHUNK_BYTES)
+    )
+    return min(max(n_users, 1), n_chunks), n_blocks
+
+
+def training_layout(
+    matrix: sp.csr_matrix, rng: np.random.Generator, dtype: type, n_blocks: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The training ratings in visiting order, cut into item blocks.
+
+    Items get a random new label (a permutation drawn from ``rng``); each row
+    is sorted by that label (two counting sorts through CSC, O(nnz)), which
+    is a random order within the row; block ``b`` holds the labels
+    ``[b * size, (b + 1) * size)`` with ``size = ceil(n_items / n_blocks)``, so
+    a user's ratings of one block are a contiguous run of its row.
 
     Returns
     -------
-    indptr : (n_users + 1,) int64
+    block_ptr : (n_users, n_blocks + 1) int64
+        Run of user ``u`` in block ``b``: ``block_ptr[u, b]:block_ptr[u, b + 1]``.
     indices : (nnz,) int32, original item indices in visiting order
     ratings : (nnz,) ``dtype``
     """
@@ -97,23 +126,35 @@ def training_layout(
         (matrix.data, label[matrix.indices], matrix.indptr), shape=(n_users, n_items)
     )
     ordered = relabelled.tocsc().tocsr()  # rows come back sorted by label
-    indices = item_of_label[ordered.indices]
+    indptr = np.asarray(ordered.indptr, dtype=np.int64)
+    block_ptr = np.empty((n_users, n_blocks + 1), dtype=np.int64)
+    block_ptr[:, 0] = indptr[:-1]
+    if n_blocks == 1:
+        block_ptr[:, 1] = indptr[1:]
+    else:
+        size = -(-n_items // n_blocks)
+        rows = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(indptr))
+        keys = rows * n_blocks + ordered.indices // size
+        counts = np.bincount(keys, minlength=n_users * n_blocks).reshape(n_users, n_blocks)
+        np.cumsum(counts, axis=1, out=block_ptr[:, 1:])
+        block_ptr[:, 1:] += indptr[:-1, None]
     return (
-        np.ascontiguousarray(ordered.indptr, dtype=np.int64),
-        np.ascontiguousarray(indices, dtype=np.int32),
+        block_ptr,
+        np.ascontiguousarray(item_of_label[ordered.indices], dtype=np.int32),
         np.ascontiguousarray(ordered.data, dtype=dtype),
     )
 
 
 def epoch_schedule(
-    user_counts: np.ndarray, rng: np.random.Generator, n_chunks: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """A random user order cut into ``n_chunks`` chunks of about equal ratings.
+    user_counts: np.ndarray, rng: np.random.Generator, n_chunks: int, n_blocks: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A random user order cut into chunks of about equal ratings, and a block order.
 
     Returns
     -------
     user_order : (n_users,) int32, a permutation of the users
     chunk_bounds : (n_chunks + 1,) int64, non-decreasing, from 0 to n_users
+    block_order : (n_blocks,) int32, a permutation of the item blocks
     """
     n_users = user_counts.shape[0]
     user_order = rng.permutation(n_users).astype(np.int32)
@@ -121,7 +162,8 @@ def epoch_schedule(
     targets = np.linspace(0, cum[-1] if n_users else 0, n_chunks + 1)[1:-1]
     cuts = np.searchsorted(cum, targets, side="right")
     bounds = np.concatenate(([0], cuts, [n_users])).astype(np.int64)
-    return user_order, bounds
+    block_order = rng.permutation(n_blocks).astype(np.int32)
+    return user_order, bounds, block_order
 
 
 class SGDMF(Recommender):
@@ -304,7 +346,11 @@ class SGDMF(Recommender):
         dtype = params["dtype"]
         k = params["factors"]
         rng = np.random.default_rng(self.random_state)
-        indptr, indices, ratings = training_layout(self._seen, rng, dtype)
+        threads = max(1, min(params["num_threads"], self._seen.nnz // MIN_RATINGS_PER_THREAD))
+        n_chunks, n_blocks = cache_blocks(
+            self.n_users_, self.n_items_, k, np.dtype(dtype).itemsize, threads
+        )
+        block_ptr, indices, ratings = training_layout(self._seen, rng, dtype, n_blocks)
         self.user_factors_ = rng.standard_normal((self.n_users_, k), dtype=dtype)
         self.user_factors_ *= dtype(params["init_std"])
         self.item_factors_ = rng.standard_normal((self.n_items_, k), dtype=dtype)
@@ -323,12 +369,11 @@ class SGDMF(Recommender):
                 self._items.lookup(validation.item_ids)[vm.col],
                 vm.data.astype(np.float64),
             )
-        threads = max(1, min(params["num_threads"], self._seen.nnz // MIN_RATINGS_PER_THREAD))
-        n_chunks = 1 if threads == 1 else min(max(self.n_users_, 1), threads * _CHUNKS_PER_THREAD)
         kernel = _backend.get_kernel("sgd", "sgd_epoch", params["backend"])
         best: tuple | None = None
         best_rmse = math.inf
         nnz = ratings.shape[0]
+        self.n_chunks_, self.n_blocks_ = n_chunks, n_blocks
         with (
             tqdm(total=params["epochs"], disable=not show_progress, desc="SGDMF") as bar,
             _backend.threads(threads),
@@ -336,10 +381,12 @@ class SGDMF(Recommender):
             for epoch in range(params["epochs"]):
                 start = time.perf_counter()
                 rate = self._epoch_rate(epoch, params["learning_rate"], params["lr_decay"])
-                user_order, bounds = epoch_schedule(self.user_count_, rng, n_chunks)
+                user_order, bounds, block_order = epoch_schedule(
+                    self.user_count_, rng, n_chunks, n_blocks
+                )
                 chunk_loss = np.zeros(bounds.shape[0] - 1, dtype=np.float64)
                 kernel(
-                    indptr, indices, ratings, user_order, bounds,
+                    block_ptr, indices, ratings, user_order, bounds, block_order,
                     dtype(self.intercept_), dtype(rate), dtype(params["regularization"]),
                     bool(self.biases),
                     self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_,

@@ -63,20 +63,23 @@ cdef inline floating sgd_step(floating* p, floating* q, floating* user_bias,
     return err
 
 
-def sgd_epoch(const long long[::1] indptr, const int[::1] indices, const floating[::1] ratings,
-              const int[::1] user_order, const long long[::1] chunk_bounds,
+def sgd_epoch(const long long[:, ::1] block_ptr, const int[::1] indices,
+              const floating[::1] ratings, const int[::1] user_order,
+              const long long[::1] chunk_bounds, const int[::1] block_order,
               double global_mean, double learning_rate, double regularization, bint use_bias,
               floating[:, ::1] user_factors, floating[:, ::1] item_factors,
               floating[::1] user_bias, floating[::1] item_bias, double[::1] chunk_loss):
     """One Hogwild SGD pass over all ratings, updating the factors in place.
 
     See ``kernels/numba/sgd.py`` for the parameters and the visiting order
-    (users in pairs, their ratings interleaved). The scalars are rounded to the
-    factors' dtype before use, as the Python wrapper does for Numba.
+    (user chunks x item blocks, users in pairs with their ratings interleaved).
+    The scalars are rounded to the factors' dtype before use, as the Python
+    wrapper does for Numba.
     """
     cdef Py_ssize_t n_chunks = chunk_bounds.shape[0] - 1
+    cdef Py_ssize_t n_blocks = block_order.shape[0]
     cdef Py_ssize_t k = user_factors.shape[1]
-    cdef Py_ssize_t c, pos, end, ea, ea_end, eb, eb_end
+    cdef Py_ssize_t c, s, blk, pos, end, ea, ea_end, eb, eb_end
     cdef int a, b, i
     cdef floating mu = <floating> global_mean
     cdef floating lr = <floating> learning_rate
@@ -87,33 +90,36 @@ def sgd_epoch(const long long[::1] indptr, const int[::1] indices, const floatin
     with nogil:
         for c in prange(n_chunks, schedule="dynamic", chunksize=1):
             loss = 0.0
-            pos = chunk_bounds[c]
             end = chunk_bounds[c + 1]
-            while pos < end:
-                a = user_order[pos]
-                ea = indptr[a]
-                ea_end = indptr[a + 1]
-                if pos + 1 < end:
-                    b = user_order[pos + 1]
-                    eb = indptr[b]
-                    eb_end = indptr[b + 1]
-                else:
-                    b = a
-                    eb = 0
-                    eb_end = 0
-                while ea < ea_end or eb < eb_end:
-                    if ea < ea_end:
-                        i = indices[ea]
-                        err = sgd_step(&user_factors[a, 0], &item_factors[i, 0], &user_bias[a],
-                                       &item_bias[i], ratings[ea], mu, lr, shrink, use_bias, k)
-                        loss = loss + err * err
-                        ea = ea + 1
-                    if eb < eb_end:
-                        i = indices[eb]
-                        err = sgd_step(&user_factors[b, 0], &item_factors[i, 0], &user_bias[b],
-                                       &item_bias[i], ratings[eb], mu, lr, shrink, use_bias, k)
-                        loss = loss + err * err
-                        eb = eb + 1
-                pos = pos + 2
+            for s in range(n_blocks):
+                blk = block_order[(c + s) % n_blocks]
+                pos = chunk_bounds[c]
+                while pos < end:
+                    a = user_order[pos]
+                    ea = block_ptr[a, blk]
+                    ea_end = block_ptr[a, blk + 1]
+                    if pos + 1 < end:
+                        b = user_order[pos + 1]
+                        eb = block_ptr[b, blk]
+                        eb_end = block_ptr[b, blk + 1]
+                    else:
+                        b = a
+                        eb = 0
+                        eb_end = 0
+                    while ea < ea_end or eb < eb_end:
+                        if ea < ea_end:
+                            i = indices[ea]
+                            err = sgd_step(&user_factors[a, 0], &item_factors[i, 0],
+                                           &user_bias[a], &item_bias[i], ratings[ea], mu, lr,
+                                           shrink, use_bias, k)
+                            loss = loss + err * err
+                            ea = ea + 1
+                        if eb < eb_end:
+                            i = indices[eb]
+                            err = sgd_step(&user_factors[b, 0], &item_factors[i, 0],
+                                           &user_bias[b], &item_bias[i], ratings[eb], mu, lr,
+                                           shrink, use_bias, k)
+                            loss = loss + err * err
+                            eb = eb + 1
+                    pos = pos + 2
             chunk_loss[c] = loss
-

@@ -19,14 +19,28 @@ computed as ``x += (step * y - shrink * x)`` with ``step = lr * err`` and
 vectorises well, where the textbook form ran 3x slower in Numba).
 
 Parallelism is Hogwild (Niu, Recht, Re & Wright, NIPS 2011): threads update the
-shared item rows without locks. The schedule keeps threads off the same *user*
-rows: the visiting order is a permutation of the users cut into contiguous
-chunks; a chunk visits its users two at a time, alternating the ratings of
-the pair, each row in CSR order (the caller shuffles the ratings within each
-row), so a user row is written by one thread only and stays in cache while
-its ratings are processed. Item rows and item biases are
-the only race (the one permitted in fastrec). With one thread the result is a
-deterministic function of the inputs; with more threads it is not.
+shared item rows without locks. The schedule is a lock-free version of the
+block schedules of DSGD (Gemulla et al., KDD 2011) and LIBMF (Chin et al., ACM
+TIST 2015, section 4), chosen for the caches:
+
+- the users are a permutation cut into contiguous chunks; a chunk is run by
+  one thread, so a user row is written by one thread only;
+- the items are cut into ``n_blocks`` blocks (the caller relabels the items at
+  random and sorts every row by label, so a user's ratings of one block are a
+  contiguous run of its row, between ``block_ptr[u, b]`` and
+  ``block_ptr[u, b + 1]``); chunk ``c`` walks the blocks in the order
+  ``block_order[(c + s) % n_blocks]``, s = 0, 1, ..., so the rows of one item
+  block and of one user chunk are all it touches for a while (sized by the
+  caller to stay in the L2 cache), and chunks running side by side mostly
+  work in different item blocks;
+- within (chunk, block), users are taken in pairs (order[p], order[p + 1]),
+  ... and the ratings of a pair alternate a0, b0, a1, b1, ... until both runs
+  are done (a last unpaired user runs alone): two independent dependency
+  chains keep the core busy while one waits for its dot product.
+
+Item rows and item biases are the only race (the one permitted in fastrec).
+With one thread the result is a deterministic function of the inputs; with
+more threads it is not.
 
 The dot product is written with eight fixed partial sums (lane ``f % 8``),
 combined as ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``, in both
@@ -125,11 +139,12 @@ def sgd_step(P, Q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias,
 
 @jit(parallel=True)
 def sgd_epoch(
-    indptr,
+    block_ptr,
     indices,
     ratings,
     user_order,
     chunk_bounds,
+    block_order,
     global_mean,
     learning_rate,
     regularization,
@@ -144,17 +159,22 @@ def sgd_epoch(
 
     Parameters
     ----------
-    indptr : (n_users + 1,) int64
-        CSR row pointer of the training ratings.
+    block_ptr : (n_users, n_blocks + 1) int64
+        ``indices[block_ptr[u, b]:block_ptr[u, b + 1]]`` are the ratings of
+        user ``u`` in item block ``b``, in visiting order; ``block_ptr[u, 0]``
+        and ``block_ptr[u, n_blocks]`` are the CSR row bounds (with one block
+        this is ``indptr[:-1]`` and ``indptr[1:]`` side by side).
     indices : (nnz,) int32
-        Item of each rating; within a row in the order it is to be visited
-        (not necessarily sorted).
+        Item of each rating.
     ratings : (nnz,) float32/float64 (the factors' dtype)
     user_order : (n_order,) int32
         Users in visiting order (normally a permutation of all users).
     chunk_bounds : (n_chunks + 1,) int64
         ``user_order[chunk_bounds[c]:chunk_bounds[c + 1]]`` is chunk ``c``, run
         by one thread; chunks run in parallel, in order when single-threaded.
+    block_order : (n_blocks,) int32
+        A permutation of the item blocks; chunk ``c`` visits
+        ``block_order[(c + s) % n_blocks]`` for s = 0 .. n_blocks - 1.
     global_mean, learning_rate, regularization : scalar of the factors' dtype
         ``mu`` (0 for a model without biases), step size and L2 weight.
     use_bias : bool
@@ -170,19 +190,15 @@ def sgd_epoch(
 
     Notes
     -----
-    Visiting order within a chunk: its users are taken in pairs (a, b) =
-    (order[s], order[s + 1]), (order[s + 2], order[s + 3]), ...; the ratings of
-    a pair alternate a0, b0, a1, b1, ... until both rows are done (a last
-    unpaired user runs alone). Two independent dependency chains keep the CPU
-    busy while one waits for its dot product, which is what bounds one chain.
-
-    Lock-free: different threads may update the same item row at once (the
-    Hogwild race); with more than one thread the result is not deterministic.
-    A user with no ratings, or not in ``user_order``, is not touched.
-    Non-finite values are not checked here; the caller inspects
-    ``chunk_loss`` after the pass.
+    The visiting order is spelled out in the module docstring (and in
+    ``tests/reference_sgd.visiting_order``). Lock-free: different threads may
+    update the same item row at once (the Hogwild race); with more than one
+    thread the result is not deterministic. A user with no ratings, or not in
+    ``user_order``, is not touched. Non-finite values are not checked here;
+    the caller inspects ``chunk_loss`` after the pass.
     """
     n_chunks = chunk_bounds.shape[0] - 1
+    n_blocks = block_order.shape[0]
     k = user_factors.shape[1]
     zero = global_mean - global_mean
     lr = learning_rate
@@ -190,54 +206,34 @@ def sgd_epoch(
     for c in prange(n_chunks):
         loss = 0.0
         end = chunk_bounds[c + 1]
-        for pos in range(chunk_bounds[c], end, 2):
-            a = user_order[pos]
-            ea = indptr[a]
-            ea_end = indptr[a + 1]
-            b = a
-            eb = 0
-            eb_end = 0
-            if pos + 1 < end:
-                b = user_order[pos + 1]
-                eb = indptr[b]
-                eb_end = indptr[b + 1]
-            while ea < ea_end or eb < eb_end:
-                if ea < ea_end:
-                    i = indices[ea]
-                    err = sgd_step(
-                        user_factors,
-                        item_factors,
-                        user_bias,
-                        item_bias,
-                        a,
-                        i,
-                        ratings[ea],
-                        global_mean,
-                        lr,
-                        shrink,
-                        use_bias,
-                        k,
-                        zero,
-                    )
-                    loss += err * err
-                    ea += 1
-                if eb < eb_end:
-                    i = indices[eb]
-                    err = sgd_step(
-                        user_factors,
-                        item_factors,
-                        user_bias,
-                        item_bias,
-                        b,
-                        i,
-                        ratings[eb],
-                        global_mean,
-                        lr,
-                        shrink,
-                        use_bias,
-                        k,
-                        zero,
-                    )
-                    loss += err * err
-                    eb += 1
+        for s in range(n_blocks):
+            blk = block_order[(c + s) % n_blocks]
+            for pos in range(chunk_bounds[c], end, 2):
+                a = user_order[pos]
+                ea = block_ptr[a, blk]
+                ea_end = block_ptr[a, blk + 1]
+                b = a
+                eb = 0
+                eb_end = 0
+                if pos + 1 < end:
+                    b = user_order[pos + 1]
+                    eb = block_ptr[b, blk]
+                    eb_end = block_ptr[b, blk + 1]
+                while ea < ea_end or eb < eb_end:
+                    if ea < ea_end:
+                        i = indices[ea]
+                        err = sgd_step(
+                            user_factors, item_factors, user_bias, item_bias, a, i,
+                            ratings[ea], global_mean, lr, shrink, use_bias, k, zero,
+                        )  # fmt: skip
+                        loss += err * err
+                        ea += 1
+                    if eb < eb_end:
+                        i = indices[eb]
+                        err = sgd_step(
+                            user_factors, item_factors, user_bias, item_bias, b, i,
+                            ratings[eb], global_mean, lr, shrink, use_bias, k, zero,
+                        )  # fmt: skip
+                        loss += err * err
+                        eb += 1
         chunk_loss[c] = loss
