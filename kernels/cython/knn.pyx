@@ -126,7 +126,14 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
     cdef double[:, ::1] heap_val_buf = np.zeros((n_threads, k))
     cdef int[:, ::1] heap_pos_buf = np.zeros((n_threads, k), dtype=np.int32)
     cdef unsigned char[:, ::1] allowed_buf = np.zeros((n_threads, n_x + 1), dtype=np.uint8)
+    cdef double[:, ::1] cand_val_buf = np.zeros((n_threads, n_x + 1))
+    cdef int[:, ::1] cand_pos_buf = np.zeros((n_threads, n_x + 1), dtype=np.int32)
     cdef unsigned char* allowed
+    cdef double* cand_val
+    cdef int* cand_pos
+    cdef double* sel_val
+    cdef int* sel_pos
+    cdef int n_cand, c
     cdef double* row
     cdef Py_ssize_t g
     cdef long long q, p, start
@@ -144,6 +151,8 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
             heap_val = &heap_val_buf[tid, 0]
             heap_pos = &heap_pos_buf[tid, 0]
             allowed = &allowed_buf[tid, 0]
+            cand_val = &cand_val_buf[tid, 0]
+            cand_pos = &cand_pos_buf[tid, 0]
             x = group_target[g]
             # only the raters of the group's query columns can be neighbours
             for q in range(group_ptr[g], group_ptr[g + 1]):
@@ -155,7 +164,8 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
             for q in range(group_ptr[g], group_ptr[g + 1]):
                 y = query_other[q]
                 start = b_indptr[y]
-                size = 0
+                # positive candidates first; a heap only when there are more than k
+                n_cand = 0
                 for p in range(start, b_indptr[y + 1]):
                     x2 = b_indices[p]
                     if x2 == x or acc[<Py_ssize_t> x2 * ACC_WIDTH + CNT] == 0.0:
@@ -166,16 +176,27 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                         row[HAS_SIM] = 1.0
                     s = row[SIM]
                     if s > 0.0:
-                        size = heap_offer(heap_val, heap_pos, size, k, s, <int> (p - start))
+                        cand_val[n_cand] = s
+                        cand_pos[n_cand] = <int> (p - start)
+                        n_cand = n_cand + 1
+                sel_val = cand_val
+                sel_pos = cand_pos
+                size = n_cand
+                if n_cand > k:
+                    size = 0
+                    for c in range(n_cand):
+                        size = heap_offer(heap_val, heap_pos, size, k, cand_val[c], cand_pos[c])
+                    sel_val = heap_val
+                    sel_pos = heap_pos
                 num = 0.0
                 den = 0.0
                 for h in range(size):
-                    p = start + heap_pos[h]
+                    p = start + sel_pos[h]
                     r = b_ratings[p]
                     if centered:
                         r = r - means[b_indices[p]]
-                    num = num + heap_val[h] * r
-                    den = den + heap_val[h]
+                    num = num + sel_val[h] * r
+                    den = den + sel_val[h]
                 pred = means[x] if centered else 0.0
                 if size > 0:
                     pred = pred + num / den

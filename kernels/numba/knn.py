@@ -182,6 +182,8 @@ def predict_pairs(
         allowed = np.zeros(n_x, dtype=np.uint8)
         heap_val = np.empty(k, dtype=np.float64)
         heap_pos = np.empty(k, dtype=np.int32)
+        cand_val = np.empty(n_x + 1, dtype=np.float64)
+        cand_pos = np.empty(n_x + 1, dtype=np.int32)
         for g in range(chunk, n_groups, n_chunks):
             x = group_target[g]
             # only the raters of the group's query columns can be neighbours
@@ -205,7 +207,8 @@ def predict_pairs(
             for q in range(group_ptr[g], group_ptr[g + 1]):
                 y = query_other[q]
                 start = b_indptr[y]
-                size = 0
+                # positive candidates first; a heap only when there are more than k
+                n_cand = 0
                 for p in range(start, b_indptr[y + 1]):
                     x2 = b_indices[p]
                     if x2 == x or acc[x2, CNT] == 0.0:
@@ -215,16 +218,27 @@ def predict_pairs(
                         acc[x2, HAS_SIM] = 1.0
                     s = acc[x2, SIM]
                     if s > 0.0:
-                        size = heap_offer(heap_val, heap_pos, size, k, s, p - start)
+                        cand_val[n_cand] = s
+                        cand_pos[n_cand] = p - start
+                        n_cand += 1
+                sel_val = cand_val
+                sel_pos = cand_pos
+                size = n_cand
+                if n_cand > k:
+                    size = 0
+                    for c in range(n_cand):
+                        size = heap_offer(heap_val, heap_pos, size, k, cand_val[c], cand_pos[c])
+                    sel_val = heap_val
+                    sel_pos = heap_pos
                 num = 0.0
                 den = 0.0
                 for h in range(size):
-                    p = start + heap_pos[h]
+                    p = start + sel_pos[h]
                     r = np.float64(b_ratings[p])
                     if centered:
                         r -= means[b_indices[p]]
-                    num += heap_val[h] * r
-                    den += heap_val[h]
+                    num += sel_val[h] * r
+                    den += sel_val[h]
                 pred = means[x] if centered else 0.0
                 if size > 0:
                     pred += num / den
