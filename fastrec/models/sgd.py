@@ -82,6 +82,28 @@ def _check_random_state(value: Any) -> None:
         )
 
 
+def padded_factors(
+    rng: np.random.Generator, n_rows: int, k: int, dtype: type, init_std: float
+) -> np.ndarray:
+    """N(0, init_std^2) factors in rows padded with zeros to whole cache lines.
+
+    Returns a C-ordered ``(n_rows, stride)`` array whose first ``k`` columns are
+    ``rng.standard_normal((n_rows, k), dtype) * init_std`` and whose rows start
+    on 64-byte boundaries (``stride * itemsize`` is a multiple of 64). The
+    padding stays exactly zero under the SGD updates (``0 * x = 0``) and adds
+    exact zeros to the dot products, so the result does not depend on it;
+    aligned rows keep every vector load inside one cache line.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    per_line = 64 // itemsize
+    stride = -(-k // per_line) * per_line
+    raw = np.zeros(n_rows * stride + per_line, dtype=dtype)
+    offset = (-raw.ctypes.data % 64) // itemsize
+    rows = raw[offset : offset + n_rows * stride].reshape(n_rows, stride)
+    rows[:, :k] = rng.standard_normal((n_rows, k), dtype=dtype) * dtype(init_std)
+    return rows
+
+
 def cache_blocks(
     n_users: int, n_items: int, factors: int, itemsize: int, threads: int
 ) -> tuple[int, int]:
@@ -351,10 +373,12 @@ class SGDMF(Recommender):
             self.n_users_, self.n_items_, k, np.dtype(dtype).itemsize, threads
         )
         block_ptr, indices, ratings = training_layout(self._seen, rng, dtype, n_blocks)
-        self.user_factors_ = rng.standard_normal((self.n_users_, k), dtype=dtype)
-        self.user_factors_ *= dtype(params["init_std"])
-        self.item_factors_ = rng.standard_normal((self.n_items_, k), dtype=dtype)
-        self.item_factors_ *= dtype(params["init_std"])
+        # the kernel works on padded, cache-line aligned rows; the public
+        # attributes are views of the first ``k`` columns until the end of fit
+        user_rows = padded_factors(rng, self.n_users_, k, dtype, params["init_std"])
+        item_rows = padded_factors(rng, self.n_items_, k, dtype, params["init_std"])
+        self.user_factors_ = user_rows[:, :k]
+        self.item_factors_ = item_rows[:, :k]
         self.user_bias_ = np.zeros(self.n_users_, dtype=dtype)
         self.item_bias_ = np.zeros(self.n_items_, dtype=dtype)
         self.intercept_ = float(dtype(self.global_mean_)) if self.biases else 0.0
@@ -389,7 +413,7 @@ class SGDMF(Recommender):
                     block_ptr, indices, ratings, user_order, bounds, block_order,
                     dtype(self.intercept_), dtype(rate), dtype(params["regularization"]),
                     bool(self.biases),
-                    self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_,
+                    user_rows, item_rows, self.user_bias_, self.item_bias_,
                     chunk_loss,
                 )  # fmt: skip
                 loss = float(chunk_loss.sum()) / nnz
@@ -425,6 +449,8 @@ class SGDMF(Recommender):
                     break
         if best is not None:
             (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_) = best
+        self.user_factors_ = np.ascontiguousarray(self.user_factors_)
+        self.item_factors_ = np.ascontiguousarray(self.item_factors_)
         self._end_fit()
         return self
 
