@@ -542,3 +542,41 @@ def test_sample_negatives_never_returns_positives():
     full = np.arange(5, dtype=np.int64)
     items, ok = sample_negatives(rng, np.zeros(4, dtype=np.int32), full, 5)
     assert not ok.any()
+
+
+# ------------------------------------------------------------ subnormal floats
+
+
+def test_optimizer_kernels_flush_subnormals(backend, dtype):
+    tiny = np.finfo(dtype).tiny
+    p = np.array([tiny / 4, 1.0, -tiny / 8], dtype=dtype)
+    _kernel("sgd_update", backend)(p, np.zeros(3, dtype=dtype), 0.1, 0.0)
+    assert p.tolist() == [0.0, 1.0, 0.0]
+    table = np.array([[tiny / 4, 2.0]], dtype=dtype)
+    m, v = np.zeros_like(table), np.zeros_like(table)
+    grad = np.zeros((1, 2), dtype=dtype)
+    slot = np.full(1, -1, dtype=np.int32)
+    rows, acc = np.zeros(1, dtype=np.int32), np.zeros((1, 2), dtype=dtype)
+    _kernel("embedding_adam", backend)(
+        table, m, v, np.zeros(1, dtype=np.int32), grad, 0, slot, rows, acc,
+        0.1, 0.9, 0.999, 1e-8, 0.0, 0.1, 0.001,
+    )  # fmt: skip
+    assert table[0, 0] == 0.0 and table[0, 1] == 2.0
+
+
+def test_flush_denormals_mode_is_set_and_restored(backend):
+    from fastrec.nn.fpmode import flush_denormals
+
+    get = _kernel("get_fp_state", backend)
+    module = _backend._module(backend, "embedding")
+    before = get()
+    with flush_denormals(backend) as active:
+        if active:
+            assert get() & module.FTZ_DAZ == module.FTZ_DAZ
+            # a product that underflows into the subnormal range becomes exactly 0
+            assert np.float32(1e-30) * np.float32(1e-15) == 0.0
+    assert get() == before
+    if module.HAVE_FP_STATE:
+        assert np.float32(1e-30) * np.float32(1e-15) > 0.0
+    _small(epochs=1, backend=backend).fit(_signal_data(seed=13))
+    assert get() == before, "fit must restore the floating-point mode"

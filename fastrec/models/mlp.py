@@ -16,7 +16,9 @@ scatter of their gradients are compiled kernels, fused with the optimiser so
 that only the rows a batch touches are updated (lazy, row-wise Adam or SGD: see
 ``fastrec.nn.optim``). No dense gradient of an embedding table is ever formed.
 Every buffer is allocated once per batch size, and thread limits (BLAS on one
-thread; the kernels are serial per batch) are set once per ``fit``.
+thread; the kernels are serial per batch) are set once per ``fit``, as is the
+flush-to-zero mode for subnormal floats (``fastrec.nn.fpmode``: on x86,
+subnormals in the backward pass would otherwise slow training tenfold).
 
 A fraction ``validation_fraction`` of the interactions (chosen at random with
 ``random_state``) is held out of training to measure a validation loss after
@@ -41,6 +43,7 @@ from threadpoolctl import threadpool_limits
 from .. import _backend
 from .._validation import check_choice, check_dtype_arg, check_float, check_int
 from ..data import Interactions
+from ..nn.fpmode import flush_denormals
 from ..nn.layers import MLP
 from ..nn.losses import bce_with_logits_loss, mse_loss, sigmoid
 from ..nn.optim import SGD, Adam, LazyAdam, LazySGD
@@ -343,6 +346,7 @@ class MLPRecommender(Recommender):
         try:
             with (
                 _backend.threads(self.num_threads),
+                flush_denormals(backend),
                 np.errstate(over="ignore", under="ignore", invalid="ignore"),
             ):
                 for epoch in range(1, epochs + 1):

@@ -9,7 +9,38 @@ parallel scatter with repeated indices would race) and release the GIL.
 """
 
 from cython cimport floating
-from libc.math cimport sqrt, sqrtf
+from libc.float cimport DBL_MIN, FLT_MIN
+
+cdef extern from *:
+    """
+    #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+    #include <xmmintrin.h>
+    static unsigned int fastrec_read_mxcsr(void) { return _mm_getcsr(); }
+    static void fastrec_write_mxcsr(unsigned int v) { _mm_setcsr(v); }
+    #define FASTREC_HAVE_MXCSR 1
+    #else
+    static unsigned int fastrec_read_mxcsr(void) { return 0; }
+    static void fastrec_write_mxcsr(unsigned int v) { (void)v; }
+    #define FASTREC_HAVE_MXCSR 0
+    #endif
+    """
+    unsigned int fastrec_read_mxcsr() noexcept nogil
+    void fastrec_write_mxcsr(unsigned int v) noexcept nogil
+    int FASTREC_HAVE_MXCSR
+
+#: MXCSR bits "flush to zero" and "denormals are zero" (see the Numba twin).
+FTZ_DAZ = 0x8040
+HAVE_FP_STATE = bool(FASTREC_HAVE_MXCSR)
+from libc.math cimport fabs, sqrt, sqrtf
+
+
+cdef inline floating _flush(floating x) noexcept nogil:
+    # x, or 0 when subnormal: decaying parameters and moments must not turn
+    # subnormal, which slows x86 arithmetic (BLAS included) tenfold
+    if floating is float:
+        return x if fabs(x) >= FLT_MIN else 0
+    else:
+        return x if fabs(x) >= DBL_MIN else 0
 
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
@@ -82,7 +113,7 @@ def embedding_adam(floating[:, ::1] table, floating[:, ::1] exp_avg,
     cdef floating* m
     cdef floating* v
     cdef floating* a
-    cdef floating g
+    cdef floating g, mj, vj
     cdef floating step_size = <floating>(lr / bias_correction1)
     cdef floating inv_sqrt_bc2 = <floating>(1.0 / sqrt(bias_correction2))
     cdef floating b1 = <floating>beta1, b2 = <floating>beta2
@@ -99,9 +130,11 @@ def embedding_adam(floating[:, ::1] table, floating[:, ::1] exp_avg,
             a = &acc[s, 0]
             for j in range(dim):
                 g = a[j] + wd * t[j]
-                m[j] = b1 * m[j] + one_b1 * g
-                v[j] = b2 * v[j] + one_b2 * g * g
-                t[j] -= step_size * m[j] / (_sqrt(v[j]) * inv_sqrt_bc2 + eps_)
+                mj = _flush(b1 * m[j] + one_b1 * g)
+                vj = _flush(b2 * v[j] + one_b2 * g * g)
+                m[j] = mj
+                v[j] = vj
+                t[j] = _flush(t[j] - step_size * mj / (_sqrt(vj) * inv_sqrt_bc2 + eps_))
     return n_unique
 
 
@@ -122,7 +155,7 @@ def embedding_sgd(floating[:, ::1] table, const int[::1] idx, const floating[:, 
             t = &table[row, 0]
             a = &acc[s, 0]
             for j in range(dim):
-                t[j] -= lr_ * (a[j] + wd * t[j])
+                t[j] = _flush(t[j] - lr_ * (a[j] + wd * t[j]))
     return n_unique
 
 
@@ -131,7 +164,7 @@ def adam_update(floating[::1] param, floating[::1] exp_avg, floating[::1] exp_av
                 double weight_decay, double bias_correction1, double bias_correction2):
     """One dense Adam step on a flat parameter vector (see the Numba twin)."""
     cdef Py_ssize_t k, n = param.shape[0]
-    cdef floating g
+    cdef floating g, m, v
     cdef floating step_size = <floating>(lr / bias_correction1)
     cdef floating inv_sqrt_bc2 = <floating>(1.0 / sqrt(bias_correction2))
     cdef floating b1 = <floating>beta1, b2 = <floating>beta2
@@ -140,9 +173,11 @@ def adam_update(floating[::1] param, floating[::1] exp_avg, floating[::1] exp_av
     with nogil:
         for k in range(n):
             g = grad[k] + wd * param[k]
-            exp_avg[k] = b1 * exp_avg[k] + one_b1 * g
-            exp_avg_sq[k] = b2 * exp_avg_sq[k] + one_b2 * g * g
-            param[k] -= step_size * exp_avg[k] / (_sqrt(exp_avg_sq[k]) * inv_sqrt_bc2 + eps_)
+            m = _flush(b1 * exp_avg[k] + one_b1 * g)
+            v = _flush(b2 * exp_avg_sq[k] + one_b2 * g * g)
+            exp_avg[k] = m
+            exp_avg_sq[k] = v
+            param[k] = _flush(param[k] - step_size * m / (_sqrt(v) * inv_sqrt_bc2 + eps_))
 
 
 def sgd_update(floating[::1] param, const floating[::1] grad, double lr, double weight_decay):
@@ -151,4 +186,14 @@ def sgd_update(floating[::1] param, const floating[::1] grad, double lr, double 
     cdef floating lr_ = <floating>lr, wd = <floating>weight_decay
     with nogil:
         for k in range(n):
-            param[k] -= lr_ * (grad[k] + wd * param[k])
+            param[k] = _flush(param[k] - lr_ * (grad[k] + wd * param[k]))
+
+
+def get_fp_state():
+    """The calling thread's MXCSR (x86 floating-point control/status); 0 elsewhere."""
+    return <long long>fastrec_read_mxcsr()
+
+
+def set_fp_state(long long state):
+    """Load ``state`` into MXCSR (no-op on machines without it)."""
+    fastrec_write_mxcsr(<unsigned int>state)

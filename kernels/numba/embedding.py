@@ -21,15 +21,40 @@ are processed in order of first appearance in the batch and the gradients of a
 repeated row are summed in batch order, so results are deterministic and equal
 ``np.add.at`` followed by the dense update restricted to the touched rows.
 
-The Adam kernels compile with ``error_model="numpy"`` so that their division
-vectorises (its divisor ``sqrt(v) + eps`` is positive for ``eps > 0``).
+Every optimiser kernel flushes subnormal results (parameters and moments) to
+zero, see :func:`_flush`. The Adam kernels compile with
+``error_model="numpy"`` so that their division vectorises (its divisor
+``sqrt(v) + eps`` is positive for ``eps > 0``).
 """
 
 from __future__ import annotations
 
 import math
+import platform
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from ._config import jit
+
+#: MXCSR bits "flush to zero" (15) and "denormals are zero" (6) on x86.
+FTZ_DAZ = 0x8040
+HAVE_FP_STATE = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+
+
+@jit
+def _flush(x, tiny):
+    """``x``, or 0 when it is subnormal (``abs(x) < tiny``, the smallest normal).
+
+    Without this, parameters and moments that decay towards zero (dead ReLU
+    units under weight decay, moments of units whose gradient is exactly 0)
+    turn subnormal, and subnormal operands make x86 arithmetic, BLAS included,
+    an order of magnitude slower.
+    """
+    return x * (abs(x) >= tiny)
 
 
 @jit
@@ -157,15 +182,18 @@ def embedding_adam(
     inv_sqrt_bc2 = real(1.0 / math.sqrt(bias_correction2))
     b1, b2, eps_, wd = real(beta1), real(beta2), real(eps), real(weight_decay)
     one_b1, one_b2 = real(1.0 - beta1), real(1.0 - beta2)
+    tiny = real(np.finfo(table.dtype).tiny)
     for s in range(n_unique):
         row = rows[s]
         slot[row] = -1
         t, m, v, a = table[row], exp_avg[row], exp_avg_sq[row], acc[s]
         for j in range(t.shape[0]):
             g = a[j] + wd * t[j]
-            m[j] = b1 * m[j] + one_b1 * g
-            v[j] = b2 * v[j] + one_b2 * g * g
-            t[j] -= step_size * m[j] / (math.sqrt(v[j]) * inv_sqrt_bc2 + eps_)
+            mj = _flush(b1 * m[j] + one_b1 * g, tiny)
+            vj = _flush(b2 * v[j] + one_b2 * g * g, tiny)
+            m[j] = mj
+            v[j] = vj
+            t[j] = _flush(t[j] - step_size * mj / (math.sqrt(vj) * inv_sqrt_bc2 + eps_), tiny)
     return n_unique
 
 
@@ -180,12 +208,13 @@ def embedding_sgd(table, idx, grad, col, slot, rows, acc, lr, weight_decay):
     n_unique = _accumulate_rows(grad, col, idx, slot, rows, acc)
     real = table.dtype.type
     lr_, wd = real(lr), real(weight_decay)
+    tiny = real(np.finfo(table.dtype).tiny)
     for s in range(n_unique):
         row = rows[s]
         slot[row] = -1
         t, a = table[row], acc[s]
         for j in range(t.shape[0]):
-            t[j] -= lr_ * (a[j] + wd * t[j])
+            t[j] = _flush(t[j] - lr_ * (a[j] + wd * t[j]), tiny)
     return n_unique
 
 
@@ -221,11 +250,14 @@ def adam_update(
     inv_sqrt_bc2 = real(1.0 / math.sqrt(bias_correction2))
     b1, b2, eps_, wd = real(beta1), real(beta2), real(eps), real(weight_decay)
     one_b1, one_b2 = real(1.0 - beta1), real(1.0 - beta2)
+    tiny = real(np.finfo(param.dtype).tiny)
     for k in range(param.shape[0]):
         g = grad[k] + wd * param[k]
-        exp_avg[k] = b1 * exp_avg[k] + one_b1 * g
-        exp_avg_sq[k] = b2 * exp_avg_sq[k] + one_b2 * g * g
-        param[k] -= step_size * exp_avg[k] / (math.sqrt(exp_avg_sq[k]) * inv_sqrt_bc2 + eps_)
+        m = _flush(b1 * exp_avg[k] + one_b1 * g, tiny)
+        v = _flush(b2 * exp_avg_sq[k] + one_b2 * g * g, tiny)
+        exp_avg[k] = m
+        exp_avg_sq[k] = v
+        param[k] = _flush(param[k] - step_size * m / (math.sqrt(v) * inv_sqrt_bc2 + eps_), tiny)
 
 
 @jit
@@ -233,5 +265,65 @@ def sgd_update(param, grad, lr, weight_decay):
     """One dense SGD step: ``param -= lr * (grad + weight_decay * param)``."""
     real = param.dtype.type
     lr_, wd = real(lr), real(weight_decay)
+    tiny = real(np.finfo(param.dtype).tiny)
     for k in range(param.shape[0]):
-        param[k] -= lr_ * (grad[k] + wd * param[k])
+        param[k] = _flush(param[k] - lr_ * (grad[k] + wd * param[k]), tiny)
+
+
+# ---------------------------------------------------------------- FP control
+# The x86 MXCSR register holds the SSE/AVX floating-point mode of the calling
+# thread. Training sets its FTZ and DAZ bits (fastrec.nn.fpmode): subnormal
+# intermediates, which appear in the backward pass once weights and gradients
+# get small (weight decay, saturated sigmoids), make x86 arithmetic and BLAS
+# about ten times slower. On other machines the state is 0 and setting it is
+# a no-op.
+
+
+def _mxcsr_call(builder, name, ptr):
+    i8p = ir.IntType(8).as_pointer()
+    fnty = ir.FunctionType(ir.VoidType(), [i8p])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+    builder.call(fn, [builder.bitcast(ptr, i8p)])
+
+
+@intrinsic
+def _read_mxcsr(typingctx):
+    def codegen(context, builder, signature, args):
+        ptr = cgutils.alloca_once(builder, ir.IntType(32))
+        _mxcsr_call(builder, "llvm.x86.sse.stmxcsr", ptr)
+        return builder.load(ptr)
+
+    return types.uint32(), codegen
+
+
+@intrinsic
+def _write_mxcsr(typingctx, value):
+    def codegen(context, builder, signature, args):
+        ptr = cgutils.alloca_once(builder, ir.IntType(32))
+        builder.store(args[0], ptr)
+        _mxcsr_call(builder, "llvm.x86.sse.ldmxcsr", ptr)
+        return context.get_dummy_value()
+
+    return types.void(types.uint32), codegen
+
+
+if HAVE_FP_STATE:
+
+    @jit
+    def get_fp_state():
+        """The calling thread's MXCSR (x86 floating-point control/status)."""
+        return np.int64(_read_mxcsr())
+
+    @jit
+    def set_fp_state(state):
+        """Load ``state`` (from :func:`get_fp_state`, possibly | FTZ_DAZ) into MXCSR."""
+        _write_mxcsr(np.uint32(state))
+
+else:  # not x86: no MXCSR, nothing to do
+
+    def get_fp_state():
+        """0: this machine has no MXCSR."""
+        return 0
+
+    def set_fp_state(state):
+        """No-op on machines without MXCSR."""
