@@ -276,13 +276,19 @@ def test_nan_in_factors_detected(monkeypatch):
         model.recommend([1])
 
 
-def test_callback_progress_and_history():
+def test_callback_progress_and_history(capsys):
     seen = []
     model = ALS(factors=3, iterations=3, calculate_training_loss=False)
     model.fit(_implicit_data(), callback=lambda it, info: seen.append((it, info)))
+    assert capsys.readouterr().err == ""
     assert [it for it, _ in seen] == [0, 1, 2]
     assert all(info["loss"] is None and info["seconds"] >= 0 for _, info in seen)
     assert model.history_ == [info for _, info in seen]
+    # the progress bar is off by default and can be switched on
+    model = ALS(factors=3, iterations=2, calculate_training_loss=True)
+    model.fit(_implicit_data(), show_progress=True)
+    assert capsys.readouterr().err.count("ALS") >= 1
+    assert all(h["loss"] > 0 for h in model.history_)
     with pytest.raises(ValueError, match="callback"):
         model.fit(_implicit_data(), callback=42)
 

@@ -61,6 +61,7 @@ from .._validation import (
     check_int,
 )
 from ..data import IdVocabulary, Interactions
+from ..topk import topk_unchecked
 from ._factors import cosine_similar, factor_scores
 from .base import Recommender, expect_array
 
@@ -494,8 +495,6 @@ class ALS(Recommender):
         exclude = None
         if exclude_seen:
             exclude = check_csr(row, "items", dtype=np.float32)
-        from ..topk import topk_unchecked
-
         idx, val = topk_unchecked(scores, n, exclude, self.backend, self.num_threads)
         return self._item_ids_of(idx)[0], val[0]
 
@@ -521,8 +520,7 @@ class ALS(Recommender):
         users = np.atleast_1d(np.asarray(users))
         if users.ndim != 1:
             raise ValueError(f"users must be 1-dimensional, got shape {users.shape}")
-        new_vocab = IdVocabulary(users, "users")  # raises on repeats / missing ids
-        del new_vocab
+        IdVocabulary(users, "users")  # raises ValueError on repeated or missing ids
         rows = check_csr(
             interactions, "interactions", dtype=np.float32, shape=(users.shape[0], self.n_items_)
         )
@@ -553,7 +551,7 @@ class ALS(Recommender):
         data = Interactions(
             matrix, user_ids, self._items.ids, implicit=bool(self._implicit_data), _trusted=True
         )
-        solved = self._solve_new_rows(check_csr(rows, "interactions"))
+        solved = self._solve_new_rows(rows)
         user_factors = np.zeros((n_users, self.user_factors_.shape[1]), self.user_factors_.dtype)
         user_factors[: self.n_users_] = self.user_factors_
         user_factors[uidx] = solved
