@@ -10,13 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def similarity_matrix(R, M, kind="pearson", min_support=1, shrinkage=0.0):
+def similarity_matrix(R, M, kind="pearson", min_support=1, shrinkage=0.0, defined=False):
     """Dense (n_x, n_x) float64 similarity, 0 on the diagonal and for "no similarity".
 
     ``kind``: "pearson" (means over the co-rated support, two-pass formula), or
     "cosine" / "centered_cosine" / "adjusted_cosine" (rows transformed as
     ``fastrec.similarity.prepare`` documents, then a dot product over the
     co-rated support, which is the full dot product since absent entries are 0).
+    With ``defined``, also return the boolean (n_x, n_x) mask of the pairs that
+    have a similarity (enough support, no zero variance for Pearson).
     """
     R = np.where(M, R, 0.0).astype(np.float64)
     n = R.shape[0]
@@ -34,6 +36,7 @@ def similarity_matrix(R, M, kind="pearson", min_support=1, shrinkage=0.0):
             norm = np.sqrt((V[a, M[a]] ** 2).sum())
             V[a] = V[a] / norm if norm > 0 else 0.0
     S = np.zeros((n, n))
+    D = np.zeros((n, n), dtype=bool)
     for a in range(n):
         for b in range(n):
             if a == b:
@@ -55,7 +58,8 @@ def similarity_matrix(R, M, kind="pearson", min_support=1, shrinkage=0.0):
             if shrinkage > 0:
                 s *= c / (c + shrinkage)
             S[a, b] = s
-    return S
+            D[a, b] = True
+    return (S, D) if defined else S
 
 
 def neighbours(S, M, x, y, k, allowed=None):
@@ -200,17 +204,8 @@ class NaiveKNN:
 
 def similar_rows_reference(R, M, kind, min_support, shrinkage, x, n, positive_only):
     """(idx, val) of the n best x2 of x, padded with -1 / -inf (kernel contract)."""
-    S = similarity_matrix(R, M, kind, min_support, shrinkage)
-    common = (M[x][None, :] & M).sum(axis=1)
-    cands = []
-    for x2 in range(R.shape[0]):
-        if x2 == x or common[x2] == 0:
-            continue
-        if positive_only:
-            if S[x, x2] > 0:
-                cands.append(x2)
-        elif common[x2] >= min_support:
-            cands.append(x2)
+    S, D = similarity_matrix(R, M, kind, min_support, shrinkage, defined=True)
+    cands = [x2 for x2 in range(R.shape[0]) if (S[x, x2] > 0 if positive_only else D[x, x2])]
     cands.sort(key=lambda x2: (-S[x, x2], x2))
     idx = np.full(n, -1)
     val = np.full(n, -np.inf)

@@ -19,8 +19,10 @@ Semantics, and where they match scikit-surprise
   raters and then skips the non-positive ones, which keeps exactly the same
   neighbours (the positive ones come first).
 - A pair without a common rating, with fewer than ``min_support`` common
-  ratings, or with a zero variance on its common support (Pearson) has
-  similarity 0, so it is never a neighbour.
+  ratings, or with a zero variance on its common support (Pearson) has no
+  similarity (surprise stores 0): it is never a neighbour, and
+  ``similar_items`` / ``similar_users`` do not list it (as
+  :func:`fastrec.similarity`, whose kinds and options these are).
 - Fewer than ``min_k`` neighbours (including none): the prediction is the mean
   of the target (user mean for UserKNN, item mean for ItemKNN) when
   ``centered`` (surprise's ``KNNWithMeans``: the neighbour term is dropped),

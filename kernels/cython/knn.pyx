@@ -10,7 +10,7 @@ float64 (one fused type per call); accumulators are float64.
 import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.math cimport INFINITY, sqrt
+from libc.math cimport INFINITY, NAN, sqrt
 
 from _heap cimport heap_offer, heap_sort
 
@@ -85,15 +85,15 @@ cdef int accumulate_row(int x, const long long[::1] a_indptr, const int[::1] a_i
 
 cdef inline double pair_similarity(int kind, const double* row, int min_support,
                                    double shrinkage) noexcept nogil:
-    # Similarity of the pair whose co-rated sums are ``row`` (numba twin).
+    # Similarity of the pair whose co-rated sums are ``row``; NaN: none (numba twin).
     cdef double nf = row[CNT], var_x, var_y, sim
     if nf == 0.0 or nf < min_support:
-        return 0.0
+        return NAN
     if kind == KIND_PEARSON:
         var_x = nf * row[SXX] - row[SX] * row[SX]
         var_y = nf * row[SYY] - row[SY] * row[SY]
         if var_x <= VAR_EPS * nf * row[SXX] or var_y <= VAR_EPS * nf * row[SYY]:
-            return 0.0
+            return NAN
         sim = (nf * row[SXY] - row[SX] * row[SY]) / sqrt(var_x * var_y)
     else:
         sim = row[SXY]
@@ -247,7 +247,7 @@ def similar_rows(const long long[::1] a_indptr, const int[::1] a_indices,
                 if positive_only:
                     keep = s > 0.0
                 else:
-                    keep = acc[<Py_ssize_t> x2 * ACC_WIDTH + CNT] >= min_support
+                    keep = s == s  # not NaN: the pair has a similarity
                 if keep:
                     size = heap_offer(heap_val, heap_idx, size, n, s, x2)
             clear_rows(touched, n_touched, acc)

@@ -21,9 +21,11 @@ Y = {y : A[x, y] and A[x', y] both stored}, n = |Y|:
     already centred / normalised so that this is the wanted measure (cosine,
     centred cosine, adjusted cosine).
 
-Then ``n < min_support`` gives no similarity (0), and ``shrinkage`` multiplies
-by ``n / (n + shrinkage)``. A pair with no co-rating has similarity 0. The
-target is never its own neighbour.
+Then ``n < min_support`` gives no similarity, and ``shrinkage`` multiplies by
+``n / (n + shrinkage)``. A pair with no co-rating, too little support or a zero
+variance has no similarity (NaN inside the kernels): it is never a neighbour
+and never listed by ``similar_rows``, as in ``fastrec.similarity``. The target
+is never its own neighbour.
 """
 
 from __future__ import annotations
@@ -91,10 +93,15 @@ def accumulate_row(
 
 @jit
 def pair_similarity(kind, acc, x2, min_support, shrinkage):
-    """Similarity of the pair whose co-rated sums are ``acc[x2]`` (module docstring)."""
+    """Similarity of the pair whose co-rated sums are ``acc[x2]`` (module docstring).
+
+    NaN when the pair has no similarity (support below ``min_support``, or a
+    zero variance for Pearson): it then fails every ``s > 0`` test, and
+    ``similar_rows`` skips it.
+    """
     nf = acc[x2, CNT]
     if nf == 0.0 or nf < min_support:
-        return 0.0
+        return np.nan
     if kind == KIND_PEARSON:
         sx = acc[x2, SX]
         sy = acc[x2, SY]
@@ -103,7 +110,7 @@ def pair_similarity(kind, acc, x2, min_support, shrinkage):
         var_x = nf * sxx - sx * sx
         var_y = nf * syy - sy * sy
         if var_x <= _VAR_EPS * nf * sxx or var_y <= _VAR_EPS * nf * syy:
-            return 0.0
+            return np.nan
         sim = (nf * acc[x2, SXY] - sx * sy) / np.sqrt(var_x * var_y)
     else:
         sim = acc[x2, SXY]
@@ -274,7 +281,8 @@ def similar_rows(
     a_*, b_*, kind, min_support, shrinkage : as in ``predict_pairs``
     rows : (m,) int32, the target rows
     positive_only : bool. True: candidates are the x' with similarity > 0.
-        False: every x' != x co-rating at least ``max(min_support, 1)`` y.
+        False: every x' != x that has a similarity (co-rating at least
+        ``max(min_support, 1)`` y, and no zero variance for Pearson).
     out_idx : (m, n) int32, written; padded with -1
     out_val : (m, n) float32/float64, written; padded with -inf
 
@@ -309,7 +317,7 @@ def similar_rows(
             for t in range(n_touched):
                 x2 = touched[t]
                 s = pair_similarity(kind, acc, x2, min_support, shrinkage)
-                if (s > 0.0) if positive_only else (acc[x2, CNT] >= min_support):
+                if (s > 0.0) if positive_only else (s == s):  # s == s: not NaN
                     size = heap_offer(heap_val, heap_idx, size, n, s, x2)
             clear_rows(touched, n_touched, acc)
             heap_sort(heap_val, heap_idx, size)
