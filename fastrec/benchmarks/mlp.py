@@ -24,7 +24,8 @@ Rows
     SGDMF (defaults, random_state=0). Quality: test RMSE (target: within 0.02).
 ``mlp ncf protocol ml-latest-small`` / ``mlp full ranking ml-latest-small``
     ``leave_one_out(by="time", seed=0)``; MLPRecommender(loss="bce",
-    negatives=4) against fastrec's ALS (implicit, defaults) where available.
+    negatives=4, weight_decay=1e-3, other parameters default) against
+    fastrec's ALS (implicit, defaults) where available.
     NCF protocol (He et al. 2017, section 4.1): each test item is ranked
     among 99 items the user never interacted with, sampled with seed 0 (ties
     counted against the test item); full ranking: ``fastrec.evaluate`` over
@@ -267,8 +268,8 @@ def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> li
     # ---- ranking on ml-latest-small, leave-one-out by time
     train, test = leave_one_out(data, by="time", seed=0)
     shape = f"{train.n_users}x{train.n_items}, leave-one-out by time"
-    mlp = MLPRecommender(loss="bce", negatives=4, epochs=epochs, random_state=0,
-                         num_threads=num_threads)  # fmt: skip
+    mlp = MLPRecommender(loss="bce", negatives=4, weight_decay=1e-3, epochs=epochs,
+                         random_state=0, num_threads=num_threads)  # fmt: skip
     mlp_s, _ = timed(lambda: mlp.fit(train))
     ALS = _als()
     als = None

@@ -4,9 +4,11 @@ NumPy forward/backward for dense and ReLU layers (:mod:`fastrec.nn.layers`),
 losses with gradients (:mod:`fastrec.nn.losses`) and optimisers, including
 lazy row-wise Adam/SGD for embedding tables (:mod:`fastrec.nn.optim`). The
 embedding gather/scatter and the optimiser steps are compiled kernels
-(``kernels/{numba,cython}/embedding``). Used by ``fastrec.MLPRecommender``.
+(``kernels/{numba,cython}/embedding``); :func:`flush_denormals` sets the
+flush-to-zero mode training runs in. Used by ``fastrec.MLPRecommender``.
 """
 
+from .fpmode import flush_denormals
 from .layers import (
     MLP,
     Embedding,
@@ -30,6 +32,7 @@ __all__ = [
     "bce_with_logits_loss",
     "dense_backward",
     "dense_forward",
+    "flush_denormals",
     "mse_loss",
     "relu_backward",
     "relu_forward",
