@@ -81,7 +81,10 @@ def test_lazy_adam_numpy(benchmark, batch_data):
 
 @pytest.fixture(scope="module")
 def train_data():
-    return synthetic(N_USERS, N_ITEMS, 100_000, seed=0)
+    """30,000 ratings of the ML-1M shape (one epoch is timed)."""
+    from fastrec.benchmarks.mlp import _timed_subset
+
+    return _timed_subset(synthetic(N_USERS, N_ITEMS, 200_000, seed=0), 30_000)
 
 
 @pytest.mark.parametrize("batch_size", [256, 1024])

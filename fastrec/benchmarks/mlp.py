@@ -197,7 +197,7 @@ def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> li
     _warm_up()
     rows: list[dict] = []
     if quick:
-        n_users, n_items, nnz, n_timed = 2000, 1000, 60_000, 8_000
+        n_users, n_items, nnz, n_timed = 2000, 1000, 60_000, 5_000
     else:
         n_users, n_items = 6040, 3706
         nnz = max(10_000, int(1_000_209 * scale))
@@ -230,7 +230,7 @@ def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> li
                 f"target >= {target}x",
             )
         )
-        if batch == 256:
+        if batch == 256 and not quick:
             sparse = torch_throughput(Xt, batch, num_threads, sparse=True)
             rows.append(
                 row(
@@ -249,7 +249,7 @@ def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> li
     train, test = random_split(data, test_size=0.2, seed=0)
     tm = test.matrix.tocoo()
     tu, ti, truth = test.user_ids[tm.row], test.item_ids[tm.col], tm.data.astype(np.float64)
-    epochs = 3 if quick else 20
+    epochs = 2 if quick else 20
     mlp = MLPRecommender(epochs=epochs, random_state=0, num_threads=num_threads)
     mlp_s, _ = timed(lambda: mlp.fit(train))
     mlp_rmse = _rmse(mlp.predict(tu, ti), truth)
