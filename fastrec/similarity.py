@@ -55,9 +55,10 @@ Options and degenerate cases
   (``None``: keep every candidate, negative ones included).
 - Zero variance: a vector that is constant on the common support (pearson;
   this includes a support of one) or constant / all-zero over its entries
-  (centred cosines / cosine) has similarity 0 with everything, and such pairs
-  are **not stored** (the implicit 0 of the sparse output). A non-degenerate
-  pair whose similarity is exactly 0 is stored as an explicit 0.
+  (centred cosines / cosine) has similarity 0 with everything. A similarity of
+  exactly 0 (degenerate or not) is **never stored**: the implicit zeros of the
+  sparse output mean "similarity 0 or no common support". This costs nothing
+  for neighbourhood models, where a zero weight contributes nothing.
 - Values are clipped to [-1, 1]; the cosine kinds accumulate in ``dtype``,
   pearson in float64 (then rounded to ``dtype``).
 - Each row of the output holds at most ``k`` entries sorted by descending
@@ -493,7 +494,7 @@ def similarity(
     csr_matrix (n, n) of ``dtype``
         ``n`` the number of items (users). Row ``i`` holds at most ``k``
         entries, by descending similarity then ascending index (column indices
-        therefore not sorted), never ``(i, i)``; degenerate pairs are absent.
+        therefore not sorted), never ``(i, i)``; zero similarities are absent.
 
     Examples
     --------

@@ -44,7 +44,10 @@ def reference_similarity(
     NaN marks a pair that must not appear in the output: no common column,
     fewer than ``min_support`` common columns, a degenerate vector (zero
     variance / zero norm), the diagonal, or a similarity below
-    ``min_similarity`` (after shrinkage).
+    ``min_similarity`` (after shrinkage). A pair whose similarity is exactly
+    0 is returned as 0.0: fastrec does not store it, but in float32 rounding
+    can turn it into a tiny nonzero that is stored, so tests treat it as
+    optional.
     """
     values, stored = dense_with_mask(matrix)
     n = values.shape[0]

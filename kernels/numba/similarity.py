@@ -43,6 +43,44 @@ STRIPES = 64
 
 
 @jit
+def _row_work(i, indptr, indices, t_indptr):
+    """Number of accumulator updates row ``i`` costs: ``sum(deg(j) for j in A[i])``."""
+    work = 0
+    for p in range(indptr[i], indptr[i + 1]):
+        j = indices[p]
+        work += t_indptr[j + 1] - t_indptr[j]
+    return work
+
+
+@jit
+def _pearson_sim(n, sx, sy, sxx, syy, sxy, min_support, shrinkage):
+    """Pearson from the six sums (then shrunk); 0.0 when there is none."""
+    if n < min_support:
+        return 0.0
+    # Surprise's one-pass form: n * cov / sqrt(n * var_x * n * var_y)
+    var_x = n * sxx - sx * sx
+    var_y = n * syy - sy * sy
+    if var_x <= ZERO_VARIANCE_RTOL * n * sxx or var_y <= ZERO_VARIANCE_RTOL * n * syy:
+        return 0.0
+    sim = (n * sxy - sx * sy) / np.sqrt(var_x * var_y)
+    sim = min(1.0, max(-1.0, sim))
+    if shrinkage > 0.0:
+        sim *= n / (n + shrinkage)
+    return sim
+
+
+@jit
+def _dot_sim(dot, n, min_support, shrinkage):
+    """Clipped, shrunk dot product; 0.0 below ``min_support`` (``n`` only kept when needed)."""
+    if min_support > 1 and n < min_support:
+        return 0.0
+    sim = min(1.0, max(-1.0, np.float64(dot)))
+    if shrinkage > 0.0:
+        sim *= n / (n + shrinkage)
+    return sim
+
+
+@jit
 def _pearson_row(
     i,
     indptr,
@@ -63,54 +101,63 @@ def _pearson_row(
 ):
     """Top-k Pearson similarities of row ``i``; returns the number kept.
 
-    ``acc`` is (n, 6) float64, all zero on entry and on exit; per touched row
-    ``l`` it accumulates over the common columns ``j``:
+    ``acc`` is (n, 6) float64, all zero on entry and on exit; per row ``l`` it
+    accumulates over the common columns ``j``:
     ``[count, sum x, sum y, sum x*x, sum y*y, sum x*y]`` with ``x = A[i, j]``,
-    ``y = A[l, j]``.
+    ``y = A[l, j]``. A heavy row (at least ``n`` updates) skips the touched
+    list and scans all ``n`` accumulators instead.
     """
+    n_vectors = acc.shape[0]
+    dense = _row_work(i, indptr, indices, t_indptr) >= n_vectors
     n_touched = 0
     for p in range(indptr[i], indptr[i + 1]):
         j = indices[p]
         x = np.float64(data[p])
         xx = x * x
-        for q in range(t_indptr[j], t_indptr[j + 1]):
-            l = t_indices[q]
-            y = np.float64(t_data[q])
-            if acc[l, 0] == 0.0:
-                touched[n_touched] = l
-                n_touched += 1
-            acc[l, 0] += 1.0
-            acc[l, 1] += x
-            acc[l, 2] += y
-            acc[l, 3] += xx
-            acc[l, 4] += y * y
-            acc[l, 5] += x * y
+        if dense:
+            for q in range(t_indptr[j], t_indptr[j + 1]):
+                l = t_indices[q]
+                y = np.float64(t_data[q])
+                acc[l, 0] += 1.0
+                acc[l, 1] += x
+                acc[l, 2] += y
+                acc[l, 3] += xx
+                acc[l, 4] += y * y
+                acc[l, 5] += x * y
+        else:
+            for q in range(t_indptr[j], t_indptr[j + 1]):
+                l = t_indices[q]
+                y = np.float64(t_data[q])
+                if acc[l, 0] == 0.0:
+                    touched[n_touched] = l
+                    n_touched += 1
+                acc[l, 0] += 1.0
+                acc[l, 1] += x
+                acc[l, 2] += y
+                acc[l, 3] += xx
+                acc[l, 4] += y * y
+                acc[l, 5] += x * y
+    for c in range(6):  # no self pair
+        acc[i, c] = 0.0
     size = 0
-    for t in range(n_touched):
-        l = touched[t]
-        n = acc[l, 0]
-        sx = acc[l, 1]
-        sy = acc[l, 2]
-        sxx = acc[l, 3]
-        syy = acc[l, 4]
-        sxy = acc[l, 5]
+    n_scan = n_vectors if dense else n_touched
+    for t in range(n_scan):
+        l = t if dense else touched[t]
+        if acc[l, 0] == 0.0:
+            continue
+        sim = _pearson_sim(
+            acc[l, 0], acc[l, 1], acc[l, 2], acc[l, 3], acc[l, 4], acc[l, 5], min_support, shrinkage
+        )
         for c in range(6):
             acc[l, c] = 0.0
-        if l == i or n < min_support:
-            continue
-        # Surprise's one-pass form: n * cov / sqrt(n * var_x * n * var_y)
-        var_x = n * sxx - sx * sx
-        var_y = n * syy - sy * sy
-        if var_x <= ZERO_VARIANCE_RTOL * n * sxx or var_y <= ZERO_VARIANCE_RTOL * n * syy:
-            continue
-        sim = (n * sxy - sx * sy) / np.sqrt(var_x * var_y)
-        sim = min(1.0, max(-1.0, sim))
-        if shrinkage > 0.0:
-            sim *= n / (n + shrinkage)
-        if sim < min_similarity:
+        if sim == 0.0 or sim < min_similarity:
             continue
         cast[0] = sim  # rank in the output precision, so ties are the output's ties
-        size = heap_offer(vals, idxs, size, k, cast[0], l)
+        v = cast[0]
+        # one comparison with the heap's root, inline: most candidates of a long
+        # row stop here, and a Numba call that passes arrays is not free
+        if size < k or v > vals[0] or (v == vals[0] and l < idxs[0]):
+            size = heap_offer(vals, idxs, size, k, v, l)
     return size
 
 
@@ -129,44 +176,67 @@ def _dot_row(
     shrinkage,
     min_similarity,
     acc,
+    count,
     touched,
     cast,
     vals,
     idxs,
 ):
-    """Top-k dot products of row ``i`` (rows already normalised); returns the count kept.
+    """Top-k dot products of row ``i`` (rows already unit norm); returns the number kept.
 
-    ``acc`` is (n, 2) of the data dtype, all zero on entry and on exit:
-    ``[count, sum x*y]`` per touched row.
+    ``acc`` (n,) of the data dtype and ``count`` (n,) int32 are all zero on
+    entry and on exit. The count of common columns is only kept when
+    ``min_support > 1`` or ``shrinkage > 0`` need it, or to track touched rows
+    for a light row; a heavy row (at least ``n`` updates) does a bare
+    scatter-add ``acc[A.T[j].indices] += x * A.T[j].data`` and then scans all
+    ``n`` accumulators. A zero dot product is never stored, so "touched" and
+    "nonzero" are the same thing.
     """
+    n_vectors = acc.shape[0]
+    dense = _row_work(i, indptr, indices, t_indptr) >= n_vectors
+    need_count = min_support > 1 or shrinkage > 0.0
     n_touched = 0
     for p in range(indptr[i], indptr[i + 1]):
         j = indices[p]
         x = data[p]
-        for q in range(t_indptr[j], t_indptr[j + 1]):
-            l = t_indices[q]
-            if acc[l, 0] == 0:
-                touched[n_touched] = l
-                n_touched += 1
-            acc[l, 0] += 1
-            acc[l, 1] += x * t_data[q]
+        q0 = t_indptr[j]
+        q1 = t_indptr[j + 1]
+        if dense and not need_count:
+            for q in range(q0, q1):
+                acc[t_indices[q]] += x * t_data[q]
+        elif dense:
+            for q in range(q0, q1):
+                l = t_indices[q]
+                acc[l] += x * t_data[q]
+                count[l] += 1
+        else:
+            for q in range(q0, q1):
+                l = t_indices[q]
+                if count[l] == 0:
+                    touched[n_touched] = l
+                    n_touched += 1
+                acc[l] += x * t_data[q]
+                count[l] += 1
+    acc[i] = 0  # no self pair
+    count[i] = 0
     size = 0
-    for t in range(n_touched):
-        l = touched[t]
-        n = acc[l, 0]
-        dot = acc[l, 1]
-        acc[l, 0] = 0
-        acc[l, 1] = 0
-        if l == i or n < min_support or not valid[l]:
+    n_scan = n_vectors if dense else n_touched
+    for t in range(n_scan):
+        l = t if dense else touched[t]
+        if acc[l] == 0:
+            count[l] = 0
             continue
-        sim = np.float64(dot)
-        sim = min(1.0, max(-1.0, sim))
-        if shrinkage > 0.0:
-            sim *= n / (n + shrinkage)
-        if sim < min_similarity:
+        sim = _dot_sim(acc[l], np.float64(count[l]), min_support, shrinkage)
+        acc[l] = 0
+        count[l] = 0
+        if sim == 0.0 or sim < min_similarity or not valid[l]:
             continue
         cast[0] = sim  # rank in the output precision, so ties are the output's ties
-        size = heap_offer(vals, idxs, size, k, cast[0], l)
+        v = cast[0]
+        # one comparison with the heap's root, inline: most candidates of a long
+        # row stop here, and a Numba call that passes arrays is not free
+        if size < k or v > vals[0] or (v == vals[0] and l < idxs[0]):
+            size = heap_offer(vals, idxs, size, k, v, l)
     return size
 
 
@@ -217,8 +287,9 @@ def pearson_topk(
     the common columns (scikit-surprise's ``pearson``; Herlocker et al., 1999),
     computed in one pass from six float64 accumulators per pair. A pair where
     either side is constant on the common columns (which includes a single
-    common column) has similarity 0 and is not stored. Values are clipped to
-    [-1, 1]. No self pairs. Ties by ascending row index.
+    common column) has similarity 0; a similarity of exactly 0 is never
+    stored. Values are clipped to [-1, 1]. No self pairs. Ties by ascending
+    row index.
     """
     n = indptr.shape[0] - 1
     n_rows = rows.shape[0]
@@ -283,16 +354,16 @@ def dot_topk(
 
     Notes
     -----
-    ``count`` (the number of common columns, used by ``min_support`` and
-    ``shrinkage``) is kept in the data dtype beside the dot product, so float32
-    counts are exact up to 2**24 common columns. A pair with a zero dot product
-    but common columns is stored with similarity 0.
+    The dot products accumulate in the data dtype; ``count`` (the number of
+    common columns, for ``min_support`` and ``shrinkage``) in int32. A zero
+    similarity is not stored.
     """
     n = indptr.shape[0] - 1
     n_rows = rows.shape[0]
     n_stripes = min(n_rows, STRIPES)
     for stripe in prange(n_stripes):
-        acc = np.zeros((n, 2), dtype=data.dtype)
+        acc = np.zeros(n, dtype=data.dtype)
+        count = np.zeros(n, dtype=np.int32)
         touched = np.empty(n, dtype=np.int32)
         cast = np.empty(1, dtype=out_val.dtype)
         for r in range(stripe, n_rows, n_stripes):
@@ -312,6 +383,7 @@ def dot_topk(
                     shrinkage,
                     min_similarity,
                     acc,
+                    count,
                     touched,
                     cast,
                     out_val[r],
