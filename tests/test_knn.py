@@ -374,14 +374,20 @@ def test_similar_items_users(cls):
         other(other_ids[:1])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cls", MODELS)
-def test_thread_count_invariance(cls):
+def test_thread_count_invariance(cls, backend):
     train, R, M, raw_u, raw_i = make_split(21, n_users=40, n_items=30, density=0.3)
     outs = []
     for threads in (1, 2):
-        m = cls(k=4, num_threads=threads).fit(train)
+        m = cls(k=4, num_threads=threads, backend=backend).fit(train)
         ids, sc = m.recommend(train.user_ids, n=6)
-        outs.append((m.predict(raw_u, raw_i), ids, sc))
+        sim_ids, sim_val = (m.similar_users if cls is UserKNN else m.similar_items)(
+            train.user_ids if cls is UserKNN else train.item_ids, n=5
+        )
+        outs.append((m.predict(raw_u, raw_i), ids, sc, sim_ids, sim_val))
+    for a, b in zip(outs[0][3:], outs[1][3:]):
+        np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
     np.testing.assert_array_equal(outs[0][2], outs[1][2])
