@@ -38,6 +38,9 @@ Semantics, and where they match scikit-surprise
 - Ties between equal similarities at the ``k``-th place are broken by lower
   index here and by data order in surprise.
 
+On implicit data (every rating 1) Pearson has zero variance everywhere, so
+every prediction falls back; use ``similarity="cosine"`` there.
+
 Similarities are computed on demand (``kernels/*/knn``): ``predict`` groups the
 query pairs by target, computes the target's similarity with every other row
 in one sparse pass (dense per-thread accumulators; six co-rated sums per pair
