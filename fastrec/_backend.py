@@ -90,6 +90,21 @@ def _np_integer():
     return np.integer
 
 
+@cache
+def _blas_controller():
+    """One threadpoolctl controller for the process.
+
+    Building one scans every loaded library (milliseconds); limiting through it
+    costs microseconds, which matters for small kernel calls. It knows the BLAS
+    libraries of NumPy and SciPy; one loaded later by another package (e.g.
+    PyTorch's) is not held to one thread inside fastrec's kernels.
+    """
+    import scipy.linalg  # noqa: F401  (loads SciPy's own BLAS, so the controller sees it)
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 @contextmanager
 def threads(num_threads: int = 0) -> Iterator[int]:
     """Run the enclosed kernel calls on ``num_threads`` threads, BLAS on one.
@@ -99,7 +114,6 @@ def threads(num_threads: int = 0) -> Iterator[int]:
     default the number of cores), so its count is capped there.
     """
     import numba
-    from threadpoolctl import threadpool_limits
 
     n = resolve_threads(num_threads)
     old_numba = numba.get_num_threads()
@@ -109,7 +123,7 @@ def threads(num_threads: int = 0) -> Iterator[int]:
     if omp is not None:
         omp.set_num_threads(n)
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             yield n
     finally:
         numba.set_num_threads(old_numba)
