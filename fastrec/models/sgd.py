@@ -19,8 +19,9 @@ by ``random_state``:
 1. once per fit, the items are relabelled by a random permutation and each
    user's ratings are visited in ascending new label (LIBMF's random shuffle
    followed by sorting, Chin et al., ACM TIST 2015, section 4): a random order
-   within every row. The label range is cut into item blocks whose factors
-   fit in a core's L2 cache (``ITEM_BLOCK_BYTES``);
+   within every row. The label range is cut into item blocks of at most
+   ``ITEM_BLOCK_BYTES`` of factors (one block unless the item factors are
+   large);
 2. every epoch, the users are visited in a fresh random permutation, cut into
    contiguous chunks of about equal rating counts (and at most
    ``USER_CHUNK_BYTES`` of factors), and the blocks in a fresh random order.
@@ -64,9 +65,13 @@ _CHUNKS_PER_THREAD = 16
 # for every epoch costs more than it saves on small data (ml-latest-small's
 # 80k ratings take a few milliseconds per epoch on one core).
 MIN_RATINGS_PER_THREAD = 50_000
-# Target sizes of one item block and of one user chunk's factors (see the kernel).
-ITEM_BLOCK_BYTES = 512 << 10
-USER_CHUNK_BYTES = 256 << 10
+# Target sizes of one item block and of one user chunk's factors (see the
+# kernel). Measured on synthetic(138_000, 27_000, 20M) with 2 threads (Xeon,
+# 2 MiB L2 per core, large shared L3): L2-sized item blocks did not pay, as the
+# item factors (3.5 MiB at 32 factors, 14 MiB at 128) stay in L3, so blocks
+# start only past 16 MiB of item factors; user chunks of 4 MiB did best.
+ITEM_BLOCK_BYTES = 16 << 20
+USER_CHUNK_BYTES = 4 << 20
 
 
 class DivergenceError(FloatingPointError, ValueError):
@@ -109,10 +114,10 @@ def cache_blocks(
 ) -> tuple[int, int]:
     """How many user chunks and item blocks one epoch is cut into.
 
-    Item blocks of about ``ITEM_BLOCK_BYTES`` of factors and user chunks of
-    about ``USER_CHUNK_BYTES`` keep what one thread touches for a while in its
-    L2 cache; with several threads there are at least 16 chunks per thread
-    for load balance.
+    Item blocks of at most ``ITEM_BLOCK_BYTES`` of factors and user chunks of
+    at most ``USER_CHUNK_BYTES`` bound what one thread touches for a while (the
+    cache working set); with several threads there are at least 16 chunks per
+    thread for load balance.
     """
     row = factors * itemsize
     n_blocks = min(max(n_items, 1), max(1, -(-n_items * row // ITEM_BLOCK_BYTES)))

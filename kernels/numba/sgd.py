@@ -31,7 +31,7 @@ TIST 2015, section 4), chosen for the caches:
   ``block_ptr[u, b + 1]``); chunk ``c`` walks the blocks in the order
   ``block_order[(c + s) % n_blocks]``, s = 0, 1, ..., so the rows of one item
   block and of one user chunk are all it touches for a while (sized by the
-  caller to stay in the L2 cache), and chunks running side by side mostly
+  caller for the caches), and chunks running side by side mostly
   work in different item blocks;
 - within (chunk, block), users are taken in pairs (order[p], order[p + 1]),
   ... and the ratings of a pair alternate a0, b0, a1, b1, ... until both runs
