@@ -50,16 +50,16 @@ def test_fastrec_fit(benchmark, data, backend):
 
 def _epoch_inputs(X):
     rng = np.random.default_rng(0)
-    indptr, indices, ratings = training_layout(X.matrix, rng, np.float32)
-    order, bounds = epoch_schedule(np.diff(X.matrix.indptr), rng, 1)
+    block_ptr, indices, ratings = training_layout(X.matrix, rng, np.float32)
+    schedule = epoch_schedule(np.diff(X.matrix.indptr), rng, 1)
     P = rng.normal(0, 0.1, (X.n_users, FACTORS)).astype(np.float32)
     Q = rng.normal(0, 0.1, (X.n_items, FACTORS)).astype(np.float32)
-    return indptr, indices, ratings, order, bounds, P, Q
+    return (block_ptr, indices, ratings, *schedule), P, Q
 
 
 @pytest.mark.parametrize("backend", ["numba", "cython"])
 def test_fastrec_one_epoch_tiny(benchmark, tiny, backend):
-    indptr, indices, ratings, order, bounds, P, Q = _epoch_inputs(tiny)
+    layout, P, Q = _epoch_inputs(tiny)
     kernel = get_kernel("sgd", "sgd_epoch", backend)
     bu, bi, loss = (
         np.zeros(tiny.n_users, np.float32),
@@ -70,20 +70,17 @@ def test_fastrec_one_epoch_tiny(benchmark, tiny, backend):
 
     def run():
         with threads(1):
-            kernel(indptr, indices, ratings, order, bounds, mu, lr, reg, True,
-                   P.copy(), Q.copy(), bu.copy(), bi.copy(), loss)  # fmt: skip
+            kernel(*layout, mu, lr, reg, True, P.copy(), Q.copy(), bu.copy(), bi.copy(), loss)
 
     run()
     benchmark(run)
 
 
 def test_naive_reference_one_epoch_tiny(benchmark, tiny):
-    indptr, indices, ratings, order, bounds, P, Q = _epoch_inputs(tiny)
+    layout, P, Q = _epoch_inputs(tiny)
     bu, bi = np.zeros(tiny.n_users), np.zeros(tiny.n_items)
     benchmark.pedantic(
-        sgd_epoch_reference,
-        args=(indptr, indices, ratings, order, bounds, 3.5, 0.005, 0.02, True, P, Q, bu, bi),
-        rounds=3,
+        sgd_epoch_reference, args=(*layout, 3.5, 0.005, 0.02, True, P, Q, bu, bi), rounds=3
     )
 
 
