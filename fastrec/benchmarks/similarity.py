@@ -6,10 +6,12 @@ Issue 3: on ``synthetic(138_000, 27_000, 20_000_000)``, item-item top-20,
 faster than ``sparse_dot_topn.sp_matmul_topn`` (top_n=20, n_threads=2) on the
 same row-normalised items x users matrix, peak memory under 2 GB.
 
-Peak memory is the maximum resident set size (``resource.getrusage``) of a
-fresh subprocess that loads the data and runs one similarity call: Numba's
-allocations are invisible to ``tracemalloc``. The figure includes the data
-(the users x items CSR and its transpose).
+Peak memory is the process's maximum resident set size
+(``resource.getrusage``; Numba's allocations are invisible to ``tracemalloc``)
+read right after the fastrec runs and before any peer runs, so it includes
+the data and whatever the process held before: an upper bound on fastrec's
+peak. ``memory="subprocess"`` measures each kind in a fresh subprocess
+instead (slower: it runs each kind again).
 
 Generating the full-size data takes minutes; set ``FASTREC_BENCH_CACHE`` to a
 folder to keep it as ``.npz`` between runs.
@@ -90,7 +92,17 @@ def _peak_memory(X: sp.csr_matrix, kind: str, backend: str, num_threads: int) ->
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> list[dict]:
+def _maxrss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def compare(
+    scale: float = 1.0, num_threads: int = 2, quick: bool = False, memory: str = "inprocess"
+) -> list[dict]:
     from ..similarity import similarity
 
     if quick:
@@ -110,19 +122,27 @@ def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> li
     similarity(X[:50], kind="pearson", axis="items", k=k)  # compile (Numba) outside the timing
     similarity(X[:50], kind="cosine", axis="items", k=k)
     repeat = 3 if quick else 1
+    rss_data = _maxrss_mb()
     t_pearson, S_pearson = timed(lambda: run("pearson"), repeat)
+    rss_pearson = _maxrss_mb()
     t_cosine, S_cosine = timed(lambda: run("cosine"), repeat)
+    rss_cosine = _maxrss_mb()
 
-    memory = {}
-    if not quick:
+    peaks: dict[str, dict | None] = {}
+    if memory == "subprocess":
         for kind in ("pearson", "cosine"):
-            memory[kind] = _peak_memory(X, kind, backend, num_threads)
+            peaks[kind] = _peak_memory(X, kind, backend, num_threads)
+    elif rss_data is not None:
+        peaks["pearson"] = {"before_mb": rss_data, "peak_mb": rss_pearson}
+        peaks["cosine"] = {"before_mb": rss_data, "peak_mb": rss_cosine}
 
     def mem_note(kind: str) -> str:
-        m = memory.get(kind)
+        m = peaks.get(kind)
         if not m:
             return ""
-        return f"; peak RSS {m['peak_mb']:.0f} MB (data loaded: {m['before_mb']:.0f} MB)"
+        return (
+            f"; process max RSS {m['peak_mb']:.0f} MB (with data loaded: {m['before_mb']:.0f} MB)"
+        )
 
     rows = []
     # implicit (0.7: fit takes the users x items matrix and compares items)
