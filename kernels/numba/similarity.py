@@ -6,11 +6,14 @@ Both kernels compute, for each query row ``i`` of ``A`` (n x m, CSR), its
 similarity with every row ``l`` of ``A`` that shares at least one column with
 it, by a row-by-row sparse product ``A[i] @ A.T`` (Gustavson's algorithm): for
 each stored ``(i, j)`` walk row ``j`` of ``A.T`` (given as its own CSR) and add
-into a dense per-thread accumulator indexed by ``l``, remembering which ``l``
-were touched. The touched list is then scored, offered to a size-``k`` heap
-(``_heap.py``) and the accumulators touched are reset. The n x n matrix never
-exists: the memory is one accumulator row per thread plus the ``(rows, k)``
-output.
+into a dense accumulator indexed by ``l``, remembering which ``l`` were
+touched. The touched list is then scored, offered to a size-``k`` heap
+(``_heap.py``) and the accumulators touched are reset. A heavy row (at least
+``n`` updates, the common case for item-item on popular items) skips the
+touched bookkeeping in its inner loop and scans all ``n`` accumulators
+instead, which costs less than the updates it saved. A similarity of exactly 0
+is never stored. The n x n matrix never exists: the memory is one accumulator
+row per thread (per stripe in Numba) plus the ``(rows, k)`` output.
 
 Each query row is computed by exactly one loop iteration, in an order fixed by
 the data alone, so the output does not depend on the number of threads.
