@@ -16,7 +16,7 @@ import pytest
 import scipy.sparse as sp
 
 import fastrec as fr
-from fastrec.similarity import similarity
+from fastrec.neighbours import similarity
 
 K = 20
 

@@ -17,7 +17,7 @@ from .data import Interactions
 from .topk import topk
 
 _LAZY = {
-    "similarity": ("fastrec.similarity", "similarity"),
+    "similarity": ("fastrec.neighbours", "similarity"),
     "UserKNN": ("fastrec.models.knn", "UserKNN"),
     "ItemKNN": ("fastrec.models.knn", "ItemKNN"),
     "SGDMF": ("fastrec.models.sgd", "SGDMF"),
@@ -41,8 +41,6 @@ def __getattr__(name: str) -> Any:
         module = importlib.import_module(module_name)
         if attr is None:
             return module
-        # importing the submodule fastrec.similarity binds it as an attribute
-        # of the package; the function of the same name must win
         value = getattr(module, attr)
         globals()[name] = value
         return value

@@ -15,7 +15,7 @@ def similarity_matrix(R, M, kind="pearson", min_support=1, shrinkage=0.0, define
 
     ``kind``: "pearson" (means over the co-rated support, two-pass formula), or
     "cosine" / "centered_cosine" / "adjusted_cosine" (rows transformed as
-    ``fastrec.similarity.prepare`` documents, then a dot product over the
+    ``fastrec.neighbours.prepare`` documents, then a dot product over the
     co-rated support, which is the full dot product since absent entries are 0).
     With ``defined``, also return the boolean (n_x, n_x) mask of the pairs that
     have a similarity (enough support, no zero variance for Pearson).

@@ -407,7 +407,7 @@ def test_backends_agree(cls):
 @pytest.mark.parametrize("kind", ["cosine", "centered_cosine", "adjusted_cosine"])
 @pytest.mark.parametrize("cls", MODELS)
 def test_other_similarity_kinds(kind, cls):
-    pytest.importorskip("fastrec.similarity")
+    pytest.importorskip("fastrec.neighbours")
     train, R, M, raw_u, raw_i = make_split(13)
     model = cls(similarity=kind, k=3).fit(train)
     ref = NaiveKNN(R, M, cls is UserKNN, k=3, kind=kind)

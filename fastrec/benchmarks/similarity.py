@@ -36,7 +36,7 @@ from . import row, timed
 _MEMORY_SCRIPT = r"""
 import json, resource, sys
 import numpy as np, scipy.sparse as sp
-from fastrec.similarity import similarity
+from fastrec.neighbours import similarity
 X = sp.load_npz(sys.argv[1]).tocsr()
 X.indices = X.indices.astype(np.int32)
 similarity(X[:50], kind=sys.argv[2], axis="items", k=20, backend=sys.argv[3])  # compile
@@ -103,7 +103,7 @@ def _maxrss_mb() -> float | None:
 def compare(
     scale: float = 1.0, num_threads: int = 2, quick: bool = False, memory: str = "inprocess"
 ) -> list[dict]:
-    from ..similarity import similarity
+    from ..neighbours import similarity
 
     if quick:
         n_users, n_items, nnz = 4_000, 1_500, 150_000

@@ -115,7 +115,7 @@ class _Side:
             self.a_sim = self.a_ratings
             self.b_sim = self.b_ratings
         else:
-            from ..similarity import prepare
+            from ..neighbours import prepare
 
             prepared = prepare(A, kind, matrix_T=B, dtype=np.float32)
             self.a_sim = np.ascontiguousarray(prepared.matrix.data, dtype=np.float32)
@@ -310,7 +310,7 @@ class UserKNN(_NeighborhoodModel):
     k : int >= 1, default 40
         Neighbours (users who rated the item) aggregated per prediction.
     similarity : {"pearson", "centered_cosine", "cosine", "adjusted_cosine"}
-        See :mod:`fastrec.similarity`; "pearson" is over the co-rated support.
+        See :mod:`fastrec.neighbours`; "pearson" is over the co-rated support.
     min_support : int >= 0
         Pairs with fewer common ratings have no similarity.
     shrinkage : float >= 0

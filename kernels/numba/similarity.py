@@ -345,7 +345,7 @@ def dot_topk(
 
     The cosine-family kinds (``cosine``, ``centered_cosine``,
     ``adjusted_cosine``) are all this kernel after a per-kind transform of the
-    data done once in Python (``fastrec/similarity.py``).
+    data done once in Python (``fastrec/neighbours.py``).
 
     Parameters
     ----------

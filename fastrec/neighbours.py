@@ -1,5 +1,8 @@
 """Sparse similarity with fused top-k selection (neighbourhood CF).
 
+This module is ``fastrec.neighbours``; its main function is exported as
+``fastrec.similarity`` (a module of that name would shadow the function).
+
 Two public entry points:
 
 :func:`similarity`
@@ -72,8 +75,6 @@ Options and degenerate cases
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -521,26 +522,3 @@ def similarity(
     rows = np.arange(n, dtype=np.int32)
     idx, val = _run(prepared, rows, k, min_support, shrinkage, min_similarity, backend, num_threads)
     return rows_to_csr(idx, val, n)
-
-
-class _CallableModule(types.ModuleType):
-    """``fastrec.similarity(...)`` works even after ``import fastrec.similarity``.
-
-    Importing this submodule binds the *module* to ``fastrec.similarity``
-    (Python's import system sets the package attribute), shadowing the
-    function that ``fastrec/__init__.py`` exports lazily under the same name.
-    Making the module callable keeps API.md's ``fr.similarity(X, ...)``
-    working in both orders.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> sp.csr_matrix:
-        return similarity(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-
-# And the other way round: once ``fastrec.similarity`` has been resolved to the
-# function, ``fastrec.similarity.similarity_rows`` (etc.) still works.
-for _name in __all__:
-    setattr(similarity, _name, globals()[_name])
-del _name
