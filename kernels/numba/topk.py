@@ -38,7 +38,12 @@ def topk_dense(scores, k, excl_indptr, excl_indices, out_idx, out_val):
             if p < p_end and excl_indices[p] == col:
                 p += 1
                 continue
-            size = heap_offer(vals, idxs, size, k, scores[row, col], col)
+            score = scores[row, col]
+            # the common case, a candidate worse than the kept worst, decided
+            # inline: a call into heap_offer per column is costly in Numba
+            if size == k and not (score > vals[0] or (score == vals[0] and col < idxs[0])):
+                continue
+            size = heap_offer(vals, idxs, size, k, score, col)
         heap_sort(vals, idxs, size)
         for j in range(size, k):
             idxs[j] = -1
