@@ -234,7 +234,15 @@ def test_float32_default_and_float64_supported():
     assert ALS(factors=3, iterations=1).fit(data).user_factors_.dtype == np.float32
     m64 = ALS(factors=3, iterations=1, dtype=np.float64).fit(data)
     assert m64.item_factors_.dtype == np.float64
-    assert m64.get_params()["dtype"] == "float64"
+    assert m64.get_params()["dtype"] is np.float64  # stored verbatim, as scikit-learn does
+
+
+def test_float64_model_round_trips_through_save(tmp_path):
+    m64 = ALS(factors=3, iterations=1, dtype=np.float64, random_state=0).fit(_implicit_data())
+    m64.save(tmp_path / "als64.npz")
+    loaded = fr.load(tmp_path / "als64.npz")
+    assert np.dtype(loaded.dtype) == np.float64 and loaded.item_factors_.dtype == np.float64
+    np.testing.assert_array_equal(loaded.item_factors_, m64.item_factors_)
 
 
 @pytest.mark.parametrize(

@@ -295,15 +295,6 @@ class ALS(Recommender):
         self.backend = backend
         self.calculate_training_loss = calculate_training_loss
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        params = super().get_params(deep)
-        if not isinstance(params["dtype"], str):  # np.float32 etc. -> its name
-            try:
-                params["dtype"] = np.dtype(params["dtype"]).name
-            except TypeError:
-                pass
-        return params
-
     # ------------------------------------------------------------------ checks
     def _validated_params(self) -> dict[str, Any]:
         for name in ("implicit", "calculate_training_loss"):

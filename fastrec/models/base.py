@@ -65,6 +65,8 @@ def _json_safe(value: Any) -> Any:
         return [_json_safe(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name  # np.float32 -> "float32", which np.dtype reads back
     if value is None or isinstance(value, bool | int | float | str):
         return value
     raise ValueError(f"parameter value {value!r} cannot be saved (not JSON-representable)")

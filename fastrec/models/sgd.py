@@ -276,15 +276,6 @@ class SGDMF(Recommender):
         self.num_threads = num_threads
         self.backend = backend
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        params = super().get_params(deep)
-        if not isinstance(params["dtype"], str):  # np.float32 etc. -> its name
-            try:
-                params["dtype"] = np.dtype(params["dtype"]).name
-            except TypeError:
-                pass
-        return params
-
     # ------------------------------------------------------------------ checks
     def _validated_params(self) -> dict[str, Any]:
         factors = check_int(self.factors, "factors", minimum=1)
