@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -59,8 +60,42 @@ def resolve_backend(backend: str) -> str:
 
 
 @cache
-def _module(backend: str, module: str) -> ModuleType:
+def _import(backend: str, module: str) -> ModuleType:
     return importlib.import_module(f"{_KERNEL_PACKAGE}.{backend}.{module}")
+
+
+def _module(backend: str, module: str) -> ModuleType:
+    """The kernel module; fetching a Numba one starts Numba's thread pool."""
+    if backend == "numba":
+        _start_numba_pool()
+    return _import(backend, module)
+
+
+_requested = threading.local()  # stack of the thread counts of open threads() blocks
+
+
+def _numba_pool_running() -> bool:
+    from numba.np.ufunc import parallel
+
+    return bool(parallel._is_initialized)
+
+
+def _start_numba_pool() -> None:
+    """Start Numba's thread pool, honouring an enclosing ``threads()`` block.
+
+    The pool is started only when a Numba kernel is about to be used, never
+    by the Cython path: with Numba's OpenMP threading layer, a running pool
+    slows other OpenMP runtimes in the process (PyTorch's two-thread training
+    ran about 6x slower here once it had started).
+    """
+    if _numba_pool_running():
+        return
+    import numba
+
+    numba.get_num_threads()  # launches the pool
+    stack = getattr(_requested, "stack", None)
+    if stack:
+        numba.set_num_threads(min(stack[-1], numba.config.NUMBA_NUM_THREADS))
 
 
 def get_kernel(module: str, name: str, backend: str) -> Any:
@@ -111,13 +146,21 @@ def threads(num_threads: int = 0) -> Iterator[int]:
 
     Sets Numba's and OpenMP's thread counts and restores both on exit. Numba
     cannot use more threads than it started with (``NUMBA_NUM_THREADS``, by
-    default the number of cores), so its count is capped there.
+    default the number of cores), so its count is capped there. Numba's pool
+    is not started here: if it is not running yet, the count is applied when
+    a Numba kernel is first fetched inside the block.
     """
     import numba
 
     n = resolve_threads(num_threads)
-    old_numba = numba.get_num_threads()
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    numba_was_running = _numba_pool_running()
+    old_numba = numba.get_num_threads() if numba_was_running else None
+    if numba_was_running:
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    stack = getattr(_requested, "stack", None)
+    if stack is None:
+        stack = _requested.stack = []
+    stack.append(n)
     omp = _module("cython", "_openmp") if cython_available() else None
     old_omp = omp.get_max_threads() if omp is not None else None
     if omp is not None:
@@ -126,6 +169,10 @@ def threads(num_threads: int = 0) -> Iterator[int]:
         with _blas_controller().limit(limits=1, user_api="blas"):
             yield n
     finally:
-        numba.set_num_threads(old_numba)
+        stack.pop()
+        if numba_was_running:
+            numba.set_num_threads(old_numba)
+        elif _numba_pool_running():  # started inside the block: back to its default
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         if omp is not None:
             omp.set_num_threads(old_omp)

@@ -154,6 +154,7 @@ def test_thread_control_is_restored():
     from threadpoolctl import threadpool_info
 
     omp = _backend._module("cython", "_openmp")
+    _backend.get_kernel("topk", "topk_dense", "numba")  # Numba's pool is running from here
     before = (numba.get_num_threads(), omp.get_max_threads())
     with _backend.threads(1) as n:
         assert n == 1
@@ -168,6 +169,29 @@ def test_thread_control_is_restored():
     assert (numba.get_num_threads(), omp.get_max_threads()) == before
     with _backend.threads(0) as n:
         assert n == _backend.cpu_count()
+
+
+def test_cython_path_does_not_start_numbas_pool_and_late_start_honours_threads():
+    """Regression: Numba's OpenMP pool, once started, slowed PyTorch's own OpenMP
+    training about 6x in the same process; the Cython path must not start it.
+    When a Numba kernel is first fetched inside threads(n), the pool uses n."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, numba, fastrec as fr\n"
+        "from fastrec import _backend\n"
+        "fr.topk(np.random.rand(20, 30), 3, backend='cython')\n"
+        "assert not _backend._numba_pool_running(), 'cython path started numba'\n"
+        "with _backend.threads(1):\n"
+        "    k = _backend.get_kernel('topk', 'topk_dense', 'numba')\n"
+        "    assert numba.get_num_threads() == 1\n"
+        "assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
 
 
 def test_show_config_reports_backends(capsys):

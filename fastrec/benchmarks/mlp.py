@@ -145,6 +145,29 @@ def torch_throughput(
     return n / (time.perf_counter() - t0)
 
 
+def torch_throughput_isolated(
+    shape: tuple[int, int, int, int], batch_size: int, num_threads: int, sparse: bool = False
+) -> float:
+    """``torch_throughput`` in a fresh interpreter, as a PyTorch user runs it.
+
+    Measured in-process, PyTorch's two-thread speed collapses (about 6x here)
+    once Numba's OpenMP threading layer has started in the same process: two
+    OpenMP runtimes (Numba's libgomp and the one bundled with PyTorch) contend
+    for the cores. A separate process gives PyTorch its normal speed; the data
+    are rebuilt there from the same seed.
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "from fastrec.benchmarks.mlp import _synthetic, _timed_subset, torch_throughput; "
+        f"X = _timed_subset(_synthetic({shape[0]}, {shape[1]}, {shape[2]}), {shape[3]}); "
+        f"print(torch_throughput(X, {batch_size}, {num_threads}, sparse={sparse}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def _rmse(pred: np.ndarray, truth: np.ndarray) -> float:
     return math.sqrt(float(np.mean((np.asarray(pred, np.float64) - truth) ** 2)))
 
@@ -218,7 +241,7 @@ def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> li
             rows.append(row(f"mlp train, batch {batch}", shape, fastrec_s, "torch", None,
                             f"{ours:,.0f} samples/s", "torch not installed"))  # fmt: skip
             continue
-        theirs = torch_throughput(Xt, batch, num_threads)
+        theirs = torch_throughput_isolated((n_users, n_items, nnz, n_timed), batch, num_threads)
         rows.append(
             row(
                 f"mlp train, batch {batch}",
@@ -231,7 +254,9 @@ def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> li
             )
         )
         if batch == 256 and not quick:
-            sparse = torch_throughput(Xt, batch, num_threads, sparse=True)
+            sparse = torch_throughput_isolated(
+                (n_users, n_items, nnz, n_timed), batch, num_threads, sparse=True
+            )
             rows.append(
                 row(
                     "mlp train, batch 256, torch sparse", shape, fastrec_s,
