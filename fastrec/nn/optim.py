@@ -68,7 +68,20 @@ def _check_adam_args(lr: float, betas: tuple[float, float], eps: float, weight_d
     return lr, b1, b2, eps, weight_decay
 
 
-class Adam:
+class _DenseBase:
+    """``step`` for the dense optimisers: validate ``grad``, then the subclass's ``_step``."""
+
+    def step(self, grad: np.ndarray) -> None:
+        """One update with ``grad`` (same shape and dtype as ``param``)."""
+        grad = _check_flat(np.ascontiguousarray(grad), "grad")
+        if grad.shape != self.param.shape or grad.dtype != self.param.dtype:
+            raise ValueError(
+                f"grad must have shape {self.param.shape} and dtype {self.param.dtype}"
+            )
+        self._step(grad)
+
+
+class Adam(_DenseBase):
     """Dense Adam on a flat vector, updated in place.
 
     Parameters
@@ -99,15 +112,6 @@ class Adam:
         self.step_count = 0
         self._kernel = _backend.get_kernel("embedding", "adam_update", backend)
 
-    def step(self, grad: np.ndarray) -> None:
-        """One update with ``grad`` (same shape and dtype as ``param``)."""
-        grad = _check_flat(np.ascontiguousarray(grad), "grad")
-        if grad.shape != self.param.shape or grad.dtype != self.param.dtype:
-            raise ValueError(
-                f"grad must have shape {self.param.shape} and dtype {self.param.dtype}"
-            )
-        self._step(grad)
-
     def _step(self, grad: np.ndarray) -> None:
         self.step_count += 1
         t = self.step_count
@@ -117,7 +121,7 @@ class Adam:
         )  # fmt: skip
 
 
-class SGD:
+class SGD(_DenseBase):
     """Dense SGD: ``param -= lr * (grad + weight_decay * param)``.
 
     Same parameters as :class:`Adam` (without ``betas`` and ``eps``).
@@ -131,14 +135,6 @@ class SGD:
         self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
         self.step_count = 0
         self._kernel = _backend.get_kernel("embedding", "sgd_update", backend)
-
-    def step(self, grad: np.ndarray) -> None:
-        grad = _check_flat(np.ascontiguousarray(grad), "grad")
-        if grad.shape != self.param.shape or grad.dtype != self.param.dtype:
-            raise ValueError(
-                f"grad must have shape {self.param.shape} and dtype {self.param.dtype}"
-            )
-        self._step(grad)
 
     def _step(self, grad: np.ndarray) -> None:
         self.step_count += 1
@@ -160,6 +156,10 @@ class _LazyBase:
         if self._rows.shape[0] < batch:
             self._rows = np.zeros(batch, dtype=np.int32)
             self._acc = np.zeros((batch, self.table.shape[1]), dtype=self.table.dtype)
+
+    def step(self, idx: Any, grad: np.ndarray, col: int = 0) -> int:
+        """Update the rows in ``idx``; returns how many distinct rows changed."""
+        return self._step(self._checked(idx, grad, col), grad, col)
 
     def _checked(self, idx: Any, grad: np.ndarray, col: int) -> np.ndarray:
         idx = np.asarray(idx)
@@ -219,10 +219,6 @@ class LazyAdam(_LazyBase):
         self.step_count = 0
         self._kernel = _backend.get_kernel("embedding", "embedding_adam", self.backend)
 
-    def step(self, idx: Any, grad: np.ndarray, col: int = 0) -> int:
-        """Update the rows in ``idx``; returns how many distinct rows changed."""
-        return self._step(self._checked(idx, grad, col), grad, col)
-
     def _step(self, idx: np.ndarray, grad: np.ndarray, col: int) -> int:
         # trusted: idx int32 in range, grad validated, reserve() done
         self.step_count += 1
@@ -245,9 +241,6 @@ class LazySGD(_LazyBase):
         self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
         self.step_count = 0
         self._kernel = _backend.get_kernel("embedding", "embedding_sgd", self.backend)
-
-    def step(self, idx: Any, grad: np.ndarray, col: int = 0) -> int:
-        return self._step(self._checked(idx, grad, col), grad, col)
 
     def _step(self, idx: np.ndarray, grad: np.ndarray, col: int) -> int:
         self.step_count += 1
