@@ -59,19 +59,24 @@ def topk(
 def topk_unchecked(
     scores: np.ndarray,
     k: int,
-    exclude: sp.csr_matrix | None,
+    exclude: sp.csr_matrix | tuple[np.ndarray, np.ndarray] | None,
     backend: str = "auto",
     num_threads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``topk`` for inputs that the library built itself and already trusts.
 
-    ``scores`` must be C-ordered float32/float64 without NaN; ``exclude`` None
-    or a CSR already validated (int32 sorted indices) with ``scores.shape``.
+    ``scores`` must be C-ordered float32/float64 without NaN; ``exclude`` None,
+    a CSR already validated (int32 strictly increasing indices) with
+    ``scores.shape``, or such a CSR's ``(indptr, indices)`` pair, where
+    ``indptr`` (n_rows + 1,) int32/int64 holds absolute positions into
+    ``indices`` (so it may be a slice of a larger matrix's row pointer).
     """
     n_rows = scores.shape[0]
     if exclude is None:
         excl_indptr = np.zeros(n_rows + 1, dtype=np.int32)
         excl_indices = np.zeros(0, dtype=np.int32)
+    elif isinstance(exclude, tuple):
+        excl_indptr, excl_indices = exclude
     else:
         excl_indptr, excl_indices = exclude.indptr, exclude.indices
     out_idx = np.empty((n_rows, k), dtype=np.int32)

@@ -47,6 +47,72 @@ def test_topk_matches_reference(backend, dtype, block):
     assert idx.dtype == np.int32 and val.dtype == dtype
 
 
+@st.composite
+def wide_score_rows(draw):
+    """Rows long enough for the kernels' chunked threshold scan (chunks of 64).
+
+    Covers scores rising along the row (every chunk has a hit), falling (none
+    after the first k), ties at the threshold across chunk borders, -inf runs,
+    and exclusions that cut the row into short segments.
+    """
+    seed = draw(st.integers(0, 2**31 - 1))
+    n = draw(st.integers(1, 6))
+    m = draw(st.integers(60, 400))
+    k = draw(st.integers(1, 70))
+    shape = draw(st.sampled_from(["normal", "rising", "falling", "ties", "steps"]))
+    rng = np.random.default_rng(seed)
+    if shape == "normal":
+        scores = rng.normal(size=(n, m))
+    elif shape == "rising":
+        scores = np.tile(np.arange(m, dtype=float), (n, 1)) + rng.normal(0, 0.5, (n, m))
+    elif shape == "falling":
+        scores = np.tile(-np.arange(m, dtype=float), (n, 1))
+    elif shape == "ties":
+        scores = rng.integers(0, 3, (n, m)).astype(float)
+    else:  # constant runs whose length straddles the chunk borders
+        scores = np.repeat(rng.integers(0, 5, (n, m // 37 + 1)), 37, axis=1)[:, :m].astype(float)
+    if draw(st.booleans()):
+        scores[rng.random((n, m)) < 0.2] = -np.inf
+    density = draw(st.sampled_from([0.0, 0.05, 0.5, 0.97]))
+    mask = rng.random((n, m)) < density
+    return scores, k, sp.csr_matrix(mask.astype(np.float32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(block=wide_score_rows())
+def test_topk_wide_rows_match_reference(backend, dtype, block):
+    scores, k, exclude = block
+    scores = scores.astype(dtype)
+    idx, val = fr.topk(scores, k, exclude=exclude, backend=backend)
+    excl_rows = [
+        exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]] for r in range(scores.shape[0])
+    ]
+    ref_idx, ref_val = topk_reference(scores, k, excl_rows)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(val, ref_val.astype(dtype))
+
+
+def test_topk_exclusion_given_as_row_pointer_slice(backend):
+    # recommend passes a slice of the full matrix's row pointer (absolute
+    # positions into the whole indices array) for a run of consecutive users
+    from fastrec.topk import topk_unchecked
+
+    rng = np.random.default_rng(7)
+    scores = rng.normal(size=(40, 300)).astype(np.float32)
+    full = sp.random(100, 300, density=0.3, format="csr", random_state=1)
+    full.indices = full.indices.astype(np.int32)
+    full.sort_indices()
+    rows = slice(30, 70)
+    expect = topk_unchecked(scores, 12, full[rows], backend, 1)
+    pair = (full.indptr[30:71].astype(np.int64), full.indices)
+    got = topk_unchecked(scores, 12, pair, backend, 1)
+    np.testing.assert_array_equal(got[0], expect[0])
+    np.testing.assert_array_equal(got[1], expect[1])
+    ref_idx, _ = topk_reference(scores, 12, [full[r].indices for r in range(30, 70)])
+    np.testing.assert_array_equal(got[0], ref_idx)
+
+
 def test_topk_ties_break_by_ascending_index(backend):
     scores = np.array([[1.0, 3.0, 3.0, 1.0, 3.0]], dtype=np.float32)
     idx, val = fr.topk(scores, 4, backend=backend)

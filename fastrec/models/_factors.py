@@ -15,7 +15,7 @@ from ..topk import topk_unchecked
 __all__ = ["factor_scores", "cosine_similar"]
 
 # Bytes of dense similarity scores materialised at once (rows x n_rows x 4).
-_BLOCK_BYTES = 64 << 20
+_BLOCK_BYTES = 16 << 20  # under glibc's mmap threshold cap: see models/base.py
 
 
 def factor_scores(
