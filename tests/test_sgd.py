@@ -137,6 +137,89 @@ def test_backends_agree_bit_for_bit(dtype, data):
         assert np.array_equal(x, y)
 
 
+def _run_epochs(backend, dtype, problem, schedules, rates, mu, reg, state):
+    """All epochs in one ``sgd_epochs`` call (one thread)."""
+    block_ptr, indices, ratings = problem[:3]
+    P, Q, bu, bi = (np.array(a, dtype=dtype) for a in state)
+    loss = np.zeros((len(schedules), len(schedules[0][1]) - 1))
+    kernel = get_kernel("sgd", "sgd_epochs", backend)
+    with threads(1):
+        kernel(
+            np.asarray(block_ptr, dtype=np.int64), np.asarray(indices, dtype=np.int32),
+            np.asarray(ratings, dtype=dtype),
+            np.array([s[0] for s in schedules], dtype=np.int32),
+            np.array([s[1] for s in schedules], dtype=np.int64),
+            np.array([s[2] for s in schedules], dtype=np.int32),
+            dtype(mu), np.array(rates, dtype=dtype), dtype(reg), True, P, Q, bu, bi, loss,
+        )  # fmt: skip
+    return P, Q, bu, bi, loss
+
+
+@fixture_ok
+@given(data=st.data())
+def test_epochs_kernel_equals_epoch_by_epoch(backend, dtype, data):
+    # sgd_epochs is sgd_epoch called once per row of its schedule, bit for bit
+    problem, state = _random_problem(data, k_max=40)
+    n_users, n_blocks = len(problem[3]), len(problem[5])
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31 - 1), label="seed2"))
+    n_epochs = data.draw(st.integers(1, 3), label="epochs")
+    n_cuts = len(problem[4]) - 2
+    schedules = [
+        (
+            rng.permutation(n_users),
+            np.concatenate(([0], np.sort(rng.integers(0, n_users + 1, n_cuts)), [n_users])),
+            rng.permutation(n_blocks),
+        )
+        for _ in range(n_epochs)
+    ]
+    rates = list(rng.uniform(0.0, 0.05, n_epochs))
+    together = _run_epochs(backend, dtype, problem, schedules, rates, 3.2, 0.05, state)
+    current, losses = state, []
+    for (order, bounds, blocks), rate in zip(schedules, rates):
+        step = (*problem[:3], order, bounds, blocks)
+        *current, loss = _run_epoch(backend, dtype, step, 3.2, rate, 0.05, True, current)
+        losses.append(loss)
+    for name, got, want in zip(("P", "Q", "b_u", "b_i"), together[:4], current):
+        assert np.array_equal(got, want), name
+    assert np.array_equal(together[4], np.array(losses))
+
+
+@fixture_ok
+@given(data=st.data())
+def test_zero_padding_changes_nothing(backend, dtype, data):
+    # the model pads rows with zero columns to whole cache lines: the first k
+    # columns come out bit-identical and the padding stays exactly zero
+    problem, state = _random_problem(data, k_max=40)
+    k = state[0].shape[1]
+    pad = data.draw(st.integers(1, 20), label="pad")
+    padded = (
+        np.pad(state[0], ((0, 0), (0, pad))),
+        np.pad(state[1], ((0, 0), (0, pad))),
+        state[2],
+        state[3],
+    )
+    plain = _run_epoch(backend, dtype, problem, 3.0, 0.03, 0.05, True, state)
+    wide = _run_epoch(backend, dtype, problem, 3.0, 0.03, 0.05, True, padded)
+    assert np.array_equal(wide[0][:, :k], plain[0]) and np.array_equal(wide[1][:, :k], plain[1])
+    assert not wide[0][:, k:].any() and not wide[1][:, k:].any()
+    for got, want in zip(wide[2:], plain[2:]):
+        assert np.array_equal(got, want)
+
+
+def test_epochs_kernel_with_no_epochs_is_a_noop(backend, dtype):
+    P, Q = np.array([[0.1, 0.2]], dtype=dtype), np.array([[0.3, -0.1]], dtype=dtype)
+    bu, bi = np.array([0.5], dtype=dtype), np.array([-0.25], dtype=dtype)
+    loss = np.zeros((0, 1))
+    kernel = get_kernel("sgd", "sgd_epochs", backend)
+    kernel(
+        _one_block([0, 1]), np.zeros(1, np.int32), np.array([4.0], dtype=dtype),
+        np.zeros((0, 1), np.int32), np.zeros((0, 2), np.int64), np.zeros((0, 1), np.int32),
+        dtype(3.0), np.zeros(0, dtype=dtype), dtype(0.5), True, P, Q, bu, bi, loss,
+    )  # fmt: skip
+    assert P.tolist() == [[dtype(0.1), dtype(0.2)]] and Q.tolist() == [[dtype(0.3), dtype(-0.1)]]
+    assert bu[0] == dtype(0.5) and bi[0] == dtype(-0.25)
+
+
 def test_empty_users_and_order_subset_are_noops(backend, dtype):
     # user 1 has no ratings; user 2 is not in the order: both stay as they were
     problem = (_one_block([0, 2, 2, 3]), [1, 0, 0], [5.0, 1.0, 3.0], [1, 0], [0, 1, 2], [0])
@@ -171,6 +254,27 @@ def test_model_backends_and_dtypes_agree_at_one_thread(dtype):
         assert getattr(a, name).dtype == dtype
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
     assert [h["train_loss"] for h in a.history_] == [h["train_loss"] for h in b.history_]
+
+
+def test_fit_in_one_call_equals_epoch_by_epoch(backend, dtype, monkeypatch):
+    # without a callback all epochs run in one kernel call; with one, epoch by
+    # epoch: the same Generator stream and arithmetic give the same model
+    monkeypatch.setattr(sgd_module, "ITEM_BLOCK_BYTES", 64)  # several blocks and chunks
+    monkeypatch.setattr(sgd_module, "USER_CHUNK_BYTES", 256)
+    X = _ratings(seed=3)
+    kw = dict(factors=19, epochs=4, random_state=5, num_threads=1, backend=backend,
+              lr_schedule="decay", lr_decay=0.7, dtype=np.dtype(dtype).name)  # fmt: skip
+    fast = SGDMF(**kw).fit(X)
+    seen = []
+    slow = SGDMF(**kw).fit(X, callback=lambda e, info: seen.append(e))
+    assert seen == [0, 1, 2, 3] and fast.n_blocks_ > 1 and fast.n_chunks_ > 1
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
+        assert getattr(fast, name).flags.c_contiguous
+    keys = ("epoch", "train_loss", "learning_rate", "threads")
+    assert [[h[key] for key in keys] for h in fast.history_] == [
+        [h[key] for key in keys] for h in slow.history_
+    ]
 
 
 def test_one_thread_seed_is_deterministic(backend):
@@ -424,6 +528,11 @@ def test_divergence_is_reported():
         model.fit(X)
     with pytest.raises(ValueError, match="not fitted"):
         model.predict([0], [1000])
+    # epoch by epoch (with a callback) it stops at the first bad epoch
+    seen = []
+    with pytest.raises(DivergenceError, match="diverged in epoch"):
+        model.fit(X, callback=lambda e, info: seen.append(e))
+    assert len(seen) < 20
 
 
 @pytest.mark.parametrize("n_blocks", [1, 3, 20])

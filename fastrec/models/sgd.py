@@ -32,6 +32,10 @@ by ``random_state``:
    paired and their ratings interleaved (two independent update chains per
    thread; see the kernel's docstring).
 
+Without a callback, validation data or a progress bar, the schedules of all the
+epochs are drawn first (the same draws in the same order) and the epochs run in
+one kernel call (``sgd_epochs``): the result is the same as epoch by epoch.
+
 With ``num_threads=1`` a seeded fit is bit-for-bit reproducible, and the Numba
 and Cython backends give identical factors. With more threads the item updates
 race and the result varies from run to run (statistically it does not).
@@ -185,10 +189,13 @@ def epoch_schedule(
     """
     n_users = user_counts.shape[0]
     user_order = rng.permutation(n_users).astype(np.int32)
-    cum = np.cumsum(user_counts[user_order])
-    targets = np.linspace(0, cum[-1] if n_users else 0, n_chunks + 1)[1:-1]
-    cuts = np.searchsorted(cum, targets, side="right")
-    bounds = np.concatenate(([0], cuts, [n_users])).astype(np.int64)
+    if n_chunks == 1:
+        bounds = np.array([0, n_users], dtype=np.int64)
+    else:
+        cum = np.cumsum(user_counts[user_order])
+        targets = np.linspace(0, cum[-1] if n_users else 0, n_chunks + 1)[1:-1]
+        cuts = np.searchsorted(cum, targets, side="right")
+        bounds = np.concatenate(([0], cuts, [n_users])).astype(np.int64)
     block_order = rng.permutation(n_blocks).astype(np.int32)
     return user_order, bounds, block_order
 
@@ -389,15 +396,23 @@ class SGDMF(Recommender):
                 self._items.lookup(validation.item_ids)[vm.col],
                 vm.data.astype(np.float64),
             )
+        nnz = ratings.shape[0]
+        self.n_chunks_, self.n_blocks_ = n_chunks, n_blocks
+        if val_pairs is None and callback is None and not show_progress:
+            # nothing to do between epochs: draw every epoch's schedule now (the
+            # same Generator calls in the same order as epoch by epoch) and run
+            # all the epochs in one kernel call
+            self._fit_all_epochs(params, rng, threads, block_ptr, indices, ratings, user_rows,
+                                 item_rows)  # fmt: skip
+            self.user_factors_ = np.ascontiguousarray(self.user_factors_)
+            self.item_factors_ = np.ascontiguousarray(self.item_factors_)
+            self._end_fit()
+            return self
         kernel = _backend.get_kernel("sgd", "sgd_epoch", params["backend"])
         best: tuple | None = None
         best_rmse = math.inf
-        nnz = ratings.shape[0]
-        self.n_chunks_, self.n_blocks_ = n_chunks, n_blocks
-        with (
-            tqdm(total=params["epochs"], disable=not show_progress, desc="SGDMF") as bar,
-            _backend.threads(threads),
-        ):
+        bar = tqdm(total=params["epochs"], desc="SGDMF") if show_progress else None
+        with _backend.threads(threads):
             for epoch in range(params["epochs"]):
                 start = time.perf_counter()
                 rate = self._epoch_rate(epoch, params["learning_rate"], params["lr_decay"])
@@ -413,7 +428,7 @@ class SGDMF(Recommender):
                     chunk_loss,
                 )  # fmt: skip
                 loss = float(chunk_loss.sum()) / nnz
-                self._check_finite(epoch, loss, rate)
+                self._check_finite(epoch, loss, rate, user_rows, item_rows)
                 info = {
                     "epoch": epoch,
                     "train_loss": loss,
@@ -436,13 +451,15 @@ class SGDMF(Recommender):
                     elif patience is not None and epoch - self.best_epoch_ >= patience:
                         stop = True
                 self.history_.append(info)
-                bar.update(1)
-                if show_progress:
+                if bar is not None:
+                    bar.update(1)
                     bar.set_postfix(rmse=f"{info['train_rmse']:.4f}")
                 if callback is not None:
                     callback(epoch, info)
                 if stop:
                     break
+        if bar is not None:
+            bar.close()
         if best is not None:
             (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_) = best
         self.user_factors_ = np.ascontiguousarray(self.user_factors_)
@@ -458,8 +475,70 @@ class SGDMF(Recommender):
             self.item_bias_.copy(),
         )
 
-    def _check_finite(self, epoch: int, loss: float, rate: float) -> None:
-        arrays = (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_)
+    def _fit_all_epochs(
+        self,
+        params: dict[str, Any],
+        rng: np.random.Generator,
+        threads: int,
+        block_ptr: np.ndarray,
+        indices: np.ndarray,
+        ratings: np.ndarray,
+        user_rows: np.ndarray,
+        item_rows: np.ndarray,
+    ) -> None:
+        """Every epoch in one ``sgd_epochs`` call (no callback, validation or bar).
+
+        The factors are checked once, after the last epoch; the loss of every
+        epoch is known afterwards, so a divergence still names the first epoch
+        whose loss was not finite. ``seconds`` in ``history_`` is the whole
+        run's time divided evenly over the epochs.
+        """
+        dtype = params["dtype"]
+        n_epochs = params["epochs"]
+        schedules = [
+            epoch_schedule(self.user_count_, rng, self.n_chunks_, self.n_blocks_)
+            for _ in range(n_epochs)
+        ]
+        user_orders = np.stack([s[0] for s in schedules])
+        bounds = np.stack([s[1] for s in schedules])
+        block_orders = np.stack([s[2] for s in schedules])
+        rates = [
+            self._epoch_rate(e, params["learning_rate"], params["lr_decay"])
+            for e in range(n_epochs)
+        ]
+        chunk_loss = np.zeros((n_epochs, bounds.shape[1] - 1), dtype=np.float64)
+        kernel = _backend.get_kernel("sgd", "sgd_epochs", params["backend"])
+        start = time.perf_counter()
+        with _backend.threads(threads):
+            kernel(
+                block_ptr, indices, ratings, user_orders, bounds, block_orders,
+                dtype(self.intercept_), np.array(rates, dtype=dtype),
+                dtype(params["regularization"]), bool(self.biases),
+                user_rows, item_rows, self.user_bias_, self.item_bias_, chunk_loss,
+            )  # fmt: skip
+        seconds = (time.perf_counter() - start) / n_epochs
+        losses = chunk_loss.sum(axis=1) / ratings.shape[0]
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if bad.size:
+            self._check_finite(int(bad[0]), math.nan, rates[bad[0]], user_rows, item_rows)
+        self._check_finite(n_epochs - 1, 0.0, rates[-1], user_rows, item_rows)
+        self.history_ = [
+            {
+                "epoch": e,
+                "train_loss": float(losses[e]),
+                "train_rmse": math.sqrt(losses[e]),
+                "learning_rate": rates[e],
+                "threads": threads,
+                "seconds": seconds,
+            }
+            for e in range(n_epochs)
+        ]
+
+    def _check_finite(
+        self, epoch: int, loss: float, rate: float, user_rows: np.ndarray, item_rows: np.ndarray
+    ) -> None:
+        # the padded rows are contiguous (one pass each); their padding stays 0
+        arrays = (user_rows, item_rows, self.user_bias_, self.item_bias_)
         if math.isfinite(loss) and all(np.isfinite(a).all() for a in arrays):
             return
         raise DivergenceError(

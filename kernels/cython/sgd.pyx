@@ -1,9 +1,17 @@
 # cython: language_level=3
 """Hogwild SGD for biased matrix factorisation (twin of ``numba/sgd.py``).
 
-See ``kernels/numba/sgd.py`` for the model, the update rule, the schedule and
-the (documented, permitted) Hogwild race on item rows. Both twins use the same
-eight-lane dot product so that one-thread runs agree bit for bit.
+See ``kernels/numba/sgd.py`` for the model, the update rule, the schedule, the
+lane order of the dot product and the (documented, permitted) Hogwild race on
+item rows. Both twins round identically, so one-thread runs agree bit for bit.
+
+The row arithmetic of one update (:c:func:`fr_step_f32` / ``fr_step_f64``) is
+a small C helper below: Cython's C for the same lane loops was not vectorised
+by GCC 12 (scalar ``vfmadd231ss``, measured), while the helper's 64-byte GCC/Clang
+vector types give one full vector per cache line of the padded rows (AVX-512:
+two ``zmm`` accumulators; AVX2 and SSE builds split them). Other compilers get
+a plain C loop with the same lanes and the same summation tree, hence the same
+numbers. The helper also prefetches item rows a few ratings ahead.
 """
 
 from cython cimport floating
@@ -11,66 +19,203 @@ from cython.parallel cimport prange
 
 cdef extern from *:
     """
-    /* 256-bit vectors for this module: with 512-bit stores in the update and
-       256-bit loads in the next dot product, store forwarding fails and k=128
-       ran 3x slower (measured with GCC 12 on a Sapphire Rapids core). */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
-    #pragma GCC target("prefer-vector-width=256")
+    #include <stddef.h>
+    #include <string.h>
+    #if defined(__GNUC__) || defined(__clang__)
+    #define FR_SGD_PREFETCH(ptr) __builtin_prefetch((const void*)(ptr), 1, 3)
+    #define FR_SGD_RESTRICT __restrict__
+    #else
+    #define FR_SGD_PREFETCH(ptr) ((void)0)
+    #define FR_SGD_RESTRICT
+    #endif
+
+    /* One SGD update of rows p (user) and q (item) of length k and their biases;
+       returns err = rating - r_hat, taken before the update.
+
+       dot = sum_f p[f] q[f] in 2W lanes (lane f % (2W), each lane summed in
+       increasing f), lanes then folded as s[j] += s[j + h], h = W, W/2, ..., 1.
+       W = 64 / sizeof(T): 16 floats or 8 doubles (one cache line).
+       Update (NumPy): step = lr * err; p, q = p + (step q - shrink p), q + (step p - shrink q). */
+    #define FR_SGD_SCALAR_TAIL(T, W, s, f, k, p, q, dot)                          \\
+        do {                                                                       \\
+            ptrdiff_t j_, h_;                                                      \\
+            for (j_ = (f) % (2 * (W)); (f) < (k); (f)++, j_++)                     \\
+                s[j_] = s[j_] + p[f] * q[f];                                       \\
+            for (h_ = (W); h_ >= 1; h_ /= 2)                                       \\
+                for (j_ = 0; j_ < h_; j_++) s[j_] = s[j_] + s[j_ + h_];            \\
+            dot = s[0];                                                            \\
+        } while (0)
+
+    #define FR_SGD_UPDATE_TAIL(T, f, k, p, q, step, shrink)                       \\
+        for (; (f) < (k); (f)++) {                                                 \\
+            T pf_ = p[f], qf_ = q[f];                                              \\
+            p[f] = pf_ + (step * qf_ - shrink * pf_);                              \\
+            q[f] = qf_ + (step * pf_ - shrink * qf_);                              \\
+        }
+
+    #define FR_SGD_BIASES(T, err, step, shrink, bu, bi, rating, mu, lr, dot, use_bias) \\
+        err = rating - (((mu + bu[0]) + bi[0]) + dot);                            \\
+        step = lr * err;                                                           \\
+        if (use_bias) {                                                            \\
+            T bu_ = bu[0], bi_ = bi[0];                                            \\
+            bu[0] = bu_ + (step - shrink * bu_);                                   \\
+            bi[0] = bi_ + (step - shrink * bi_);                                   \\
+        }
+
+    #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+    typedef float fr_sgd_vf __attribute__((vector_size(64)));
+    typedef double fr_sgd_vd __attribute__((vector_size(64)));
+    typedef float fr_sgd_vf8 __attribute__((vector_size(32)));
+    typedef float fr_sgd_vf4 __attribute__((vector_size(16)));
+    typedef float fr_sgd_vf2 __attribute__((vector_size(8)));
+    typedef double fr_sgd_vd4 __attribute__((vector_size(32)));
+    typedef double fr_sgd_vd2 __attribute__((vector_size(16)));
+
+    static inline float fr_sgd_fold_f(fr_sgd_vf v) {  /* s[j] += s[j + h], h = 8, 4, 2, 1 */
+        fr_sgd_vf8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
+                     + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+        fr_sgd_vf4 g = __builtin_shufflevector(h, h, 0, 1, 2, 3)
+                     + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+        fr_sgd_vf2 e = __builtin_shufflevector(g, g, 0, 1) + __builtin_shufflevector(g, g, 2, 3);
+        return e[0] + e[1];
+    }
+    static inline double fr_sgd_fold_d(fr_sgd_vd v) {  /* h = 4, 2, 1 */
+        fr_sgd_vd4 g = __builtin_shufflevector(v, v, 0, 1, 2, 3)
+                     + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+        fr_sgd_vd2 e = __builtin_shufflevector(g, g, 0, 1) + __builtin_shufflevector(g, g, 2, 3);
+        return e[0] + e[1];
+    }
+
+    #define FR_SGD_DEFINE_STEP(T, V, W, NAME, FOLD)                                \\
+    static inline T NAME(T* FR_SGD_RESTRICT p, T* FR_SGD_RESTRICT q,               \\
+                         T* FR_SGD_RESTRICT bu, T* FR_SGD_RESTRICT bi, T rating,   \\
+                         T mu, T lr, T shrink, int use_bias, ptrdiff_t k) {        \\
+        T dot, err, step, s[2 * W];                                                \\
+        ptrdiff_t f = 0, kw = k - k % W;                                           \\
+        V a0 = {0}, a1 = {0}, x, y, vstep, vshrink, np_, nq_;                      \\
+        for (; f + 2 * W <= kw; f += 2 * W) {                                      \\
+            memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V)); a0 += x * y;  \\
+            memcpy(&x, p + f + W, sizeof(V)); memcpy(&y, q + f + W, sizeof(V));    \\
+            a1 += x * y;                                                           \\
+        }                                                                          \\
+        if (f < kw) {                                                              \\
+            memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V)); a0 += x * y;  \\
+            f += W;                                                                \\
+        }                                                                          \\
+        if (f == k) {                                                              \\
+            dot = FOLD(a0 + a1);                                                   \\
+        } else {                                                                   \\
+            memcpy(s, &a0, sizeof(V)); memcpy(s + W, &a1, sizeof(V));              \\
+            FR_SGD_SCALAR_TAIL(T, W, s, f, k, p, q, dot);                          \\
+        }                                                                          \\
+        FR_SGD_BIASES(T, err, step, shrink, bu, bi, rating, mu, lr, dot, use_bias) \\
+        vstep = step - (V){0};                                                     \\
+        vshrink = shrink - (V){0};                                                 \\
+        for (f = 0; f < kw; f += W) {                                              \\
+            memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V));            \\
+            np_ = x + (vstep * y - vshrink * x);                                   \\
+            nq_ = y + (vstep * x - vshrink * y);                                   \\
+            memcpy(p + f, &np_, sizeof(V)); memcpy(q + f, &nq_, sizeof(V));        \\
+        }                                                                          \\
+        FR_SGD_UPDATE_TAIL(T, f, k, p, q, step, shrink)                            \\
+        return err;                                                                \\
+    }
+    FR_SGD_DEFINE_STEP(float, fr_sgd_vf, 16, fr_step_f32, fr_sgd_fold_f)
+    FR_SGD_DEFINE_STEP(double, fr_sgd_vd, 8, fr_step_f64, fr_sgd_fold_d)
+
+    #else  /* no vector extensions: the same lanes and tree, one element at a time */
+    #define FR_SGD_DEFINE_STEP(T, W, NAME)                                         \\
+    static inline T NAME(T* FR_SGD_RESTRICT p, T* FR_SGD_RESTRICT q,               \\
+                         T* FR_SGD_RESTRICT bu, T* FR_SGD_RESTRICT bi, T rating,   \\
+                         T mu, T lr, T shrink, int use_bias, ptrdiff_t k) {        \\
+        T dot, err, step, s[2 * W];                                                \\
+        ptrdiff_t f = 0, j;                                                        \\
+        for (j = 0; j < 2 * W; j++) s[j] = 0;                                      \\
+        FR_SGD_SCALAR_TAIL(T, W, s, f, k, p, q, dot);                              \\
+        FR_SGD_BIASES(T, err, step, shrink, bu, bi, rating, mu, lr, dot, use_bias) \\
+        f = 0;                                                                     \\
+        FR_SGD_UPDATE_TAIL(T, f, k, p, q, step, shrink)                            \\
+        return err;                                                                \\
+    }
+    FR_SGD_DEFINE_STEP(float, 16, fr_step_f32)
+    FR_SGD_DEFINE_STEP(double, 8, fr_step_f64)
     #endif
     """
+    void prefetch "FR_SGD_PREFETCH"(const void* ptr) noexcept nogil
+    float fr_step_f32(float* p, float* q, float* bu, float* bi, float rating, float mu,
+                      float lr, float shrink, int use_bias, Py_ssize_t k) noexcept nogil
+    double fr_step_f64(double* p, double* q, double* bu, double* bi, double rating, double mu,
+                       double lr, double shrink, int use_bias, Py_ssize_t k) noexcept nogil
 
 
-cdef inline floating dot8(const floating* p, const floating* q, Py_ssize_t k) noexcept nogil:
-    # s = p[:k] * q[:k] summed in lanes f % 8, lanes combined as a fixed tree
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
-    cdef Py_ssize_t k8 = k - k % 8, f, rest
-    for f in range(0, k8, 8):
-        s0 = s0 + p[f] * q[f]
-        s1 = s1 + p[f + 1] * q[f + 1]
-        s2 = s2 + p[f + 2] * q[f + 2]
-        s3 = s3 + p[f + 3] * q[f + 3]
-        s4 = s4 + p[f + 4] * q[f + 4]
-        s5 = s5 + p[f + 5] * q[f + 5]
-        s6 = s6 + p[f + 6] * q[f + 6]
-        s7 = s7 + p[f + 7] * q[f + 7]
-    rest = k - k8
-    if rest > 0:
-        s0 = s0 + p[k8] * q[k8]
-    if rest > 1:
-        s1 = s1 + p[k8 + 1] * q[k8 + 1]
-    if rest > 2:
-        s2 = s2 + p[k8 + 2] * q[k8 + 2]
-    if rest > 3:
-        s3 = s3 + p[k8 + 3] * q[k8 + 3]
-    if rest > 4:
-        s4 = s4 + p[k8 + 4] * q[k8 + 4]
-    if rest > 5:
-        s5 = s5 + p[k8 + 5] * q[k8 + 5]
-    if rest > 6:
-        s6 = s6 + p[k8 + 6] * q[k8 + 6]
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+# Ratings of the same user between a prefetch of an item row and its update
+# (Numba has no prefetch; this changes no result).
+DEF PREFETCH_AHEAD = 4
 
 
 cdef inline floating sgd_step(floating* p, floating* q, floating* user_bias,
                               floating* item_bias, floating rating, floating mu, floating lr,
                               floating shrink, bint use_bias, Py_ssize_t k) noexcept nogil:
     # one update for one rating; returns its error (taken before the update)
-    cdef floating err, step, bu, bi, pf, qf
-    cdef Py_ssize_t f
-    err = rating - (((mu + user_bias[0]) + item_bias[0]) + dot8(p, q, k))
-    step = lr * err
-    if use_bias:
-        bu = user_bias[0]
-        bi = item_bias[0]
-        user_bias[0] = bu + (step - shrink * bu)
-        item_bias[0] = bi + (step - shrink * bi)
-    # p += lr (err q - reg p), q += lr (err p_old - reg q)
-    for f in range(k):
-        pf = p[f]
-        qf = q[f]
-        p[f] = pf + (step * qf - shrink * pf)
-        q[f] = qf + (step * pf - shrink * qf)
-    return err
+    if floating is float:
+        return fr_step_f32(p, q, user_bias, item_bias, rating, mu, lr, shrink, use_bias, k)
+    else:
+        return fr_step_f64(p, q, user_bias, item_bias, rating, mu, lr, shrink, use_bias, k)
+
+
+cdef inline void prefetch_row(const floating* row, Py_ssize_t k) noexcept nogil:
+    # touch every cache line of row[:k] (a hint: no fault, no result)
+    cdef Py_ssize_t off
+    cdef const char* base = <const char*> row
+    for off in range(0, k * <Py_ssize_t> sizeof(floating), 64):
+        prefetch(base + off)
+
+
+cdef double run_chunk(const long long* block_ptr, Py_ssize_t n_blocks, const int* indices,
+                      const floating* ratings, const int* user_order, Py_ssize_t first,
+                      Py_ssize_t end, Py_ssize_t c, const int* block_order, floating mu,
+                      floating lr, floating shrink, bint use_bias, floating* user_factors,
+                      floating* item_factors, Py_ssize_t k, floating* user_bias,
+                      floating* item_bias) noexcept nogil:
+    # users user_order[first:end] (chunk c) over every item block; returns the loss sum
+    cdef Py_ssize_t s, blk, pos, ea, ea_end, eb, eb_end, width = n_blocks + 1
+    cdef int a, b, i
+    cdef floating err
+    cdef double loss = 0.0
+    for s in range(n_blocks):
+        blk = block_order[(c + s) % n_blocks]
+        pos = first
+        while pos < end:
+            a = user_order[pos]
+            ea = block_ptr[a * width + blk]
+            ea_end = block_ptr[a * width + blk + 1]
+            if pos + 1 < end:
+                b = user_order[pos + 1]
+                eb = block_ptr[b * width + blk]
+                eb_end = block_ptr[b * width + blk + 1]
+            else:
+                b = a
+                eb = 0
+                eb_end = 0
+            while ea < ea_end or eb < eb_end:
+                if ea < ea_end:
+                    if ea + PREFETCH_AHEAD < ea_end:
+                        prefetch_row(&item_factors[indices[ea + PREFETCH_AHEAD] * k], k)
+                    i = indices[ea]
+                    err = sgd_step(&user_factors[a * k], &item_factors[i * k], &user_bias[a],
+                                   &item_bias[i], ratings[ea], mu, lr, shrink, use_bias, k)
+                    loss = loss + err * err
+                    ea = ea + 1
+                if eb < eb_end:
+                    if eb + PREFETCH_AHEAD < eb_end:
+                        prefetch_row(&item_factors[indices[eb + PREFETCH_AHEAD] * k], k)
+                    i = indices[eb]
+                    err = sgd_step(&user_factors[b * k], &item_factors[i * k], &user_bias[b],
+                                   &item_bias[i], ratings[eb], mu, lr, shrink, use_bias, k)
+                    loss = loss + err * err
+                    eb = eb + 1
+            pos = pos + 2
+    return loss
 
 
 def sgd_epoch(const long long[:, ::1] block_ptr, const int[::1] indices,
@@ -89,47 +234,54 @@ def sgd_epoch(const long long[:, ::1] block_ptr, const int[::1] indices,
     cdef Py_ssize_t n_chunks = chunk_bounds.shape[0] - 1
     cdef Py_ssize_t n_blocks = block_order.shape[0]
     cdef Py_ssize_t k = user_factors.shape[1]
-    cdef Py_ssize_t c, s, blk, pos, end, ea, ea_end, eb, eb_end
-    cdef int a, b, i
+    cdef Py_ssize_t c
     cdef floating mu = <floating> global_mean
     cdef floating lr = <floating> learning_rate
-    cdef floating reg = <floating> regularization
-    cdef floating shrink = lr * reg
-    cdef floating err
-    cdef double loss
+    cdef floating shrink = lr * <floating> regularization
+    if n_chunks <= 0 or ratings.shape[0] == 0:
+        chunk_loss[:] = 0.0
+        return
     with nogil:
         for c in prange(n_chunks, schedule="dynamic", chunksize=1):
-            loss = 0.0
-            end = chunk_bounds[c + 1]
-            for s in range(n_blocks):
-                blk = block_order[(c + s) % n_blocks]
-                pos = chunk_bounds[c]
-                while pos < end:
-                    a = user_order[pos]
-                    ea = block_ptr[a, blk]
-                    ea_end = block_ptr[a, blk + 1]
-                    if pos + 1 < end:
-                        b = user_order[pos + 1]
-                        eb = block_ptr[b, blk]
-                        eb_end = block_ptr[b, blk + 1]
-                    else:
-                        b = a
-                        eb = 0
-                        eb_end = 0
-                    while ea < ea_end or eb < eb_end:
-                        if ea < ea_end:
-                            i = indices[ea]
-                            err = sgd_step(&user_factors[a, 0], &item_factors[i, 0],
-                                           &user_bias[a], &item_bias[i], ratings[ea], mu, lr,
-                                           shrink, use_bias, k)
-                            loss = loss + err * err
-                            ea = ea + 1
-                        if eb < eb_end:
-                            i = indices[eb]
-                            err = sgd_step(&user_factors[b, 0], &item_factors[i, 0],
-                                           &user_bias[b], &item_bias[i], ratings[eb], mu, lr,
-                                           shrink, use_bias, k)
-                            loss = loss + err * err
-                            eb = eb + 1
-                    pos = pos + 2
-            chunk_loss[c] = loss
+            chunk_loss[c] = run_chunk(
+                &block_ptr[0, 0], n_blocks, &indices[0], &ratings[0], &user_order[0],
+                chunk_bounds[c], chunk_bounds[c + 1], c, &block_order[0], mu, lr, shrink,
+                use_bias, &user_factors[0, 0], &item_factors[0, 0], k, &user_bias[0],
+                &item_bias[0])
+
+
+def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
+               const floating[::1] ratings, const int[:, ::1] user_orders,
+               const long long[:, ::1] chunk_bounds, const int[:, ::1] block_orders,
+               double global_mean, const floating[::1] learning_rates, double regularization,
+               bint use_bias, floating[:, ::1] user_factors, floating[:, ::1] item_factors,
+               floating[::1] user_bias, floating[::1] item_bias, double[:, ::1] chunk_loss):
+    """Several Hogwild SGD passes in one call: epoch ``e`` is exactly ``sgd_epoch``
+    with ``user_orders[e]``, ``chunk_bounds[e]``, ``block_orders[e]`` and
+    ``learning_rates[e]``, its losses in ``chunk_loss[e]``.
+
+    See ``kernels/numba/sgd.py`` for the parameters.
+    """
+    cdef Py_ssize_t n_epochs = learning_rates.shape[0]
+    cdef Py_ssize_t n_chunks = chunk_bounds.shape[1] - 1
+    cdef Py_ssize_t n_blocks = block_orders.shape[1]
+    cdef Py_ssize_t k = user_factors.shape[1]
+    cdef Py_ssize_t e, c
+    cdef floating mu = <floating> global_mean
+    cdef floating reg = <floating> regularization
+    cdef floating lr, shrink
+    if n_epochs <= 0:
+        return
+    if n_chunks <= 0 or ratings.shape[0] == 0:
+        chunk_loss[:, :] = 0.0
+        return
+    with nogil:
+        for e in range(n_epochs):
+            lr = learning_rates[e]
+            shrink = lr * reg
+            for c in prange(n_chunks, schedule="dynamic", chunksize=1):
+                chunk_loss[e, c] = run_chunk(
+                    &block_ptr[0, 0], n_blocks, &indices[0], &ratings[0], &user_orders[e, 0],
+                    chunk_bounds[e, c], chunk_bounds[e, c + 1], c, &block_orders[e, 0], mu, lr,
+                    shrink, use_bias, &user_factors[0, 0], &item_factors[0, 0], k,
+                    &user_bias[0], &item_bias[0])

@@ -1,6 +1,8 @@
 """Hogwild SGD for biased matrix factorisation (twin of ``cython/sgd.pyx``).
 
-One call of :func:`sgd_epoch` is one pass over every training rating. The model
+One call of :func:`sgd_epoch` is one pass over every training rating;
+:func:`sgd_epochs` runs several passes in one call (the same arithmetic, pass by
+pass, without returning to Python in between). The model
 (Koren, Bell & Volinsky, "Matrix factorization techniques for recommender
 systems", IEEE Computer 2009, eq. 5; Funk's SGD as in Surprise's ``SVD``) is
 
@@ -42,25 +44,29 @@ Item rows and item biases are the only race (the one permitted in fastrec).
 With one thread the result is a deterministic function of the inputs; with
 more threads it is not.
 
-The dot product is written with eight fixed partial sums (lane ``f % 8``),
-combined as ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``, in both
-backends, so that both round identically and one-thread runs agree bit for bit
-(the float64 NumPy oracle in ``tests/reference_sgd.py`` is compared within the
-per-dtype tolerance: the kernels use fused multiply-adds).
+The dot product is summed in ``2 W`` lanes, ``W = 64 / itemsize`` (one cache
+line: 16 float32 or 8 float64): lane ``j`` holds the products of the factors
+``f`` with ``f % (2 W) == j`` in increasing ``f``, and the lanes are folded as
+``s[j] += s[j + h]`` for ``h = W, W / 2, ..., 1``. In both backends, so that both
+round identically and one-thread runs agree bit for bit (the float64 NumPy
+oracle in ``tests/reference_sgd.py`` is compared within the per-dtype
+tolerance: the kernels use fused multiply-adds). The lanes are independent
+chains, so the Cython twin sums two full 64-byte vectors per step and LLVM may
+vectorise them without reassociating; the caller pads each row with zeros to
+whole cache lines (exact zeros change no lane sum).
 """
 
 from __future__ import annotations
 
 import numba
+import numpy as np
 from numba import prange
 
 from ._config import FASTMATH
 
 # The project's flags minus "reassoc": without it LLVM keeps the written order
-# of the eight-lane sums, so this kernel rounds exactly as the Cython twin (GCC
-# does not reassociate without -ffast-math). The price: GCC vectorises the
-# eight lanes, LLVM keeps them as eight scalar chains, so at small factor
-# counts the Numba backend is slower than the Cython one (the default).
+# of the lane sums, so this kernel rounds exactly as the Cython twin (GCC does
+# not reassociate without -ffast-math).
 FASTMATH_ORDERED = FASTMATH - {"reassoc"}
 
 
@@ -73,57 +79,40 @@ def jit(func=None, *, parallel: bool = False):
 
 
 @jit
-def dot8(P, u, Q, i, k, zero):
-    """``P[u, :k] @ Q[i, :k]`` summed in eight lanes: lane j holds ``f % 8 == j``.
+def dot_lanes(P, u, Q, i, k, s):
+    """``P[u, :k] @ Q[i, :k]`` summed in ``L = s.shape[0]`` lanes (``s`` is scratch).
 
-    NumPy equivalent: ``s = P[u, :k] * Q[i, :k]`` padded to a multiple of 8,
-    reshaped to (-1, 8) and summed down the columns, then the eight lane sums
-    added as ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``. Rows are
-    indexed in place (no views: a view costs a reference count per call).
+    NumPy equivalent: ``t = P[u, :k] * Q[i, :k]`` zero-padded to a multiple of
+    ``L``, ``s = t.reshape(-1, L).sum(0)`` summed down the columns in row order,
+    then ``s[:h] += s[h:2 * h]`` for ``h = L / 2, L / 4, ..., 1``; returns ``s[0]``.
+    ``L`` is a power of two. Rows are indexed in place (no views: a view costs a
+    reference count per call).
     """
-    s0 = zero
-    s1 = zero
-    s2 = zero
-    s3 = zero
-    s4 = zero
-    s5 = zero
-    s6 = zero
-    s7 = zero
-    k8 = k - k % 8
-    for f in range(0, k8, 8):
-        s0 += P[u, f] * Q[i, f]
-        s1 += P[u, f + 1] * Q[i, f + 1]
-        s2 += P[u, f + 2] * Q[i, f + 2]
-        s3 += P[u, f + 3] * Q[i, f + 3]
-        s4 += P[u, f + 4] * Q[i, f + 4]
-        s5 += P[u, f + 5] * Q[i, f + 5]
-        s6 += P[u, f + 6] * Q[i, f + 6]
-        s7 += P[u, f + 7] * Q[i, f + 7]
-    rest = k - k8
-    if rest > 0:
-        s0 += P[u, k8] * Q[i, k8]
-    if rest > 1:
-        s1 += P[u, k8 + 1] * Q[i, k8 + 1]
-    if rest > 2:
-        s2 += P[u, k8 + 2] * Q[i, k8 + 2]
-    if rest > 3:
-        s3 += P[u, k8 + 3] * Q[i, k8 + 3]
-    if rest > 4:
-        s4 += P[u, k8 + 4] * Q[i, k8 + 4]
-    if rest > 5:
-        s5 += P[u, k8 + 5] * Q[i, k8 + 5]
-    if rest > 6:
-        s6 += P[u, k8 + 6] * Q[i, k8 + 6]
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    lanes = s.shape[0]
+    for j in range(lanes):
+        s[j] = 0
+    kl = k - k % lanes
+    for f in range(0, kl, lanes):
+        for j in range(lanes):
+            s[j] += P[u, f + j] * Q[i, f + j]
+    for j in range(k - kl):
+        s[j] += P[u, kl + j] * Q[i, kl + j]
+    h = lanes // 2
+    while h >= 1:
+        for j in range(h):
+            s[j] = s[j] + s[j + h]
+        h //= 2
+    return s[0]
 
 
 @jit
-def sgd_step(P, Q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias, k, zero):
+def sgd_step(P, Q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias, k, s):
     """One update for one rating of user ``u`` (row ``P[u]``) on item ``i`` (row ``Q[i]``).
 
-    Returns the error ``r - r_hat`` taken before the update.
+    Returns the error ``r - r_hat`` taken before the update; ``s`` is the lane
+    scratch of :func:`dot_lanes`.
     """
-    err = rating - (((mu + user_bias[u]) + item_bias[i]) + dot8(P, u, Q, i, k, zero))
+    err = rating - (((mu + user_bias[u]) + item_bias[i]) + dot_lanes(P, u, Q, i, k, s))
     step = lr * err
     if use_bias:
         bu = user_bias[u]
@@ -137,6 +126,47 @@ def sgd_step(P, Q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias,
         P[u, f] = pf + (step * qf - shrink * pf)
         Q[i, f] = qf + (step * pf - shrink * qf)
     return err
+
+
+@jit
+def run_chunk(
+    block_ptr, indices, ratings, user_order, first, end, c, block_order,
+    mu, lr, shrink, use_bias, user_factors, item_factors, user_bias, item_bias,
+):  # fmt: skip
+    """Users ``user_order[first:end]`` (chunk ``c``) over every item block; returns the loss sum."""
+    n_blocks = block_order.shape[0]
+    k = user_factors.shape[1]
+    s = np.empty(2 * (64 // user_factors.itemsize), dtype=user_factors.dtype)
+    loss = 0.0
+    for t in range(n_blocks):
+        blk = block_order[(c + t) % n_blocks]
+        for pos in range(first, end, 2):
+            a = user_order[pos]
+            ea = block_ptr[a, blk]
+            ea_end = block_ptr[a, blk + 1]
+            b = a
+            eb = 0
+            eb_end = 0
+            if pos + 1 < end:
+                b = user_order[pos + 1]
+                eb = block_ptr[b, blk]
+                eb_end = block_ptr[b, blk + 1]
+            while ea < ea_end or eb < eb_end:
+                if ea < ea_end:
+                    err = sgd_step(
+                        user_factors, item_factors, user_bias, item_bias, a, indices[ea],
+                        ratings[ea], mu, lr, shrink, use_bias, k, s,
+                    )  # fmt: skip
+                    loss += err * err
+                    ea += 1
+                if eb < eb_end:
+                    err = sgd_step(
+                        user_factors, item_factors, user_bias, item_bias, b, indices[eb],
+                        ratings[eb], mu, lr, shrink, use_bias, k, s,
+                    )  # fmt: skip
+                    loss += err * err
+                    eb += 1
+    return loss
 
 
 @jit(parallel=True)
@@ -183,6 +213,8 @@ def sgd_epoch(
         Update the biases; when False they are read (normally zeros) but not
         written.
     user_factors : (n_users, k) float32/float64, C order, updated
+        (the caller pads ``k`` with zero columns to whole cache lines; any
+        ``k`` >= 1 is computed correctly)
     item_factors : (n_items, k) same dtype, updated
     user_bias : (n_users,) same dtype, updated
     item_bias : (n_items,) same dtype, updated
@@ -200,42 +232,63 @@ def sgd_epoch(
     the caller inspects ``chunk_loss`` after the pass.
     """
     n_chunks = chunk_bounds.shape[0] - 1
-    n_blocks = block_order.shape[0]
-    k = user_factors.shape[1]
-    zero = global_mean - global_mean
-    lr = learning_rate
     shrink = learning_rate * regularization
     for c in prange(n_chunks):
-        loss = 0.0
-        end = chunk_bounds[c + 1]
-        for s in range(n_blocks):
-            blk = block_order[(c + s) % n_blocks]
-            for pos in range(chunk_bounds[c], end, 2):
-                a = user_order[pos]
-                ea = block_ptr[a, blk]
-                ea_end = block_ptr[a, blk + 1]
-                b = a
-                eb = 0
-                eb_end = 0
-                if pos + 1 < end:
-                    b = user_order[pos + 1]
-                    eb = block_ptr[b, blk]
-                    eb_end = block_ptr[b, blk + 1]
-                while ea < ea_end or eb < eb_end:
-                    if ea < ea_end:
-                        i = indices[ea]
-                        err = sgd_step(
-                            user_factors, item_factors, user_bias, item_bias, a, i,
-                            ratings[ea], global_mean, lr, shrink, use_bias, k, zero,
-                        )  # fmt: skip
-                        loss += err * err
-                        ea += 1
-                    if eb < eb_end:
-                        i = indices[eb]
-                        err = sgd_step(
-                            user_factors, item_factors, user_bias, item_bias, b, i,
-                            ratings[eb], global_mean, lr, shrink, use_bias, k, zero,
-                        )  # fmt: skip
-                        loss += err * err
-                        eb += 1
-        chunk_loss[c] = loss
+        chunk_loss[c] = run_chunk(
+            block_ptr, indices, ratings, user_order, chunk_bounds[c], chunk_bounds[c + 1], c,
+            block_order, global_mean, learning_rate, shrink, use_bias, user_factors,
+            item_factors, user_bias, item_bias,
+        )  # fmt: skip
+
+
+@jit(parallel=True)
+def sgd_epochs(
+    block_ptr,
+    indices,
+    ratings,
+    user_orders,
+    chunk_bounds,
+    block_orders,
+    global_mean,
+    learning_rates,
+    regularization,
+    use_bias,
+    user_factors,
+    item_factors,
+    user_bias,
+    item_bias,
+    chunk_loss,
+):
+    """Several passes in one call: epoch ``e`` is :func:`sgd_epoch` with row ``e``.
+
+    Parameters
+    ----------
+    block_ptr, indices, ratings, global_mean, regularization, use_bias,
+    user_factors, item_factors, user_bias, item_bias
+        As in :func:`sgd_epoch`.
+    user_orders : (n_epochs, n_order) int32
+    chunk_bounds : (n_epochs, n_chunks + 1) int64
+    block_orders : (n_epochs, n_blocks) int32
+        The schedule of each epoch (rows as in :func:`sgd_epoch`).
+    learning_rates : (n_epochs,) the factors' dtype
+        Step size of each epoch.
+    chunk_loss : (n_epochs, n_chunks) float64, written
+
+    Notes
+    -----
+    Epoch ``e + 1`` starts when every chunk of epoch ``e`` is done, so with one
+    thread the result is exactly that of ``n_epochs`` calls of
+    :func:`sgd_epoch`. No check between epochs: the caller inspects
+    ``chunk_loss`` (and the factors) afterwards. ``n_epochs = 0`` does nothing.
+    """
+    n_epochs = learning_rates.shape[0]
+    n_chunks = chunk_bounds.shape[1] - 1
+    for e in range(n_epochs):
+        lr = learning_rates[e]
+        shrink = lr * regularization
+        for c in prange(n_chunks):
+            chunk_loss[e, c] = run_chunk(
+                block_ptr, indices, ratings, user_orders[e], chunk_bounds[e, c],
+                chunk_bounds[e, c + 1], c, block_orders[e], global_mean, lr, shrink, use_bias,
+                user_factors, item_factors, user_bias, item_bias,
+            )  # fmt: skip
