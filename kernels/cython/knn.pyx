@@ -33,7 +33,7 @@ cdef extern from *:
 
 # Per-thread scratch: row t of each buffer belongs to OpenMP thread t. The
 # accumulator of one thread is (n_x, ACC_WIDTH) float64, one 64-byte line per
-# candidate x2: count, sx, sy, sxx, syy, sxy (as the numba twin).
+# candidate x2: count, sx, sy, sxx, syy, sxy, -, flag (as the numba twin).
 cdef enum:
     CNT = 0
     SX = 1
@@ -41,9 +41,68 @@ cdef enum:
     SXX = 3
     SYY = 4
     SXY = 5
-    SIM = 6       # a similarity computed once per target, reused by its queries
-    HAS_SIM = 7   # ... and its flag
+    FLAG = 7      # predict_pairs: 1.0 on the current group's candidates (6: padding)
     ACC_WIDTH = 8
+
+
+cdef extern from *:
+    """
+    #include <stddef.h>
+    /* acc[idx[q], 0:8] += acc[idx[q], 7] * [1, rx, ry, rx*rx, ry*ry, rx*ry, 0, 0] for
+       q < n, with ry = val[q] and acc[., 7] a 0/1 flag. NumPy equivalent:
+       ``acc[idx, :6] += acc[idx, 7:8] * [1, rx, ry, rx**2, ry**2, rx*ry]``.
+       Each lane is rounded exactly as the scalar sum would be: the lanes of
+       c0 + ry * (c1 + ry * c2) are single products (the others are exact with 0 or 1),
+       and flag * v is exact, so contraction into FMAs changes nothing. */
+    #if defined(__GNUC__) || defined(__clang__)
+    typedef double fastrec_v8d __attribute__((vector_size(64)));
+    #define FASTREC_ACCUMULATE(NAME, T)                                              \\
+    static inline void NAME(double *acc, const int *idx, const T *val, long long n,  \\
+                            double rx) {                                             \\
+        const fastrec_v8d c0 = {1.0, rx, 0.0, rx * rx, 0.0, 0.0, 0.0, 0.0};          \\
+        const fastrec_v8d c1 = {0.0, 0.0, 1.0, 0.0, 0.0, rx, 0.0, 0.0};              \\
+        const fastrec_v8d c2 = {0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0};             \\
+        long long q;                                                                 \\
+        for (q = 0; q < n; q++) {                                                    \\
+            double *line = acc + (ptrdiff_t)idx[q] * 8;  /* 64-byte aligned */       \\
+            double ry = (double)val[q];                                              \\
+            fastrec_v8d v = c0 + ry * (c1 + ry * c2);                                \\
+            *(fastrec_v8d *)line += line[7] * v;                                     \\
+        }                                                                            \\
+    }
+    static inline void fastrec_clear_line(double *line) {
+        *(fastrec_v8d *)line = (fastrec_v8d){0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    }
+    #else
+    #define FASTREC_ACCUMULATE(NAME, T)                                              \\
+    static inline void NAME(double *acc, const int *idx, const T *val, long long n,  \\
+                            double rx) {                                             \\
+        long long q;                                                                 \\
+        for (q = 0; q < n; q++) {                                                    \\
+            double *line = acc + (ptrdiff_t)idx[q] * 8;                              \\
+            double ry = (double)val[q], f = line[7];                                 \\
+            line[0] += f; line[1] += f * rx; line[2] += f * ry;                      \\
+            line[3] += f * (rx * rx); line[4] += f * (ry * ry); line[5] += f * (rx * ry); \\
+        }                                                                            \\
+    }
+    static inline void fastrec_clear_line(double *line) {
+        int c;
+        for (c = 0; c < 8; c++) line[c] = 0.0;
+    }
+    #endif
+    FASTREC_ACCUMULATE(fastrec_accumulate_masked_f32, float)
+    FASTREC_ACCUMULATE(fastrec_accumulate_masked_f64, double)
+    /* the first 64-byte boundary at or after p (p points at >= 8 doubles of slack) */
+    static inline double *fastrec_align_lines(double *p) {
+        return (double *)(((size_t)p + 63) & ~(size_t)63);
+    }
+    """
+    void accumulate_masked_f32 "fastrec_accumulate_masked_f32"(
+        double* acc, const int* idx, const float* val, long long n, double rx) noexcept nogil
+    void accumulate_masked_f64 "fastrec_accumulate_masked_f64"(
+        double* acc, const int* idx, const double* val, long long n, double rx) noexcept nogil
+    void clear_line "fastrec_clear_line"(double* line) noexcept nogil
+    double* align_lines "fastrec_align_lines"(double* p) noexcept nogil
 
 
 def _n_threads():
@@ -102,6 +161,45 @@ cdef inline double pair_similarity(int kind, const double* row, int min_support,
     return sim
 
 
+cdef double kth_largest(double* vals, int n, int k) noexcept nogil:
+    # np.sort(vals[:n])[n - k] for 1 <= k <= n, no NaN (Hoare quickselect,
+    # median-of-three pivot); reorders vals
+    cdef int lo = 0, hi = n - 1, target = n - k, i, j, mid
+    cdef double pivot, a, b, c, tmp
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        a = vals[lo]
+        b = vals[mid]
+        c = vals[hi]
+        if a > b:
+            a, b = b, a
+        if b > c:
+            b = c
+        if a > b:
+            b = a
+        pivot = b
+        i = lo
+        j = hi
+        while i <= j:
+            while vals[i] < pivot:
+                i = i + 1
+            while vals[j] > pivot:
+                j = j - 1
+            if i <= j:
+                tmp = vals[i]
+                vals[i] = vals[j]
+                vals[j] = tmp
+                i = i + 1
+                j = j - 1
+        if target <= j:
+            hi = j
+        elif target >= i:
+            lo = i
+        else:
+            return vals[target]
+    return vals[target]
+
+
 cdef void clear_rows(const int* touched, int n_touched, double* acc) noexcept nogil:
     # acc[touched] = 0
     cdef int t, c
@@ -118,95 +216,120 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                   const floating[::1] b_ratings, const double[::1] means, int kind,
                   int min_support, double shrinkage, int k, bint centered, const int[::1] group_target, const long long[::1] group_ptr,
                   const int[::1] query_other, double[::1] out_pred, int[::1] out_count):
-    """k-NN predictions for queries grouped by target (see the numba twin)."""
+    """k-NN predictions for queries grouped by target (see the numba twin).
+
+    Per group: (1) flag the candidates (the raters of its query columns) in
+    their own accumulator line; (2) add the co-rated sums branch-free with that
+    flag as a 0/1 factor (no extra memory stream, no mispredicted branch; one
+    64-byte vector update per co-rating); (3) turn each flagged line into a
+    similarity in a compact (n_x,) array, zeroing the line; (4) per query,
+    gather the positive similarities of its column's raters and keep the k
+    best with a quickselect threshold, summed in increasing x2 order.
+    """
     cdef Py_ssize_t n_x = means.shape[0], n_groups = group_target.shape[0]
     cdef int n_threads = _n_threads()
-    cdef double[:, ::1] acc_buf = np.zeros((n_threads, ACC_WIDTH * (n_x + 1)))
-    cdef int[:, ::1] touched_buf = np.zeros((n_threads, n_x + 1), dtype=np.int32)
-    cdef double[:, ::1] heap_val_buf = np.zeros((n_threads, k))
-    cdef int[:, ::1] heap_pos_buf = np.zeros((n_threads, k), dtype=np.int32)
-    cdef unsigned char[:, ::1] allowed_buf = np.zeros((n_threads, n_x + 1), dtype=np.uint8)
+    # + ACC_WIDTH doubles of slack so that each thread's lines start 64-byte aligned
+    cdef double[:, ::1] acc_buf = np.zeros((n_threads, ACC_WIDTH * (n_x + 2)))
+    cdef double[:, ::1] sim_buf = np.zeros((n_threads, n_x + 1))
     cdef double[:, ::1] cand_val_buf = np.zeros((n_threads, n_x + 1))
+    cdef double[:, ::1] work_buf = np.zeros((n_threads, n_x + 1))
     cdef int[:, ::1] cand_pos_buf = np.zeros((n_threads, n_x + 1), dtype=np.int32)
-    cdef unsigned char* allowed
     cdef double* cand_val
+    cdef double* work
     cdef int* cand_pos
-    cdef double* sel_val
-    cdef int* sel_pos
-    cdef int n_cand, c
+    cdef double* sim
+    cdef int n_cand, c, n_tied
     cdef double* row
     cdef Py_ssize_t g
-    cdef long long q, p, start
-    cdef int x, x2, y, size, h, n_touched, t, tid
-    cdef double s, num, den, r, pred
+    cdef long long q, p, pa, start, end
+    cdef int x, x2, y, size, tid
+    cdef double s, t, num, den, r, pred
     cdef double* acc
-    cdef int* touched
-    cdef double* heap_val
-    cdef int* heap_pos
     with nogil:
         for g in prange(n_groups, schedule="dynamic"):
             tid = threadid()
-            acc = &acc_buf[tid, 0]
-            touched = &touched_buf[tid, 0]
-            heap_val = &heap_val_buf[tid, 0]
-            heap_pos = &heap_pos_buf[tid, 0]
-            allowed = &allowed_buf[tid, 0]
+            acc = align_lines(&acc_buf[tid, 0])
+            sim = &sim_buf[tid, 0]
             cand_val = &cand_val_buf[tid, 0]
+            work = &work_buf[tid, 0]
             cand_pos = &cand_pos_buf[tid, 0]
             x = group_target[g]
-            # only the raters of the group's query columns can be neighbours
+            # (1) only the raters of the group's query columns can be neighbours
             for q in range(group_ptr[g], group_ptr[g + 1]):
                 y = query_other[q]
                 for p in range(b_indptr[y], b_indptr[y + 1]):
-                    allowed[b_indices[p]] = 1
-            n_touched = accumulate_row(x, a_indptr, a_indices, a_data, b_indptr,
-                                       b_indices, b_data, acc, touched, allowed, True)
+                    acc[<Py_ssize_t> b_indices[p] * ACC_WIDTH + FLAG] = 1.0
+            acc[<Py_ssize_t> x * ACC_WIDTH + FLAG] = 0.0  # never its own neighbour
+            # (2) acc[x2, :6] += FLAG(x2) * [1, rx, ry, rx^2, ry^2, rx ry] over co-ratings
+            for pa in range(a_indptr[x], a_indptr[x + 1]):
+                y = a_indices[pa]
+                start = b_indptr[y]
+                if floating is float:
+                    accumulate_masked_f32(acc, &b_indices[start], &b_data[start],
+                                          b_indptr[y + 1] - start, a_data[pa])
+                else:
+                    accumulate_masked_f64(acc, &b_indices[start], &b_data[start],
+                                          b_indptr[y + 1] - start, a_data[pa])
+            # (3) sim[x2] = similarity if positive else 0, for every flagged line; the
+            # line is zeroed (so a repeated x2 is skipped and acc is clean afterwards)
+            for q in range(group_ptr[g], group_ptr[g + 1]):
+                y = query_other[q]
+                for p in range(b_indptr[y], b_indptr[y + 1]):
+                    x2 = b_indices[p]
+                    row = acc + <Py_ssize_t> x2 * ACC_WIDTH
+                    if row[FLAG] != 0.0:
+                        s = pair_similarity(kind, row, min_support, shrinkage)
+                        sim[x2] = s if s > 0.0 else 0.0
+                        clear_line(row)
+            sim[x] = 0.0  # stale from an earlier group, if x rated a query column
+            acc[<Py_ssize_t> x * ACC_WIDTH + FLAG] = 0.0
+            # (4) every sim[x2] read below was written in (3) for this group
             for q in range(group_ptr[g], group_ptr[g + 1]):
                 y = query_other[q]
                 start = b_indptr[y]
-                # positive candidates first; a heap only when there are more than k
+                end = b_indptr[y + 1]
+                # positive candidates, in column order (branch-free append)
                 n_cand = 0
-                for p in range(start, b_indptr[y + 1]):
-                    x2 = b_indices[p]
-                    if x2 == x or acc[<Py_ssize_t> x2 * ACC_WIDTH + CNT] == 0.0:
-                        continue
-                    row = acc + <Py_ssize_t> x2 * ACC_WIDTH
-                    if row[HAS_SIM] == 0.0:
-                        row[SIM] = pair_similarity(kind, row, min_support, shrinkage)
-                        row[HAS_SIM] = 1.0
-                    s = row[SIM]
-                    if s > 0.0:
-                        cand_val[n_cand] = s
-                        cand_pos[n_cand] = <int> (p - start)
-                        n_cand = n_cand + 1
-                sel_val = cand_val
-                sel_pos = cand_pos
+                for p in range(start, end):
+                    s = sim[b_indices[p]]
+                    cand_val[n_cand] = s
+                    cand_pos[n_cand] = <int> (p - start)
+                    n_cand = n_cand + (s > 0.0)
+                # the k best: every candidate above the k-th largest value t, then the
+                # first ones (lowest x2) equal to t; all of them when there are <= k
                 size = n_cand
+                t = 0.0
+                n_tied = 0
                 if n_cand > k:
-                    size = 0
                     for c in range(n_cand):
-                        size = heap_offer(heap_val, heap_pos, size, k, cand_val[c], cand_pos[c])
-                    sel_val = heap_val
-                    sel_pos = heap_pos
+                        work[c] = cand_val[c]
+                    t = kth_largest(work, n_cand, k)
+                    n_tied = k
+                    for c in range(n_cand):
+                        n_tied = n_tied - (cand_val[c] > t)
+                    size = k
                 num = 0.0
                 den = 0.0
-                for h in range(size):
-                    p = start + sel_pos[h]
+                for c in range(n_cand):
+                    s = cand_val[c]
+                    if n_cand > k:
+                        if s < t:
+                            continue
+                        if s == t:
+                            if n_tied == 0:
+                                continue
+                            n_tied = n_tied - 1
+                    p = start + cand_pos[c]
                     r = b_ratings[p]
                     if centered:
                         r = r - means[b_indices[p]]
-                    num = num + sel_val[h] * r
-                    den = den + sel_val[h]
+                    num = num + s * r
+                    den = den + s
                 pred = means[x] if centered else 0.0
                 if size > 0:
                     pred = pred + num / den
                 out_pred[q] = pred
                 out_count[q] = size
-            clear_rows(touched, n_touched, acc)
-            for q in range(group_ptr[g], group_ptr[g + 1]):
-                y = query_other[q]
-                for p in range(b_indptr[y], b_indptr[y + 1]):
-                    allowed[b_indices[p]] = 0
 
 
 def similar_rows(const long long[::1] a_indptr, const int[::1] a_indices,

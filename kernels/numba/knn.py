@@ -45,8 +45,9 @@ _VAR_EPS = 1e-12
 # Columns of the per-thread accumulator ``acc`` (n_x, 8) float64: one 64-byte
 # row (a cache line) per candidate x2, so a pair update touches one line.
 CNT, SX, SY, SXX, SYY, SXY = 0, 1, 2, 3, 4, 5
-# a similarity computed once per target and reused by its queries, and its flag
-SIM, HAS_SIM = 6, 7
+# predict_pairs: 1.0 on the lines of the current group's candidates, else 0.0
+# (column 6 is padding: a line is 8 doubles)
+FLAG = 7
 ACC_WIDTH = 8
 # Interleaved chunks of tasks (task t goes to chunk t % N_CHUNKS): per-thread
 # scratch is allocated once per chunk, and skewed tasks spread over threads.
@@ -128,6 +129,77 @@ def clear_rows(touched, n_touched, acc):
             acc[x2, c] = 0.0
 
 
+@jit
+def accumulate_masked(x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc):
+    """Co-rated sums of target ``x`` against the flagged x2 only, branch-free.
+
+    NumPy equivalent, for every x2 with Y its co-rated columns with x:
+    ``acc[x2, :6] += acc[x2, FLAG] * [len(Y), A[x, Y].sum(), A[x2, Y].sum(),
+    (A[x, Y] ** 2).sum(), (A[x2, Y] ** 2).sum(), (A[x, Y] * A[x2, Y]).sum()]``,
+    the flag being 0 or 1. Every x2 is visited; the 0/1 factor (exact) replaces
+    an unpredictable branch, and the sums of a flagged line are bit for bit
+    those of the plain loop. ``acc[:, :6]`` must be zero on entry.
+    """
+    for pa in range(a_indptr[x], a_indptr[x + 1]):
+        y = a_indices[pa]
+        rx = np.float64(a_data[pa])
+        rxx = rx * rx
+        for q in range(b_indptr[y], b_indptr[y + 1]):
+            x2 = b_indices[q]
+            ry = np.float64(b_data[q])
+            f = acc[x2, FLAG]
+            acc[x2, CNT] += f
+            acc[x2, SX] += f * rx
+            acc[x2, SY] += f * ry
+            acc[x2, SXX] += f * rxx
+            acc[x2, SYY] += f * (ry * ry)
+            acc[x2, SXY] += f * (rx * ry)
+
+
+@jit
+def kth_largest(vals, n, k):
+    """``np.sort(vals[:n])[n - k]`` for ``1 <= k <= n`` and no NaN; reorders ``vals``.
+
+    Hoare's quickselect (C. A. R. Hoare, "Algorithm 65: Find", CACM 1961) with
+    a median-of-three pivot: expected O(n).
+    """
+    lo = 0
+    hi = n - 1
+    target = n - k
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        a = vals[lo]
+        b = vals[mid]
+        c = vals[hi]
+        if a > b:
+            a, b = b, a
+        if b > c:
+            b = c
+        if a > b:
+            b = a
+        pivot = b
+        i = lo
+        j = hi
+        while i <= j:
+            while vals[i] < pivot:
+                i += 1
+            while vals[j] > pivot:
+                j -= 1
+            if i <= j:
+                tmp = vals[i]
+                vals[i] = vals[j]
+                vals[j] = tmp
+                i += 1
+                j -= 1
+        if target <= j:
+            hi = j
+        elif target >= i:
+            lo = i
+        else:
+            return vals[target]
+    return vals[target]
+
+
 @jit(parallel=True)
 def predict_pairs(
     a_indptr,
@@ -172,90 +244,97 @@ def predict_pairs(
 
     The neighbours of query (x, y) are the k x' != x with the highest positive
     similarity to x among the x' that rated y (ties: lower x' first). With
-    ``s`` their similarities and ``r`` their ratings of y::
+    ``s`` their similarities and ``r`` their ratings of y, summed in increasing
+    x' order::
 
         pred = means[x] + sum(s * (r - means[x'])) / sum(s)   # centered
         pred = sum(s * r) / sum(s)                             # not centered
 
     With no neighbour, ``out_pred`` is ``means[x]`` (centered) or 0 and
     ``out_count`` 0: the caller applies its fallback for counts below min_k.
+
+    Per group: (1) flag the candidates (the raters of its query columns) in
+    their accumulator line; (2) ``accumulate_masked``; (3) turn each flagged
+    line into a similarity in a compact (n_x,) array ``sim`` (0 where there is
+    none or it is not positive), zeroing the line; (4) per query, gather the
+    positive similarities of the column's raters and keep the k best with a
+    quickselect threshold (no heap).
     """
     n_x = means.shape[0]
     n_groups = group_target.shape[0]
     n_chunks = max(1, min(n_groups, N_CHUNKS))
     for chunk in prange(n_chunks):
         acc = np.zeros((n_x, ACC_WIDTH), dtype=np.float64)
-        touched = np.empty(n_x + 1, dtype=np.int32)
-        allowed = np.zeros(n_x, dtype=np.uint8)
-        heap_val = np.empty(k, dtype=np.float64)
-        heap_pos = np.empty(k, dtype=np.int32)
+        sim = np.zeros(n_x, dtype=np.float64)
         cand_val = np.empty(n_x + 1, dtype=np.float64)
+        work = np.empty(n_x + 1, dtype=np.float64)
         cand_pos = np.empty(n_x + 1, dtype=np.int32)
         for g in range(chunk, n_groups, n_chunks):
             x = group_target[g]
-            # only the raters of the group's query columns can be neighbours
+            # (1) only the raters of the group's query columns can be neighbours
             for q in range(group_ptr[g], group_ptr[g + 1]):
                 y = query_other[q]
                 for p in range(b_indptr[y], b_indptr[y + 1]):
-                    allowed[b_indices[p]] = 1
-            n_touched = accumulate_row(
-                x,
-                a_indptr,
-                a_indices,
-                a_data,
-                b_indptr,
-                b_indices,
-                b_data,
-                acc,
-                touched,
-                allowed,
-                True,
-            )
+                    acc[b_indices[p], FLAG] = 1.0
+            acc[x, FLAG] = 0.0  # never its own neighbour
+            # (2)
+            accumulate_masked(x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc)
+            # (3) a repeated x2 finds its line already zeroed
+            for q in range(group_ptr[g], group_ptr[g + 1]):
+                y = query_other[q]
+                for p in range(b_indptr[y], b_indptr[y + 1]):
+                    x2 = b_indices[p]
+                    if acc[x2, FLAG] != 0.0:
+                        s = pair_similarity(kind, acc, x2, min_support, shrinkage)
+                        sim[x2] = s if s > 0.0 else 0.0
+                        for c in range(ACC_WIDTH):
+                            acc[x2, c] = 0.0
+            sim[x] = 0.0  # stale from an earlier group, if x rated a query column
+            # (4) every sim[x2] read below was written in (3) for this group
             for q in range(group_ptr[g], group_ptr[g + 1]):
                 y = query_other[q]
                 start = b_indptr[y]
-                # positive candidates first; a heap only when there are more than k
                 n_cand = 0
                 for p in range(start, b_indptr[y + 1]):
-                    x2 = b_indices[p]
-                    if x2 == x or acc[x2, CNT] == 0.0:
-                        continue
-                    if acc[x2, HAS_SIM] == 0.0:
-                        acc[x2, SIM] = pair_similarity(kind, acc, x2, min_support, shrinkage)
-                        acc[x2, HAS_SIM] = 1.0
-                    s = acc[x2, SIM]
-                    if s > 0.0:
-                        cand_val[n_cand] = s
-                        cand_pos[n_cand] = p - start
-                        n_cand += 1
-                sel_val = cand_val
-                sel_pos = cand_pos
+                    s = sim[b_indices[p]]
+                    cand_val[n_cand] = s
+                    cand_pos[n_cand] = p - start
+                    n_cand += s > 0.0
+                # the k best: every candidate above the k-th largest value t, then
+                # the first ones (lowest x') equal to t; all of them if <= k
                 size = n_cand
+                t = 0.0
+                n_tied = 0
                 if n_cand > k:
-                    size = 0
                     for c in range(n_cand):
-                        size = heap_offer(heap_val, heap_pos, size, k, cand_val[c], cand_pos[c])
-                    sel_val = heap_val
-                    sel_pos = heap_pos
+                        work[c] = cand_val[c]
+                    t = kth_largest(work, n_cand, k)
+                    n_tied = k
+                    for c in range(n_cand):
+                        n_tied -= cand_val[c] > t
+                    size = k
                 num = 0.0
                 den = 0.0
-                for h in range(size):
-                    p = start + sel_pos[h]
+                for c in range(n_cand):
+                    s = cand_val[c]
+                    if n_cand > k:
+                        if s < t:
+                            continue
+                        if s == t:
+                            if n_tied == 0:
+                                continue
+                            n_tied -= 1
+                    p = start + cand_pos[c]
                     r = np.float64(b_ratings[p])
                     if centered:
                         r -= means[b_indices[p]]
-                    num += sel_val[h] * r
-                    den += sel_val[h]
+                    num += s * r
+                    den += s
                 pred = means[x] if centered else 0.0
                 if size > 0:
                     pred += num / den
                 out_pred[q] = pred
                 out_count[q] = size
-            clear_rows(touched, n_touched, acc)
-            for q in range(group_ptr[g], group_ptr[g + 1]):
-                y = query_other[q]
-                for p in range(b_indptr[y], b_indptr[y + 1]):
-                    allowed[b_indices[p]] = 0
 
 
 @jit(parallel=True)
