@@ -87,3 +87,44 @@ def topk_unchecked(
     with _backend.threads(num_threads):
         kernel(scores, k, excl_indptr, excl_indices, out_idx, out_val)
     return out_idx, out_val
+
+
+def factor_topk_unchecked(
+    row_vectors: np.ndarray,
+    item_factors: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+    item_offset: np.ndarray | None = None,
+    exclude: sp.csr_matrix | None = None,
+    backend: str = "auto",
+    num_threads: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of ``row_vectors[rows] @ item_factors.T (+ item_offset)``, fused.
+
+    The kernel (``factor_topk``) multiplies and selects tile by tile, so the
+    ``(len(rows), n_items)`` score matrix is never built. For inputs the
+    library built itself: C-ordered float32/float64 factors of one dtype
+    without NaN, ``rows`` int32 in range, ``exclude`` a validated CSR over
+    ``row_vectors``' rows (int32 strictly increasing indices) or None.
+
+    Returns ``idx (m, k) int32`` and ``val (m, k)`` in the factors' dtype,
+    ordered and padded as :func:`topk`.
+    """
+    dtype = row_vectors.dtype
+    m = rows.shape[0]
+    if exclude is None:
+        excl_indptr = np.zeros(row_vectors.shape[0] + 1, dtype=np.int32)
+        excl_indices = np.zeros(0, dtype=np.int32)
+    else:
+        excl_indptr, excl_indices = exclude.indptr, exclude.indices
+    offset = np.zeros(0, dtype=dtype) if item_offset is None else item_offset
+    out_idx = np.empty((m, k), dtype=np.int32)
+    out_val = np.empty((m, k), dtype=dtype)
+    if m == 0:
+        return out_idx, out_val
+    kernel = _backend.get_kernel("topk", "factor_topk", backend)
+    with _backend.threads(num_threads):
+        kernel(
+            row_vectors, item_factors, offset, rows, k, excl_indptr, excl_indices, out_idx, out_val
+        )
+    return out_idx, out_val

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastrec as fr
 from fastrec import _backend
 from tests.reference_core import csr_check_reference, topk_reference
 
-from .conftest import BACKENDS, DTYPES
+from .conftest import BACKENDS, DTYPES, tol
 
 
 @st.composite
@@ -266,3 +266,73 @@ def test_show_config_reports_backends(capsys):
     assert "cython" in info["backends"] and "numba" in info["backends"]
     assert isinstance(info["cython_openmp"], bool)
     assert "fastrec" in out and info["cython_build_target"] in out
+
+
+@st.composite
+def factor_problems(draw):
+    """Factor products crossing the fused kernel's tiles (64 rows x 2048 items)."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    n_vectors = draw(st.integers(1, 150))
+    n_items = draw(st.sampled_from([1, 7, 300, 2048, 2049, 4500]))
+    f = draw(st.integers(1, 9))
+    m = draw(st.integers(0, 140))
+    k = draw(st.integers(1, 25))
+    integer = draw(st.booleans())  # integer factors: exact products, many ties
+    if integer:
+        U = rng.integers(-2, 3, (n_vectors, f)).astype(float)
+        V = rng.integers(-2, 3, (n_items, f)).astype(float)
+    else:
+        U, V = rng.normal(size=(n_vectors, f)), rng.normal(size=(n_items, f))
+    offset = rng.integers(-1, 2, n_items).astype(float) if draw(st.booleans()) else None
+    density = draw(st.sampled_from([0.0, 0.01, 0.3, 0.99]))
+    exclude = sp.csr_matrix((rng.random((n_vectors, n_items)) < density).astype(np.float32))
+    exclude.indices = exclude.indices.astype(np.int32)
+    rows = rng.integers(0, n_vectors, m).astype(np.int32)
+    return U, V, offset, exclude, rows, k, integer
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(problem=factor_problems())
+@settings(max_examples=25, deadline=None)
+def test_factor_topk_matches_reference(backend, dtype, problem):
+    from fastrec.topk import factor_topk_unchecked
+
+    U, V, offset, exclude, rows, k, integer = problem
+    U, V = U.astype(dtype), V.astype(dtype)
+    off = None if offset is None else offset.astype(dtype)
+    idx, val = factor_topk_unchecked(U, V, rows, k, off, exclude, backend, 2)
+    scores = (U[rows] @ V.T + (0 if off is None else off)).astype(dtype)
+    excl_rows = [exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]] for r in rows]
+    ref_idx, ref_val = topk_reference(scores, k, excl_rows)
+    assert idx.shape == (rows.shape[0], k) and val.dtype == dtype
+    if integer:  # exact scores: the very same ranking, ties included
+        np.testing.assert_array_equal(idx, ref_idx)
+        np.testing.assert_array_equal(val, ref_val.astype(dtype))
+    else:  # BLAS may sum in another order than NumPy's product: values to rounding
+        np.testing.assert_array_equal(idx == -1, ref_idx == -1)
+        np.testing.assert_allclose(val, ref_val.astype(dtype), **tol(dtype))
+        # each returned index scores what the kernel says it scores, is not
+        # excluded and is returned once
+        got = np.take_along_axis(scores, np.maximum(idx, 0), axis=1)
+        np.testing.assert_allclose(np.where(idx >= 0, got, -np.inf), val, **tol(dtype))
+        for r, banned in enumerate(excl_rows):
+            kept = idx[r][idx[r] >= 0]
+            assert len(set(kept.tolist())) == kept.size
+            assert not set(kept.tolist()) & set(banned.tolist())
+
+
+def test_factor_topk_thread_invariance_and_backends_agree():
+    from fastrec.topk import factor_topk_unchecked
+
+    rng = np.random.default_rng(5)
+    U = rng.integers(-3, 4, (500, 6)).astype(np.float32)
+    V = rng.integers(-3, 4, (5000, 6)).astype(np.float32)
+    rows = np.arange(500, dtype=np.int32)
+    ref = factor_topk_unchecked(U, V, rows, 20, None, None, "numba", 1)
+    for backend in BACKENDS:
+        for threads in (1, 2):
+            got = factor_topk_unchecked(U, V, rows, 20, None, None, backend, threads)
+            np.testing.assert_array_equal(got[0], ref[0])
+            np.testing.assert_array_equal(got[1], ref[1])

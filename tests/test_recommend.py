@@ -28,8 +28,16 @@ class _Factors(base.Recommender):
         return self.user_factors_[uidx] @ self.item_factors_.T
 
 
-@pytest.fixture
-def fitted(backend):
+class _FusedFactors(_Factors):
+    """The same scores, recommended through the fused product + top-k kernel."""
+
+    def _factor_parts(self):
+        offset = np.zeros(self.n_users_, dtype=np.float32)
+        return self.user_factors_, self.item_factors_, None, offset
+
+
+@pytest.fixture(params=["blocked", "fused"])
+def fitted(backend, request):
     rng = np.random.default_rng(11)
     n_users, n_items = 90, 150
     users = rng.integers(0, n_users, 2000)
@@ -37,7 +45,8 @@ def fitted(backend):
     X = fr.Interactions.from_arrays(users, items, np.ones(2000), duplicates="sum")
     U = rng.integers(-3, 4, (X.n_users, 6)).astype(np.float32)  # integer scores: many ties
     V = rng.integers(-3, 4, (X.n_items, 6)).astype(np.float32)
-    return _Factors(backend=backend, num_threads=2).fit(X, U, V), X, U, V
+    cls = _Factors if request.param == "blocked" else _FusedFactors
+    return cls(backend=backend, num_threads=2).fit(X, U, V), X, U, V
 
 
 @pytest.mark.parametrize("order", ["all", "reversed", "shuffled_with_repeats"])

@@ -26,6 +26,9 @@ class _StaticFactors(Recommender):
     def _score_users(self, uidx):
         return self.user_factors_[uidx] @ self.item_factors_.T
 
+    def _factor_parts(self):  # as ALS and SGDMF: the fused product + top-k path
+        return self.user_factors_, self.item_factors_, None, None
+
 
 def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> list[dict]:
     from threadpoolctl import threadpool_limits

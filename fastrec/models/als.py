@@ -569,6 +569,15 @@ class ALS(Recommender):
     def _score_users(self, uidx: np.ndarray) -> np.ndarray:
         return factor_scores(self.user_factors_[uidx], self.item_factors_)
 
+    def _factor_parts(self):
+        # recommend ranks user_factors_ @ item_factors_.T with the fused kernel
+        return (
+            np.ascontiguousarray(self.user_factors_),
+            np.ascontiguousarray(self.item_factors_, dtype=self.user_factors_.dtype),
+            None,
+            None,
+        )
+
     def _similar_items_internal(self, iidx: np.ndarray, n: int):
         return cosine_similar(self.item_factors_, iidx, n, self.backend, self.num_threads)
 

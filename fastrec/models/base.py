@@ -17,6 +17,12 @@ A subclass implements ``fit`` (calling :meth:`_begin_fit` first and
     Predictions for pairs whose user and item both have training data.
 ``_score_users(uidx) -> ndarray (len(uidx), n_items) float32, C order``
     Scores of every item for a block of users (finite or -inf, never NaN).
+``_factor_parts() -> (user_vectors, item_vectors, item_offset, user_offset)``
+    Optional, for models whose scores are a factor product:
+    ``score(u, i) = user_vectors[u] . item_vectors[i] + item_offset[i] +
+    user_offset[u]`` (either offset may be None). ``recommend`` then uses the
+    fused product + top-k kernel, which never builds a block of dense scores;
+    ``_score_users`` must still return the same scores.
 ``_similar_items_internal(iidx, n)`` / ``_similar_users_internal(uidx, n)``
     Optional: ``(idx (m, n) int32, scores (m, n))`` excluding the query itself.
 ``_get_state() -> dict`` and ``_set_state(state)``
@@ -46,7 +52,7 @@ import scipy.sparse as sp
 from .._validation import check_csr, check_int
 from .._version import __version__
 from ..data import IdVocabulary, Interactions
-from ..topk import topk_unchecked
+from ..topk import factor_topk_unchecked, topk_unchecked
 
 FILE_FORMAT = "fastrec-model"
 LAYOUT_VERSION = 1
@@ -269,6 +275,12 @@ class Recommender:
             out_idx[~warm] = pop_idx
             out_val[~warm] = pop_val
         rows = np.flatnonzero(warm)
+        parts = self._factor_parts()
+        if parts is not None:
+            self._recommend_factors(
+                parts, uidx[rows], rows, n, exclude_seen, backend, num_threads, out_idx, out_val
+            )
+            return out_idx, out_val
         block = max(1, _SCORE_BLOCK_BYTES // (4 * max(self.n_items_, 1)))
         seen = self._seen
         if exclude_seen:
@@ -296,6 +308,37 @@ class Recommender:
             out_idx[sel] = idx
             out_val[sel] = val
         return out_idx, out_val
+
+    def _factor_parts(self) -> tuple | None:
+        return None
+
+    def _recommend_factors(
+        self, parts, users, sel, n, exclude_seen, backend, num_threads, out_idx, out_val
+    ) -> None:
+        # recommend for warm users through the fused kernel (see _factor_parts)
+        user_vectors, item_vectors, item_offset, user_offset = parts
+        exclude = None
+        if exclude_seen:
+            seen = self._seen
+            exclude = sp.csr_matrix(
+                (seen.data, np.ascontiguousarray(seen.indices, dtype=np.int32), seen.indptr),
+                shape=seen.shape,
+            )
+        idx, val = factor_topk_unchecked(
+            user_vectors,
+            item_vectors,
+            users.astype(np.int32),
+            n,
+            item_offset,
+            exclude,
+            backend,
+            num_threads,
+        )
+        val = val.astype(np.float32, copy=False)
+        if user_offset is not None:
+            val += np.asarray(user_offset, dtype=np.float32)[users][:, None]
+        out_idx[sel] = idx
+        out_val[sel] = val
 
     def recommend(
         self, users: Any, n: int = 10, exclude_seen: bool = True
