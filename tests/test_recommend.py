@@ -6,34 +6,26 @@ import numpy as np
 import pytest
 
 import fastrec as fr
+from fastrec.benchmarks.topk import _StaticFactors
 from fastrec.models import base
 from tests.reference_core import topk_reference
 
 
-class _Factors(base.Recommender):
-    """A model whose scores are a fixed factor product (recommend path only)."""
+class _Factors(_StaticFactors):
+    """Fixed factors, recommended through the blocked dense-scores path."""
 
-    def __init__(self, backend: str = "auto", num_threads: int = 0):
-        self.backend = backend
-        self.num_threads = num_threads
-
-    def fit(self, X, user_factors=None, item_factors=None):
-        self._begin_fit(X)
-        self.user_factors_ = user_factors
-        self.item_factors_ = item_factors
-        self._end_fit()
-        return self
-
-    def _score_users(self, uidx):
-        return self.user_factors_[uidx] @ self.item_factors_.T
+    def _factor_parts(self):
+        return None
 
 
-class _FusedFactors(_Factors):
+class _FusedFactors(_StaticFactors):
     """The same scores, recommended through the fused product + top-k kernel."""
 
     def _factor_parts(self):
-        offset = np.zeros(self.n_users_, dtype=np.float32)
-        return self.user_factors_, self.item_factors_, None, offset
+        # a per-user constant moves no item within a user's ranking; it is
+        # added to the returned scores
+        shift = 0.5 * np.arange(self.n_users_, dtype=np.float32)
+        return self.user_factors_, self.item_factors_, None, shift
 
 
 @pytest.fixture(params=["blocked", "fused"])
@@ -65,6 +57,8 @@ def test_recommend_matches_reference_across_blocks(fitted, monkeypatch, order):
         U[uidx] @ V.T, 10, [seen.indices[seen.indptr[u] : seen.indptr[u + 1]] for u in uidx]
     )
     np.testing.assert_array_equal(idx, ref_idx)
+    if isinstance(model, _FusedFactors):
+        ref_val = ref_val + 0.5 * uidx[:, None]
     np.testing.assert_array_equal(val, ref_val.astype(np.float32))
     # without exclusion the seen items come back
     idx_all, _ = model._recommend_indices(uidx, 10, exclude_seen=False)
