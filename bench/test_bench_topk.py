@@ -50,19 +50,27 @@ def factor_setup(bench_scale):
 def test_recommend_all_users_fastrec(benchmark, factor_setup, bench_threads):
     X, U, V = factor_setup
     model = _StaticFactors(num_threads=bench_threads).fit(X, U, V)
-    users = np.arange(X.n_users)
-    model._recommend_indices(users[:10], 10)
+    model.recommend(X.user_ids[:10], n=10)
     benchmark.group = "recommend all users, top 10"
-    benchmark.pedantic(model._recommend_indices, args=(users, 10), rounds=3, iterations=1)
+    benchmark.pedantic(
+        model.recommend, args=(X.user_ids,), kwargs={"n": 10}, rounds=3, iterations=1
+    )
 
 
-def test_recommend_all_users_implicit(benchmark, factor_setup, bench_threads):
+@pytest.mark.parametrize("blas_threads", ["1", "bench"])
+def test_recommend_all_users_implicit(benchmark, factor_setup, bench_threads, blas_threads):
+    # implicit multiplies with NumPy's BLAS, then selects on its own threads:
+    # both BLAS settings are timed (its warning asks for one BLAS thread)
+    from threadpoolctl import threadpool_limits
+
     als = pytest.importorskip("implicit.cpu.als")
     X, U, V = factor_setup
     peer = als.AlternatingLeastSquares(factors=64, num_threads=bench_threads)
     peer.user_factors, peer.item_factors = U, V
     users = np.arange(X.n_users)
     benchmark.group = "recommend all users, top 10"
-    benchmark.pedantic(
-        peer.recommend, args=(users, X.matrix), kwargs={"N": 10}, rounds=3, iterations=1
-    )
+    blas = 1 if blas_threads == "1" else bench_threads
+    with threadpool_limits(blas, user_api="blas"):
+        benchmark.pedantic(
+            peer.recommend, args=(users, X.matrix), kwargs={"N": 10}, rounds=3, iterations=1
+        )

@@ -49,10 +49,12 @@ def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> li
     shape = f"{n_users}x{n_items}, nnz {nnz}, {factors} factors, top 10"
     users = np.arange(n_users)
     model = _StaticFactors(num_threads=num_threads).fit(X, U, V)
-    model._recommend_indices(users[:100], 10)  # warm-up
+    model.recommend(X.user_ids[:100], n=10)  # warm-up
+    # the public call, raw ids in and out (synthetic ids are 0..n-1, so the
+    # returned item ids are comparable with implicit's indices)
     with threadpool_limits(num_threads, user_api="blas"):
         t_fast, (idx, _) = timed(
-            lambda: model._recommend_indices(users, 10), repeat=3 if quick else 1
+            lambda: model.recommend(X.user_ids, n=10), repeat=3 if quick else 1
         )
     rows = []
     try:
@@ -73,10 +75,18 @@ def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> li
     peer.item_factors = V
     user_items = X.matrix
     peer.recommend(users[:100], user_items[:100], N=10)
-    with threadpool_limits(num_threads, user_api="blas"):
-        t_peer, (pidx, _) = timed(
-            lambda: peer.recommend(users, user_items, N=10), repeat=3 if quick else 1
-        )
+    # implicit multiplies each batch with NumPy's BLAS, then selects on its own
+    # threads: time it with BLAS on one thread (what implicit's warning asks
+    # for) and on num_threads, and keep its better time
+    t_peer = None
+    peer_blas = 1
+    for blas in sorted({1, num_threads}):
+        with threadpool_limits(blas, user_api="blas"):
+            t, (pidx, _) = timed(
+                lambda: peer.recommend(users, user_items, N=10), repeat=3 if quick else 1
+            )
+        if t_peer is None or t < t_peer:
+            t_peer, peer_blas = t, blas
     agree = float(np.mean(np.sort(idx, axis=1) == np.sort(pidx, axis=1)))
     rows.append(
         row(
@@ -86,6 +96,7 @@ def compare(scale: float = 1.0, num_threads: int = 2, quick: bool = False) -> li
             "implicit",
             t_peer,
             quality=f"same top-10 sets: {agree:.1%}",
+            note=f"implicit's best of BLAS on 1 and {num_threads} threads ({peer_blas})",
         )
     )
     return rows
