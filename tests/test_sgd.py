@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 import fastrec as fr
 import fastrec.models.sgd as sgd_module
 from fastrec._backend import get_kernel, threads
-from fastrec.models.sgd import SGDMF, DivergenceError, epoch_schedule, training_layout
+from fastrec.models.sgd import (
+    SGDMF,
+    DivergenceError,
+    epoch_schedule,
+    padded_factors,
+    training_layout,
+    ziggurat_tables,
+)
 from tests.reference_sgd import (
     low_rank_ratings,
     sgd_epoch_reference,
@@ -298,8 +305,8 @@ def test_model_epoch_equals_reference_with_its_schedule(backend, dtype, monkeypa
     # re-derive the model's visiting order from the same Generator stream
     rng = np.random.default_rng(11)
     block_ptr, indices, ratings = training_layout(X.matrix, rng, dtype, model.n_blocks_)
-    P0 = rng.standard_normal((X.n_users, 5), dtype=dtype) * dtype(0.1)
-    Q0 = rng.standard_normal((X.n_items, 5), dtype=dtype) * dtype(0.1)
+    P0 = padded_factors(rng, X.n_users, 5, dtype, 0.1, backend)[:, :5]
+    Q0 = padded_factors(rng, X.n_items, 5, dtype, 0.1, backend)[:, :5]
     schedule = epoch_schedule(np.diff(X.matrix.indptr), rng, model.n_chunks_, model.n_blocks_)
     want = sgd_epoch_reference(block_ptr, indices, ratings, *schedule, dtype(model.intercept_),
                                dtype(0.005), dtype(0.02), True, P0, Q0,
@@ -569,3 +576,50 @@ def test_cache_blocks_sizes():
     assert n_blocks == -(-27_000 * 512 // sgd_module.ITEM_BLOCK_BYTES)
     assert n_chunks == max(2 * 16, -(-138_000 * 512 // sgd_module.USER_CHUNK_BYTES))
     assert cache_blocks(10, 3, 10_000_000, 8, 4) == (10, 3)  # capped by the counts
+
+
+# -------------------------------------------------------------- initialisation
+def test_ziggurat_tables_cut_equal_areas():
+    edges, widths, heights = ziggurat_tables()
+    area = edges[1] * heights[1] + math.sqrt(math.pi / 2) * math.erfc(edges[1] / math.sqrt(2))
+    assert edges[0] * heights[1] == pytest.approx(area, rel=1e-12)  # base strip + tail
+    layers = edges[1:256] * (heights[2:257] - heights[1:256])
+    np.testing.assert_allclose(layers, area, rtol=1e-9)  # every layer has the same area
+    assert np.all(np.diff(edges[1:]) < 0) and edges[256] == 0.0 and heights[256] == 1.0
+    assert np.array_equal(widths, edges * 2.0**-52)
+
+
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n_rows=st.integers(0, 40),
+    k=st.integers(1, 40),
+    seed=st.integers(0, 2**63 - 1),
+    scale=st.floats(0.0, 10.0),
+)
+def test_normal_fill_backends_agree_and_padding_stays_zero(dtype, n_rows, k, seed, scale):
+    tables = ziggurat_tables()
+    outs = []
+    for backend in ("numba", "cython"):
+        out = np.zeros((n_rows, k + 3), dtype=dtype)
+        get_kernel("sgd", "normal_fill", backend)(out, k, np.uint64(seed), scale, *tables)
+        outs.append(out)
+    assert np.array_equal(outs[0], outs[1])
+    assert not outs[0][:, k:].any()
+
+
+def test_normal_fill_is_standard_normal(backend):
+    # 400k draws, seeded: moments, tail mass beyond the base strip, and a KS test
+    from scipy import stats
+
+    rows = padded_factors(np.random.default_rng(0), 4000, 100, np.float64, 1.0, backend)
+    x = rows[:, :100].ravel()
+    assert abs(x.mean()) < 0.01 and abs(x.std() - 1.0) < 0.01
+    assert abs(stats.skew(x)) < 0.02 and abs(stats.kurtosis(x)) < 0.05
+    beyond_r = np.mean(np.abs(x) > ziggurat_tables()[0][1])  # the tail branch
+    assert beyond_r == pytest.approx(2 * stats.norm.sf(3.6541528853610088), rel=0.2)
+    assert stats.kstest(x[:100_000], "norm").pvalue > 1e-3
+    # rows are cache-line aligned, the padding is zero, a new seed gives new draws
+    assert rows.ctypes.data % 64 == 0 and (rows.shape[1] * 8) % 64 == 0
+    assert not rows[:, 100:].any()
+    other = padded_factors(np.random.default_rng(1), 4000, 100, np.float64, 1.0, backend)
+    assert not np.array_equal(other, rows)

@@ -285,3 +285,69 @@ def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
                     chunk_bounds[e, c], chunk_bounds[e, c + 1], c, &block_orders[e, 0], mu, lr,
                     shrink, use_bias, &user_factors[0, 0], &item_factors[0, 0], k,
                     &user_bias[0], &item_bias[0])
+
+
+# ---------------------------------------------------------------- initialisation
+cdef extern from "<math.h>" nogil:
+    double exp(double x)
+    double log(double x)
+
+
+cdef inline unsigned long long mix64(unsigned long long z) noexcept nogil:
+    # SplitMix64's output function (Steele, Lea & Flood, OOPSLA 2014); the
+    # generator is: state += 0x9E3779B97F4A7C15, bits = mix64(state)
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+def normal_fill(floating[:, ::1] out, Py_ssize_t k, unsigned long long seed, double scale,
+                const double[::1] edges, const double[::1] widths, const double[::1] heights):
+    """``out[:, :k] = scale * N(0, 1)`` draws, row by row; columns ``k:`` untouched.
+
+    Marsaglia & Tsang's 256-layer ziggurat driven by SplitMix64; see
+    ``kernels/numba/sgd.py`` for the tables and the bit layout. The same seed
+    gives the same numbers in both backends.
+    """
+    cdef unsigned long long state = seed, bits, b1, b2
+    cdef unsigned long long golden = 0x9E3779B97F4A7C15ULL
+    cdef Py_ssize_t row, f, layer
+    cdef Py_ssize_t negative
+    cdef double signed_scale[2]
+    cdef double x, a, b, u, y
+    cdef double inv53 = 1.0 / 9007199254740992.0
+    cdef unsigned long long top = 1ULL << 53  # 1 - m 2**-53 = (2**53 - m) 2**-53, exact
+    cdef double r = edges[1]
+    signed_scale[0] = scale
+    signed_scale[1] = -scale
+    cdef double inv_r = 1.0 / r  # as the Numba twin (whose 'arcp' flag rewrites x / r)
+    with nogil:
+        for row in range(out.shape[0]):
+            for f in range(k):
+                while True:
+                    state = state + golden
+                    bits = mix64(state)
+                    layer = <Py_ssize_t> (bits & 255)
+                    negative = <Py_ssize_t> ((bits >> 8) & 1)
+                    x = <double> <long long> (bits >> 12) * widths[layer]
+                    if x < edges[layer + 1]:
+                        break
+                    if layer == 0:  # the tail beyond r
+                        while True:
+                            state = state + golden
+                            b1 = mix64(state)
+                            state = state + golden
+                            b2 = mix64(state)
+                            a = -log(<double> <long long> (top - (b1 >> 11)) * inv53) * inv_r
+                            b = -log(<double> <long long> (top - (b2 >> 11)) * inv53)
+                            if b + b > a * a:
+                                break
+                        x = r + a
+                        break
+                    state = state + golden
+                    b1 = mix64(state)
+                    u = <double> <long long> (b1 >> 11) * inv53
+                    y = heights[layer] + u * (heights[layer + 1] - heights[layer])
+                    if y < exp(-0.5 * x * x):
+                        break
+                out[row, f] = <floating> (x * signed_scale[negative])  # a lookup, not a branch

@@ -58,6 +58,8 @@ whole cache lines (exact zeros change no lane sum).
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from numba import prange
@@ -292,3 +294,70 @@ def sgd_epochs(
                 chunk_bounds[e, c + 1], c, block_orders[e], global_mean, lr, shrink, use_bias,
                 user_factors, item_factors, user_bias, item_bias,
             )  # fmt: skip
+
+
+# ---------------------------------------------------------------- initialisation
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@jit
+def splitmix64(state):
+    """SplitMix64 (Steele, Lea & Flood, OOPSLA 2014): returns (new state, 64 random bits)."""
+    state = state + _GOLDEN
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return state, z ^ (z >> np.uint64(31))
+
+
+@jit
+def normal_fill(out, k, seed, scale, edges, widths, heights):
+    """``out[:, :k] = scale * N(0, 1)`` draws, row by row; columns ``k:`` untouched.
+
+    Marsaglia & Tsang's ziggurat ("The ziggurat method for generating random
+    variables", J. Stat. Softw. 5(8), 2000) with 256 layers, driven by
+    SplitMix64 from ``seed``. The tables come from
+    ``fastrec.models.sgd.ziggurat_tables``: ``edges[i]`` is the right edge of
+    layer ``i`` (``edges[0]`` the base strip's width ``v / f(r)``, ``edges[1] = r``,
+    ``edges[256] = 0``), ``widths[i] = edges[i] * 2**-52`` and ``heights[i] =
+    exp(-edges[i]**2 / 2)``. One 64-bit draw gives the layer (low 8 bits),
+    the sign (bit 8) and a 52-bit uniform (bits 12-63); about 99% of draws
+    are accepted at once, the rest go through the wedge or tail test
+    (``exp``/``log``). Every value is computed in float64 and rounded once to
+    ``out``'s dtype. Deterministic: the same seed gives the same numbers in
+    both backends.
+    """
+    state = np.uint64(seed)
+    one = np.uint64(1)
+    inv53 = 1.0 / 9007199254740992.0
+    top = np.uint64(1) << np.uint64(53)  # 1 - m 2**-53 = (2**53 - m) 2**-53, exact
+    r = edges[1]
+    signed_scale = np.array((scale, -scale))
+    inv_r = 1.0 / r  # multiply, never divide: fastmath 'arcp' would round x / r differently
+    for row in range(out.shape[0]):
+        for f in range(k):
+            while True:
+                state, bits = splitmix64(state)
+                layer = np.int64(bits & np.uint64(255))
+                negative = np.int64((bits >> np.uint64(8)) & one)
+                x = np.float64(bits >> np.uint64(12)) * widths[layer]
+                if x < edges[layer + 1]:
+                    break
+                if layer == 0:  # the tail beyond r
+                    while True:
+                        state, b1 = splitmix64(state)
+                        state, b2 = splitmix64(state)
+                        a = -math.log(np.float64(top - (b1 >> np.uint64(11))) * inv53) * inv_r
+                        b = -math.log(np.float64(top - (b2 >> np.uint64(11))) * inv53)
+                        if b + b > a * a:
+                            break
+                    x = r + a
+                    break
+                state, b1 = splitmix64(state)
+                u = np.float64(b1 >> np.uint64(11)) * inv53
+                y = heights[layer] + u * (heights[layer + 1] - heights[layer])
+                if y < math.exp(-0.5 * x * x):
+                    break
+            out[row, f] = x * signed_scale[negative]  # a lookup, not a branch
