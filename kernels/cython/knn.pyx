@@ -161,43 +161,53 @@ cdef inline double pair_similarity(int kind, const double* row, int min_support,
     return sim
 
 
-cdef double kth_largest(double* vals, int n, int k) noexcept nogil:
-    # np.sort(vals[:n])[n - k] for 1 <= k <= n, no NaN (Hoare quickselect,
-    # median-of-three pivot); reorders vals
-    cdef int lo = 0, hi = n - 1, target = n - k, i, j, mid
-    cdef double pivot, a, b, c, tmp
-    while lo < hi:
-        mid = lo + (hi - lo) // 2
-        a = vals[lo]
-        b = vals[mid]
-        c = vals[hi]
+cdef double kth_largest(const double* vals, int n, int k, double* work,
+                        Py_ssize_t stride) noexcept nogil:
+    # np.sort(vals[:n])[n - k] for 1 <= k <= n, no NaN (Hoare's "Find",
+    # CACM 1961, with a median-of-three pivot and a branch-free three-way
+    # partition into two of the three scratch rows work[i * stride:], i < 3)
+    cdef const double* src = vals
+    cdef double* lt
+    cdef double* gt
+    cdef double a, b, c, pivot, v
+    cdef int nl, ng, i
+    while True:
+        if src == work:
+            lt = work + stride
+            gt = work + 2 * stride
+        elif src == work + stride:
+            lt = work
+            gt = work + 2 * stride
+        else:
+            lt = work
+            gt = work + stride
+        a = src[0]
+        b = src[n // 2]
+        c = src[n - 1]
         if a > b:
             a, b = b, a
         if b > c:
             b = c
         if a > b:
             b = a
-        pivot = b
-        i = lo
-        j = hi
-        while i <= j:
-            while vals[i] < pivot:
-                i = i + 1
-            while vals[j] > pivot:
-                j = j - 1
-            if i <= j:
-                tmp = vals[i]
-                vals[i] = vals[j]
-                vals[j] = tmp
-                i = i + 1
-                j = j - 1
-        if target <= j:
-            hi = j
-        elif target >= i:
-            lo = i
+        pivot = b  # one of the values: the "equal" part is never empty
+        nl = 0
+        ng = 0
+        for i in range(n):
+            v = src[i]
+            lt[nl] = v
+            nl = nl + (v < pivot)
+            gt[ng] = v
+            ng = ng + (v > pivot)
+        if k <= ng:
+            src = gt
+            n = ng
+        elif k <= n - nl:
+            return pivot
         else:
-            return vals[target]
-    return vals[target]
+            k = k - (n - nl)
+            src = lt
+            n = nl
 
 
 cdef void clear_rows(const int* touched, int n_touched, double* acc) noexcept nogil:
@@ -219,12 +229,14 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
     """k-NN predictions for queries grouped by target (see the numba twin).
 
     Per group: (1) flag the candidates (the raters of its query columns) in
-    their own accumulator line; (2) add the co-rated sums branch-free with that
-    flag as a 0/1 factor (no extra memory stream, no mispredicted branch; one
-    64-byte vector update per co-rating); (3) turn each flagged line into a
-    similarity in a compact (n_x,) array, zeroing the line; (4) per query,
-    gather the positive similarities of its column's raters and keep the k
-    best with a quickselect threshold, summed in increasing x2 order.
+    their own accumulator line, or every line when the group's columns hold
+    more entries than there are x ("dense" group: cheaper than walking them
+    twice more); (2) add the co-rated sums branch-free with that flag as a 0/1
+    factor (no extra memory stream, no mispredicted branch; one 64-byte vector
+    update per co-rating); (3) turn each flagged line into a similarity in a
+    compact (n_x,) array, zeroing the line; (4) per query, gather the positive
+    similarities of its column's raters and keep the k best with a
+    branch-free quickselect threshold, summed in increasing x2 order.
     """
     cdef Py_ssize_t n_x = means.shape[0], n_groups = group_target.shape[0]
     cdef int n_threads = _n_threads()
@@ -232,17 +244,18 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
     cdef double[:, ::1] acc_buf = np.zeros((n_threads, ACC_WIDTH * (n_x + 2)))
     cdef double[:, ::1] sim_buf = np.zeros((n_threads, n_x + 1))
     cdef double[:, ::1] cand_val_buf = np.zeros((n_threads, n_x + 1))
-    cdef double[:, ::1] work_buf = np.zeros((n_threads, n_x + 1))
+    cdef double[:, ::1] work_buf = np.zeros((n_threads, 3 * (n_x + 1)))
     cdef int[:, ::1] cand_pos_buf = np.zeros((n_threads, n_x + 1), dtype=np.int32)
     cdef double* cand_val
     cdef double* work
     cdef int* cand_pos
     cdef double* sim
-    cdef int n_cand, c, n_tied
+    cdef int n_cand, c, n_tied, take
     cdef double* row
-    cdef Py_ssize_t g
-    cdef long long q, p, pa, start, end
-    cdef int x, x2, y, size, tid
+    cdef Py_ssize_t g, x2
+    cdef long long q, p, pa, start, end, n_visits
+    cdef int x, y, size, tid
+    cdef bint dense
     cdef double s, t, num, den, r, pred
     cdef double* acc
     with nogil:
@@ -254,11 +267,20 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
             work = &work_buf[tid, 0]
             cand_pos = &cand_pos_buf[tid, 0]
             x = group_target[g]
-            # (1) only the raters of the group's query columns can be neighbours
+            n_visits = 0
             for q in range(group_ptr[g], group_ptr[g + 1]):
                 y = query_other[q]
-                for p in range(b_indptr[y], b_indptr[y + 1]):
-                    acc[<Py_ssize_t> b_indices[p] * ACC_WIDTH + FLAG] = 1.0
+                n_visits = n_visits + (b_indptr[y + 1] - b_indptr[y])
+            dense = n_visits >= n_x
+            # (1) only the raters of the group's query columns can be neighbours
+            if dense:
+                for x2 in range(n_x):
+                    acc[x2 * ACC_WIDTH + FLAG] = 1.0
+            else:
+                for q in range(group_ptr[g], group_ptr[g + 1]):
+                    y = query_other[q]
+                    for p in range(b_indptr[y], b_indptr[y + 1]):
+                        acc[<Py_ssize_t> b_indices[p] * ACC_WIDTH + FLAG] = 1.0
             acc[<Py_ssize_t> x * ACC_WIDTH + FLAG] = 0.0  # never its own neighbour
             # (2) acc[x2, :6] += FLAG(x2) * [1, rx, ry, rx^2, ry^2, rx ry] over co-ratings
             for pa in range(a_indptr[x], a_indptr[x + 1]):
@@ -272,15 +294,22 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                                           b_indptr[y + 1] - start, a_data[pa])
             # (3) sim[x2] = similarity if positive else 0, for every flagged line; the
             # line is zeroed (so a repeated x2 is skipped and acc is clean afterwards)
-            for q in range(group_ptr[g], group_ptr[g + 1]):
-                y = query_other[q]
-                for p in range(b_indptr[y], b_indptr[y + 1]):
-                    x2 = b_indices[p]
-                    row = acc + <Py_ssize_t> x2 * ACC_WIDTH
-                    if row[FLAG] != 0.0:
-                        s = pair_similarity(kind, row, min_support, shrinkage)
-                        sim[x2] = s if s > 0.0 else 0.0
-                        clear_line(row)
+            if dense:
+                for x2 in range(n_x):
+                    row = acc + x2 * ACC_WIDTH
+                    s = pair_similarity(kind, row, min_support, shrinkage)
+                    sim[x2] = s if s > 0.0 else 0.0
+                    clear_line(row)
+            else:
+                for q in range(group_ptr[g], group_ptr[g + 1]):
+                    y = query_other[q]
+                    for p in range(b_indptr[y], b_indptr[y + 1]):
+                        x2 = b_indices[p]
+                        row = acc + x2 * ACC_WIDTH
+                        if row[FLAG] != 0.0:
+                            s = pair_similarity(kind, row, min_support, shrinkage)
+                            sim[x2] = s if s > 0.0 else 0.0
+                            clear_line(row)
             sim[x] = 0.0  # stale from an earlier group, if x rated a query column
             acc[<Py_ssize_t> x * ACC_WIDTH + FLAG] = 0.0
             # (4) every sim[x2] read below was written in (3) for this group
@@ -301,9 +330,7 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                 t = 0.0
                 n_tied = 0
                 if n_cand > k:
-                    for c in range(n_cand):
-                        work[c] = cand_val[c]
-                    t = kth_largest(work, n_cand, k)
+                    t = kth_largest(cand_val, n_cand, k, work, n_x + 1)
                     n_tied = k
                     for c in range(n_cand):
                         n_tied = n_tied - (cand_val[c] > t)
@@ -312,13 +339,9 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                 den = 0.0
                 for c in range(n_cand):
                     s = cand_val[c]
-                    if n_cand > k:
-                        if s < t:
-                            continue
-                        if s == t:
-                            if n_tied == 0:
-                                continue
-                            n_tied = n_tied - 1
+                    take = (s > t) | ((s == t) & (n_tied > 0))
+                    n_tied = n_tied - ((s == t) & (n_tied > 0))
+                    s = s if take else 0.0  # adds an exact 0 when not taken
                     p = start + cand_pos[c]
                     r = b_ratings[p]
                     if centered:
