@@ -308,6 +308,43 @@ def _dynamic_chunks(backend: str) -> Iterator[None]:
         numba.set_parallel_chunksize(old)
 
 
+#: Upper bound on the memory of the per-thread heaps of the all-rows kernels
+#: (``n_sets * n * k * (4 + itemsize)`` bytes); above it the query-rows kernels
+#: run instead (each pair then computed twice).
+HEAP_MEMORY_LIMIT = 256 * 2**20
+
+#: Numba hands out heap sets as stripes of rows (round-robin), this many per
+#: thread, so that the skewed row costs even out; Cython schedules rows
+#: dynamically and needs one set per thread.
+NUMBA_SETS_PER_THREAD = 4
+
+
+def _heap_sets(
+    prepared: PreparedMatrix, rows: np.ndarray, k: int, n_threads: int, backend: str
+) -> int:
+    """Number of per-thread heap sets for the all-rows kernel; 0: use the query-rows one."""
+    n = prepared.n
+    if prepared.kind != "pearson" or rows.shape[0] != n or n < 2:
+        return 0
+    if not np.array_equal(rows, np.arange(n, dtype=np.int32)):
+        return 0
+    n_sets = n_threads
+    if _backend.resolve_backend(backend) == "numba":
+        n_sets = min(n_threads * NUMBA_SETS_PER_THREAD, n)
+    per_set = n * (k * (4 + prepared.matrix.dtype.itemsize) + 4)
+    n_sets = min(n_sets, HEAP_MEMORY_LIMIT // per_set)
+    return max(n_sets, 0)
+
+
+def _heaps(n_sets: int, n: int, k: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+    """Empty per-thread heaps: indices (sets, n, k), values (sets, n, k), sizes (sets, n)."""
+    return (
+        np.empty((n_sets, n, k), dtype=np.int32),
+        np.empty((n_sets, n, k), dtype=dtype),
+        np.zeros((n_sets, n), dtype=np.int32),
+    )
+
+
 def _run(
     prepared: PreparedMatrix,
     rows: np.ndarray,
@@ -332,8 +369,21 @@ def _run(
         at.indices,
         at.data,
     )
-    with _backend.threads(num_threads), _dynamic_chunks(backend):
-        if prepared.kind == "pearson":
+    with _backend.threads(num_threads) as n_threads, _dynamic_chunks(backend):
+        n_sets = _heap_sets(prepared, rows, k, n_threads, backend)
+        if prepared.kind == "pearson" and n_sets:
+            kernel = _backend.get_kernel("similarity", "pearson_topk_all", backend)
+            kernel(
+                *args,
+                k,
+                min_support,
+                shrinkage,
+                min_similarity,
+                *_heaps(n_sets, prepared.n, k, a.dtype),
+                out_idx,
+                out_val,
+            )
+        elif prepared.kind == "pearson":
             kernel = _backend.get_kernel("similarity", "pearson_topk", backend)
             kernel(
                 *args,

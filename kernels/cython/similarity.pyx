@@ -9,7 +9,7 @@ dynamically, one at a time.
 """
 
 from cython cimport floating
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY, sqrt
 from libc.stdlib cimport calloc, free, malloc
 
@@ -17,6 +17,63 @@ from _heap cimport heap_offer, heap_sort
 
 # Same value as kernels/numba/similarity.py
 cdef double ZERO_VARIANCE_RTOL = 1e-12
+
+cdef extern from *:
+    """
+    #include <stdlib.h>
+    #include <string.h>
+    /* Pearson accumulators: 8 doubles per pair (one 64-byte cache line, 64-byte
+       aligned), [count, sum x, sum y, sum x*x, sum y*y, sum x*y, 0, 0]. */
+    #define FR_ACC 8
+    #if defined(__GNUC__) || defined(__clang__)
+    typedef double fr_v8d __attribute__((vector_size(64)));
+    static inline void fr_pearson_add(double* a, double x, double xx, double y) {
+        /* a[0:6] += [1, x, y, xx, y*y, x*y]: every product is rounded once, as in
+           the scalar form below, so both give the same bits; one vector add */
+        const fr_v8d b = {1.0, x, 0.0, xx, 0.0, 0.0, 0.0, 0.0};
+        const fr_v8d c = {0.0, 0.0, 1.0, 0.0, 0.0, x, 0.0, 0.0};
+        const fr_v8d d = {0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0};
+        fr_v8d t = c + y * d;  /* (0, 0, 1, 0, y, x, 0, 0), exact */
+        fr_v8d* p = (fr_v8d*) __builtin_assume_aligned(a, 64);
+        *p += b + y * t;
+    }
+    static inline void fr_pearson_zero(double* a) {
+        fr_v8d* p = (fr_v8d*) __builtin_assume_aligned(a, 64);
+        *p = (fr_v8d){0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    }
+    #else
+    static inline void fr_pearson_add(double* a, double x, double xx, double y) {
+        a[0] += 1.0; a[1] += x; a[2] += y; a[3] += xx; a[4] += y * y; a[5] += x * y;
+    }
+    static inline void fr_pearson_zero(double* a) {
+        memset(a, 0, FR_ACC * sizeof(double));
+    }
+    #endif
+    /* n_pairs zeroed, 64-byte aligned accumulators (NULL on failure) */
+    static double* fr_acc_alloc(size_t n_pairs) {
+        size_t bytes = (n_pairs + 1) * FR_ACC * sizeof(double);
+        double* a;
+    #if defined(_WIN32)
+        a = (double*) _aligned_malloc(bytes, 64);
+    #else
+        if (posix_memalign((void**) &a, 64, bytes) != 0) a = NULL;
+    #endif
+        if (a != NULL) memset(a, 0, bytes);
+        return a;
+    }
+    static void fr_acc_free(double* a) {
+    #if defined(_WIN32)
+        _aligned_free(a);
+    #else
+        free(a);
+    #endif
+    }
+    """
+    int FR_ACC
+    void fr_pearson_add(double* a, double x, double xx, double y) noexcept nogil
+    void fr_pearson_zero(double* a) noexcept nogil
+    double* fr_acc_alloc(size_t n_pairs) noexcept nogil
+    void fr_acc_free(double* a) noexcept nogil
 
 
 cdef inline long long _row_work(int i, const long long* indptr, const int* indices,
@@ -30,27 +87,34 @@ cdef inline long long _row_work(int i, const long long* indptr, const int* indic
     return work
 
 
-cdef inline int _pearson_offer(int l, double* acc, long long min_support, double shrinkage,
-                               double min_similarity, floating* vals, int* idxs, int size,
-                               int k) noexcept nogil:
-    # score the pair accumulated in acc[6 l : 6 l + 6], reset it, offer it
-    cdef double* a = acc + 6 * <Py_ssize_t> l
+cdef inline long long _upper_bound(const int* a, long long lo, long long hi,
+                                   int key) noexcept nogil:
+    # lo + np.searchsorted(a[lo:hi], key, side="right"), a[lo:hi] sorted
+    cdef long long mid
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if a[mid] <= key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline bint _pearson_score(double* a, long long min_support, double shrinkage,
+                                double* sim_out) noexcept nogil:
+    # Pearson (then shrunk) from the six sums in a[0:6], which are reset;
+    # False when the pair gets no similarity (support, zero variance, exactly 0)
     cdef double n = a[0], sx = a[1], sy = a[2], sxx = a[3], syy = a[4], sxy = a[5]
     cdef double var_x, var_y, sim
-    cdef floating v
-    a[0] = 0.0
-    a[1] = 0.0
-    a[2] = 0.0
-    a[3] = 0.0
-    a[4] = 0.0
-    a[5] = 0.0
+    fr_pearson_zero(a)
     if n < min_support:
-        return size
-    # Surprise's one-pass form: n * cov / sqrt(n * var_x * n * var_y)
+        return False
+    # Surprise's one-pass form: n * cov / sqrt(n * var_x * n * var_y); symmetric in
+    # (x, y), so sim(i, l) and sim(l, i) get the same bits from the same sums
     var_x = n * sxx - sx * sx
     var_y = n * syy - sy * sy
     if var_x <= ZERO_VARIANCE_RTOL * n * sxx or var_y <= ZERO_VARIANCE_RTOL * n * syy:
-        return size
+        return False
     sim = (n * sxy - sx * sy) / sqrt(var_x * var_y)
     if sim > 1.0:
         sim = 1.0
@@ -58,10 +122,16 @@ cdef inline int _pearson_offer(int l, double* acc, long long min_support, double
         sim = -1.0
     if shrinkage > 0.0:
         sim = sim * (n / (n + shrinkage))
-    if sim == 0.0 or sim < min_similarity:
-        return size
-    v = <floating> sim  # rank in the output precision, so ties are the output's ties
-    return heap_offer(vals, idxs, size, k, v, l)
+    sim_out[0] = sim
+    return sim != 0.0
+
+
+cdef inline int _offer_inline(floating* vals, int* idxs, int size, int k, floating v,
+                              int l) noexcept nogil:
+    # heap_offer, with the common reject (full heap, v not better than the root) inline
+    if size < k or v > vals[0] or (v == vals[0] and l < idxs[0]):
+        return heap_offer(vals, idxs, size, k, v, l)
+    return size
 
 
 cdef inline int _pearson_row(
@@ -82,58 +152,117 @@ cdef inline int _pearson_row(
     floating* vals,
     int* idxs,
 ) noexcept nogil:
-    # acc[6 l : 6 l + 6] = [count, sum x, sum y, sum x*x, sum y*y, sum x*y]
+    # acc[8 l : 8 l + 6] = [count, sum x, sum y, sum x*x, sum y*y, sum x*y] over
+    # every l sharing a column with i (both sides of i)
     cdef long long p, q
     cdef int j, l, t, n_touched = 0, size = 0
     cdef bint dense = _row_work(i, indptr, indices, t_indptr) >= n_vectors
-    cdef double x, xx, y
+    cdef double x, xx, sim
     cdef double* a
+    cdef floating v
     for p in range(indptr[i], indptr[i + 1]):
         j = indices[p]
         x = data[p]
         xx = x * x
         if dense:
             for q in range(t_indptr[j], t_indptr[j + 1]):
-                y = t_data[q]
-                a = acc + 6 * <Py_ssize_t> t_indices[q]
-                a[0] += 1.0
-                a[1] += x
-                a[2] += y
-                a[3] += xx
-                a[4] += y * y
-                a[5] += x * y
+                fr_pearson_add(acc + FR_ACC * <Py_ssize_t> t_indices[q], x, xx, t_data[q])
         else:
             for q in range(t_indptr[j], t_indptr[j + 1]):
                 l = t_indices[q]
-                y = t_data[q]
-                a = acc + 6 * <Py_ssize_t> l
+                a = acc + FR_ACC * <Py_ssize_t> l
                 if a[0] == 0.0:
                     touched[n_touched] = l
                     n_touched = n_touched + 1
-                a[0] += 1.0
-                a[1] += x
-                a[2] += y
-                a[3] += xx
-                a[4] += y * y
-                a[5] += x * y
-    a = acc + 6 * <Py_ssize_t> i  # no self pair
-    a[0] = 0.0
-    a[1] = 0.0
-    a[2] = 0.0
-    a[3] = 0.0
-    a[4] = 0.0
-    a[5] = 0.0
+                fr_pearson_add(a, x, xx, t_data[q])
+    fr_pearson_zero(acc + FR_ACC * <Py_ssize_t> i)  # no self pair
     if dense:
-        for l in range(n_vectors):
-            if acc[6 * <Py_ssize_t> l] != 0.0:
-                size = _pearson_offer(l, acc, min_support, shrinkage, min_similarity,
-                                      vals, idxs, size, k)
-    else:
-        for t in range(n_touched):
-            l = touched[t]
-            if l != i:
-                size = _pearson_offer(l, acc, min_support, shrinkage, min_similarity,
-                                      vals, idxs, size, k)
+        n_touched = n_vectors
+    for t in range(n_touched):
+        l = t if dense else touched[t]
+        a = acc + FR_ACC * <Py_ssize_t> l
+        if a[0] == 0.0:
+            continue
+        if not _pearson_score(a, min_support, shrinkage, &sim) or sim < min_similarity:
+            continue
+        v = <floating> sim  # rank in the output precision, so ties are the output's ties
+        size = _offer_inline(vals, idxs, size, k, v, l)
+    return size
+
+
+cdef inline int _pearson_row_sym(
+    int i,
+    const long long* indptr,
+    const int* indices,
+    const floating* data,
+    const long long* t_indptr,
+    const int* t_indices,
+    const floating* t_data,
+    int n_vectors,
+    int k,
+    long long min_support,
+    double shrinkage,
+    double min_similarity,
+    double* acc,
+    int* touched,
+    long long* starts,
+    floating* vals,
+    int* idxs,
+    floating* r_vals,
+    int* r_idxs,
+    int* r_size,
+    floating* r_thr,
+    int* r_thr_idx,
+) noexcept nogil:
+    # Pairs (i, l) with l > i only: per column j of row i, walk A.T[j] from just
+    # past i (its indices are sorted). Each pair is offered to row i's heap
+    # (vals, idxs) and to this thread's heap of row l (r_vals[l k : l k + k]);
+    # (r_thr[l], r_thr_idx[l]) is that heap's root once it is full ((-inf, n)
+    # before), so the common reject reads compact arrays, not scattered heaps.
+    cdef long long p, q, p0 = indptr[i], work = 0
+    cdef int j, l, t, n_touched = 0, size = 0
+    cdef bint dense
+    cdef double x, xx, sim
+    cdef double* a
+    cdef floating v
+    for p in range(p0, indptr[i + 1]):
+        j = indices[p]
+        q = _upper_bound(t_indices, t_indptr[j], t_indptr[j + 1], i)
+        starts[p - p0] = q
+        work += t_indptr[j + 1] - q
+    dense = work >= n_vectors - i - 1
+    for p in range(p0, indptr[i + 1]):
+        j = indices[p]
+        x = data[p]
+        xx = x * x
+        if dense:
+            for q in range(starts[p - p0], t_indptr[j + 1]):
+                fr_pearson_add(acc + FR_ACC * <Py_ssize_t> t_indices[q], x, xx, t_data[q])
+        else:
+            for q in range(starts[p - p0], t_indptr[j + 1]):
+                l = t_indices[q]
+                a = acc + FR_ACC * <Py_ssize_t> l
+                if a[0] == 0.0:
+                    touched[n_touched] = l
+                    n_touched = n_touched + 1
+                fr_pearson_add(a, x, xx, t_data[q])
+    if dense:
+        n_touched = n_vectors - i - 1
+    for t in range(n_touched):
+        l = i + 1 + t if dense else touched[t]
+        a = acc + FR_ACC * <Py_ssize_t> l
+        if a[0] == 0.0:
+            continue
+        if not _pearson_score(a, min_support, shrinkage, &sim) or sim < min_similarity:
+            continue
+        v = <floating> sim  # rank in the output precision, so ties are the output's ties
+        size = _offer_inline(vals, idxs, size, k, v, l)
+        if v > r_thr[l] or (v == r_thr[l] and i < r_thr_idx[l]):
+            r_size[l] = heap_offer(r_vals + <Py_ssize_t> l * k, r_idxs + <Py_ssize_t> l * k,
+                                   r_size[l], k, v, i)
+            if r_size[l] == k:
+                r_thr[l] = r_vals[<Py_ssize_t> l * k]
+                r_thr_idx[l] = r_idxs[<Py_ssize_t> l * k]
     return size
 
 
@@ -257,7 +386,7 @@ def pearson_topk(const long long[::1] indptr, const int[::1] indices, const floa
     if n_rows == 0:
         return
     with nogil, parallel():
-        acc = <double*> calloc(6 * n + 1, sizeof(double))
+        acc = fr_acc_alloc(n)
         touched = <int*> malloc((n + 1) * sizeof(int))
         if acc == NULL or touched == NULL:
             failed_p[0] = 1
@@ -268,7 +397,7 @@ def pearson_topk(const long long[::1] indptr, const int[::1] indices, const floa
                                 t_indices_p, t_data_p, n, k, min_support, shrinkage,
                                 min_similarity, acc, touched, &out_val[r, 0], &out_idx[r, 0])
             _pad(&out_val[r, 0], &out_idx[r, 0], size, k)
-        free(acc)
+        fr_acc_free(acc)
         free(touched)
     if failed[0]:
         raise MemoryError("pearson_topk: could not allocate the per-thread accumulators")
@@ -316,3 +445,92 @@ def dot_topk(const long long[::1] indptr, const int[::1] indices, const floating
         free(touched)
     if failed[0]:
         raise MemoryError("dot_topk: could not allocate the per-thread accumulators")
+
+
+def pearson_topk_all(const long long[::1] indptr, const int[::1] indices,
+                     const floating[::1] data, const long long[::1] t_indptr,
+                     const int[::1] t_indices, const floating[::1] t_data, int k,
+                     long long min_support, double shrinkage, double min_similarity,
+                     int[:, :, ::1] heap_idx, floating[:, :, ::1] heap_val,
+                     int[:, ::1] heap_size, int[:, ::1] out_idx, floating[:, ::1] out_val):
+    """Top-k Pearson correlation of every row, each pair computed once.
+
+    See ``kernels/numba/similarity.py:pearson_topk_all``. Here the threads are
+    capped at ``heap_val.shape[0]`` and thread ``t`` uses heap set ``t``.
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, r, e
+    cdef int n_sets = heap_val.shape[0]
+    cdef Py_ssize_t max_len = 0
+    cdef double* acc
+    cdef int* touched
+    cdef long long* starts
+    cdef floating* thr
+    cdef int* thr_idx
+    cdef int size, tid
+    cdef int* fsize
+    cdef int failed[1]
+    cdef int* failed_p = failed  # written through a shared pointer: not thread-private
+    cdef const floating* data_p = &data[0] if data.shape[0] > 0 else NULL
+    cdef const floating* t_data_p = &t_data[0] if t_data.shape[0] > 0 else NULL
+    cdef const int* indices_p = &indices[0] if indices.shape[0] > 0 else NULL
+    cdef const int* t_indices_p = &t_indices[0] if t_indices.shape[0] > 0 else NULL
+    failed[0] = 0
+    if n == 0:
+        return
+    for r in range(n):
+        if indptr[r + 1] - indptr[r] > max_len:
+            max_len = indptr[r + 1] - indptr[r]
+    fsize = <int*> malloc(n * sizeof(int))
+    if fsize == NULL:
+        raise MemoryError("pearson_topk_all: could not allocate the row sizes")
+    with nogil, parallel(num_threads=n_sets):
+        acc = fr_acc_alloc(n)
+        touched = <int*> malloc((n + 1) * sizeof(int))
+        starts = <long long*> malloc((max_len + 1) * sizeof(long long))
+        thr = <floating*> malloc(n * sizeof(floating))
+        thr_idx = <int*> malloc(n * sizeof(int))
+        if acc == NULL or touched == NULL or starts == NULL or thr == NULL or thr_idx == NULL:
+            failed_p[0] = 1
+        else:
+            for e in range(n):
+                thr[e] = -INFINITY
+                thr_idx[e] = n
+        tid = threadid()
+        for r in prange(n, schedule="dynamic", chunksize=1):
+            if failed_p[0]:
+                continue
+            fsize[r] = _pearson_row_sym(
+                r, &indptr[0], indices_p, data_p, &t_indptr[0], t_indices_p, t_data_p, n, k,
+                min_support, shrinkage, min_similarity, acc, touched, starts,
+                &out_val[r, 0], &out_idx[r, 0], &heap_val[tid, 0, 0], &heap_idx[tid, 0, 0],
+                &heap_size[tid, 0], thr, thr_idx)
+        fr_acc_free(acc)
+        free(thr)
+        free(thr_idx)
+        free(touched)
+        free(starts)
+    if failed[0]:
+        free(fsize)
+        raise MemoryError("pearson_topk_all: could not allocate the per-thread scratch")
+    _merge_sets(heap_idx, heap_val, heap_size, fsize, out_idx, out_val)
+    free(fsize)
+
+
+cdef void _merge_sets(int[:, :, ::1] heap_idx, floating[:, :, ::1] heap_val,
+                      int[:, ::1] heap_size, int* fsize, int[:, ::1] out_idx,
+                      floating[:, ::1] out_val) noexcept:
+    # row r: its own heap (out[r], fsize[r] entries) merged with every set's heap r
+    cdef Py_ssize_t n = out_idx.shape[0], r
+    cdef int k = out_idx.shape[1], n_sets = heap_val.shape[0], s, e, size
+    cdef floating* vals
+    cdef int* idxs
+    with nogil:
+        for r in prange(n, schedule="dynamic", chunksize=256):
+            vals = &out_val[r, 0]
+            idxs = &out_idx[r, 0]
+            size = fsize[r]
+            for s in range(n_sets):
+                for e in range(heap_size[s, r]):
+                    size = _offer_inline(vals, idxs, size, k, heap_val[s, r, e],
+                                         heap_idx[s, r, e])
+            _pad(vals, idxs, size, k)

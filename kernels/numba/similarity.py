@@ -55,9 +55,31 @@ def _row_work(i, indptr, indices, t_indptr):
     return work
 
 
+#: Accumulators per pair: ``[count, sum x, sum y, sum x*x, sum y*y, sum x*y]``
+#: padded to 8 float64 (one 64-byte cache line; the Cython twin adds them as
+#: one vector).
+ACC_WIDTH = 8
+
+
+@jit
+def _upper_bound(a, lo, hi, key):
+    """``lo + np.searchsorted(a[lo:hi], key, side="right")`` for sorted ``a[lo:hi]``."""
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if a[mid] <= key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 @jit
 def _pearson_sim(n, sx, sy, sxx, syy, sxy, min_support, shrinkage):
-    """Pearson from the six sums (then shrunk); 0.0 when there is none."""
+    """Pearson from the six sums (then shrunk); 0.0 when there is none.
+
+    Symmetric in ``(x, y)``: ``sim(i, l)`` and ``sim(l, i)`` get the same bits
+    from the same sums.
+    """
     if n < min_support:
         return 0.0
     # Surprise's one-pass form: n * cov / sqrt(n * var_x * n * var_y)
@@ -104,7 +126,7 @@ def _pearson_row(
 ):
     """Top-k Pearson similarities of row ``i``; returns the number kept.
 
-    ``acc`` is (n, 6) float64, all zero on entry and on exit; per row ``l`` it
+    ``acc`` is (n, 8) float64, all zero on entry and on exit; per row ``l`` it
     accumulates over the common columns ``j``:
     ``[count, sum x, sum y, sum x*x, sum y*y, sum x*y]`` with ``x = A[i, j]``,
     ``y = A[l, j]``. A heavy row (at least ``n`` updates) skips the touched
@@ -161,6 +183,99 @@ def _pearson_row(
         # row stop here, and a Numba call that passes arrays is not free
         if size < k or v > vals[0] or (v == vals[0] and l < idxs[0]):
             size = heap_offer(vals, idxs, size, k, v, l)
+    return size
+
+
+@jit
+def _offer(vals, idxs, size, k, v, l):
+    """``heap_offer`` with the common reject (full heap, ``v`` not better than the root) inline."""
+    if size < k or v > vals[0] or (v == vals[0] and l < idxs[0]):
+        size = heap_offer(vals, idxs, size, k, v, l)
+    return size
+
+
+@jit
+def _pearson_row_sym(
+    i,
+    indptr,
+    indices,
+    data,
+    t_indptr,
+    t_indices,
+    t_data,
+    k,
+    min_support,
+    shrinkage,
+    min_similarity,
+    acc,
+    touched,
+    starts,
+    cast,
+    vals,
+    idxs,
+    r_vals,
+    r_idxs,
+    r_size,
+    r_thr,
+    r_thr_idx,
+):
+    """Top-k Pearson similarities of row ``i`` with the rows ``l > i``; returns the number kept.
+
+    Per column ``j`` of row ``i`` the walk of ``A.T[j]`` (sorted indices)
+    starts just past ``i``, so each unordered pair is accumulated once, by its
+    lower row. The pair goes to row ``i``'s heap ``(vals, idxs)`` and to this
+    stripe's heap of row ``l``: ``(r_vals[l], r_idxs[l])`` with ``r_size[l]``
+    entries. ``(r_thr[l], r_thr_idx[l])`` is that heap's root once it is full
+    (``(-inf, n)`` before), so the common reject reads two compact arrays.
+    ``acc`` is as in :func:`_pearson_row`; ``starts`` has room for row ``i``.
+    """
+    n_vectors = acc.shape[0]
+    p0 = indptr[i]
+    work = 0
+    for p in range(p0, indptr[i + 1]):
+        j = indices[p]
+        q = _upper_bound(t_indices, t_indptr[j], t_indptr[j + 1], i)
+        starts[p - p0] = q
+        work += t_indptr[j + 1] - q
+    dense = work >= n_vectors - i - 1
+    n_touched = 0
+    for p in range(p0, indptr[i + 1]):
+        j = indices[p]
+        x = np.float64(data[p])
+        xx = x * x
+        for q in range(starts[p - p0], t_indptr[j + 1]):
+            l = t_indices[q]
+            y = np.float64(t_data[q])
+            if not dense and acc[l, 0] == 0.0:
+                touched[n_touched] = l
+                n_touched += 1
+            acc[l, 0] += 1.0
+            acc[l, 1] += x
+            acc[l, 2] += y
+            acc[l, 3] += xx
+            acc[l, 4] += y * y
+            acc[l, 5] += x * y
+    size = 0
+    n_scan = n_vectors - i - 1 if dense else n_touched
+    for t in range(n_scan):
+        l = i + 1 + t if dense else touched[t]
+        if acc[l, 0] == 0.0:
+            continue
+        sim = _pearson_sim(
+            acc[l, 0], acc[l, 1], acc[l, 2], acc[l, 3], acc[l, 4], acc[l, 5], min_support, shrinkage
+        )
+        for c in range(6):
+            acc[l, c] = 0.0
+        if sim == 0.0 or sim < min_similarity:
+            continue
+        cast[0] = sim  # rank in the output precision, so ties are the output's ties
+        v = cast[0]
+        size = _offer(vals, idxs, size, k, v, l)
+        if v > r_thr[l] or (v == r_thr[l] and i < r_thr_idx[l]):
+            r_size[l] = heap_offer(r_vals[l], r_idxs[l], r_size[l], k, v, i)
+            if r_size[l] == k:
+                r_thr[l] = r_vals[l, 0]
+                r_thr_idx[l] = r_idxs[l, 0]
     return size
 
 
@@ -299,7 +414,7 @@ def pearson_topk(
     n_stripes = min(n_rows, STRIPES)
     for stripe in prange(n_stripes):
         # scratch per stripe; rows stripe, stripe + n_stripes, ... share it
-        acc = np.zeros((n, 6), dtype=np.float64)
+        acc = np.zeros((n, ACC_WIDTH), dtype=np.float64)
         touched = np.empty(n, dtype=np.int32)
         cast = np.empty(1, dtype=out_val.dtype)
         for r in range(stripe, n_rows, n_stripes):
@@ -393,3 +508,105 @@ def dot_topk(
                     out_idx[r],
                 )
             _pad(out_val[r], out_idx[r], size, k)
+
+
+@jit(parallel=True)
+def pearson_topk_all(
+    indptr,
+    indices,
+    data,
+    t_indptr,
+    t_indices,
+    t_data,
+    k,
+    min_support,
+    shrinkage,
+    min_similarity,
+    heap_idx,
+    heap_val,
+    heap_size,
+    out_idx,
+    out_val,
+):
+    """Top-k Pearson correlation of every row, each pair computed once.
+
+    The same result as :func:`pearson_topk` with ``rows = arange(n)``, for
+    half the accumulation work: ``sim(i, l) == sim(l, i)``, so only the pairs
+    ``l > i`` are accumulated (by row ``i``) and each similarity is offered to
+    both rows' heaps.
+
+    Parameters
+    ----------
+    indptr, indices, data, t_indptr, t_indices, t_data, k, min_support, shrinkage,
+    min_similarity
+        As in :func:`pearson_topk`.
+    heap_idx : (n_sets, n, k) int32, scratch
+    heap_val : (n_sets, n, k) float32/float64 (the data dtype), scratch
+    heap_size : (n_sets, n) int32, zero on entry
+        One set of ``n`` size-``k`` heaps per stripe of rows (per thread in
+        the Cython twin): set ``s`` collects the pairs ``(i, l)`` found by
+        the rows ``i`` of stripe ``s`` for the higher row ``l``. Memory
+        ``n_sets * n * k * (4 + itemsize)`` bytes; the caller bounds it.
+    out_idx : (n, k) int32, written: neighbour rows, best first, -1 padded.
+    out_val : (n, k) float32/float64, written: their similarities, -inf padded.
+
+    Notes
+    -----
+    Rows are dealt round-robin into ``n_sets`` stripes (``STRIPES`` in
+    :func:`pearson_topk`); row ``i``'s own heap (the pairs ``l > i``) is then
+    merged with every set's heap of row ``i`` (the pairs ``l < i``). The top
+    ``k`` under the total order (similarity descending, index ascending) of a
+    union does not depend on how it was split, and each pair's similarity is
+    computed once, so the output is the same for any number of stripes or
+    threads, and the same as :func:`pearson_topk`'s up to the last bit of
+    float64 products on float64 data (float32 products are exact in float64,
+    so with float32 data it is bitwise the same). The work of row ``i`` is
+    about proportional to the number of rows after it, so stripes of
+    round-robin rows get similar work.
+    """
+    n = indptr.shape[0] - 1
+    n_sets = heap_val.shape[0]
+    if n == 0:
+        return
+    max_len = 0
+    for r in range(n):
+        max_len = max(max_len, indptr[r + 1] - indptr[r])
+    own_size = np.zeros(n, dtype=np.int32)
+    for s in prange(n_sets):
+        acc = np.zeros((n, ACC_WIDTH), dtype=np.float64)
+        touched = np.empty(n, dtype=np.int32)
+        starts = np.empty(max_len, dtype=np.int64)
+        cast = np.empty(1, dtype=out_val.dtype)
+        thr = np.full(n, -np.inf, dtype=out_val.dtype)
+        thr_idx = np.full(n, n, dtype=np.int32)
+        for i in range(s, n, n_sets):
+            own_size[i] = _pearson_row_sym(
+                i,
+                indptr,
+                indices,
+                data,
+                t_indptr,
+                t_indices,
+                t_data,
+                k,
+                min_support,
+                shrinkage,
+                min_similarity,
+                acc,
+                touched,
+                starts,
+                cast,
+                out_val[i],
+                out_idx[i],
+                heap_val[s],
+                heap_idx[s],
+                heap_size[s],
+                thr,
+                thr_idx,
+            )
+    for r in prange(n):
+        size = own_size[r]
+        for s in range(n_sets):
+            for e in range(heap_size[s, r]):
+                size = _offer(out_val[r], out_idx[r], size, k, heap_val[s, r, e], heap_idx[s, r, e])
+        _pad(out_val[r], out_idx[r], size, k)
