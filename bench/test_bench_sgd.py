@@ -35,6 +35,12 @@ def data():
 
 
 @pytest.fixture(scope="module")
+def movielens_train():
+    """The issue-4 data: ml-latest-small, 80/20 ``random_split(seed=0)``, train part."""
+    return fr.split.random_split(fr.datasets.movielens_small(), test_size=0.2, seed=0)[0]
+
+
+@pytest.fixture(scope="module")
 def tiny():
     return fr.datasets.synthetic(200, 100, 2_000, seed=0)
 
@@ -105,3 +111,24 @@ def test_surprise_svd_fit(benchmark, data):
     trainset = Dataset.load_from_df(frame, Reader(rating_scale=(1, 5))).build_full_trainset()
     algo = SVD(n_factors=FACTORS, n_epochs=EPOCHS, lr_all=0.005, reg_all=0.02, random_state=0)
     benchmark.pedantic(algo.fit, args=(trainset,), rounds=2)
+
+
+def test_fastrec_fit_movielens_small(benchmark, movielens_train):
+    model = SGDMF(factors=100, epochs=20, learning_rate=0.005, regularization=0.02,
+                  random_state=0, num_threads=THREADS)  # fmt: skip
+    model.fit(movielens_train)  # warm-up
+    benchmark(model.fit, movielens_train)
+    assert model.history_[-1]["train_rmse"] < model.history_[0]["train_rmse"]
+
+
+def test_surprise_svd_fit_movielens_small(benchmark, movielens_train):
+    pytest.importorskip("surprise")
+    pd = pytest.importorskip("pandas")
+    from surprise import SVD, Dataset, Reader
+
+    coo = movielens_train.matrix.tocoo()
+    frame = pd.DataFrame({"u": coo.row, "i": coo.col, "r": coo.data.astype(np.float64)})
+    reader = Reader(rating_scale=(float(coo.data.min()), float(coo.data.max())))
+    trainset = Dataset.load_from_df(frame, reader).build_full_trainset()
+    algo = SVD(n_factors=100, n_epochs=20, lr_all=0.005, reg_all=0.02, random_state=0)
+    benchmark.pedantic(algo.fit, args=(trainset,), rounds=3)
