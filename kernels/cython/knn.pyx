@@ -48,8 +48,8 @@ cdef enum:
 cdef extern from *:
     """
     #include <stddef.h>
-    /* acc[idx[q], 0:8] += acc[idx[q], 7] * [1, rx, ry, rx*rx, ry*ry, rx*ry, 0, 0] for
-       q < n, with ry = val[q] and acc[., 7] a 0/1 flag. NumPy equivalent:
+    /* acc[idx[q], 0:8] += f * [1, rx, ry, rx*rx, ry*ry, rx*ry, 0, 0] for q < n, with
+       ry = val[q] and f = acc[idx[q], 7] (a 0/1 flag) if masked, else 1. NumPy:
        ``acc[idx, :6] += acc[idx, 7:8] * [1, rx, ry, rx**2, ry**2, rx*ry]``.
        Each lane is rounded exactly as the scalar sum would be: the lanes of
        c0 + ry * (c1 + ry * c2) are single products (the others are exact with 0 or 1),
@@ -58,16 +58,24 @@ cdef extern from *:
     typedef double fastrec_v8d __attribute__((vector_size(64)));
     #define FASTREC_ACCUMULATE(NAME, T)                                              \\
     static inline void NAME(double *acc, const int *idx, const T *val, long long n,  \\
-                            double rx) {                                             \\
+                            double rx, int masked) {                                 \\
         const fastrec_v8d c0 = {1.0, rx, 0.0, rx * rx, 0.0, 0.0, 0.0, 0.0};          \\
         const fastrec_v8d c1 = {0.0, 0.0, 1.0, 0.0, 0.0, rx, 0.0, 0.0};              \\
         const fastrec_v8d c2 = {0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0};             \\
         long long q;                                                                 \\
-        for (q = 0; q < n; q++) {                                                    \\
-            double *line = acc + (ptrdiff_t)idx[q] * 8;  /* 64-byte aligned */       \\
-            double ry = (double)val[q];                                              \\
-            fastrec_v8d v = c0 + ry * (c1 + ry * c2);                                \\
-            *(fastrec_v8d *)line += line[7] * v;                                     \\
+        if (masked) {                                                                \\
+            for (q = 0; q < n; q++) {                                                \\
+                double *line = acc + (ptrdiff_t)idx[q] * 8;  /* 64-byte aligned */   \\
+                double ry = (double)val[q];                                          \\
+                fastrec_v8d v = c0 + ry * (c1 + ry * c2);                            \\
+                *(fastrec_v8d *)line += line[7] * v;                                 \\
+            }                                                                        \\
+        } else {                                                                     \\
+            for (q = 0; q < n; q++) {                                                \\
+                double *line = acc + (ptrdiff_t)idx[q] * 8;                          \\
+                double ry = (double)val[q];                                          \\
+                *(fastrec_v8d *)line += c0 + ry * (c1 + ry * c2);                    \\
+            }                                                                        \\
         }                                                                            \\
     }
     static inline void fastrec_clear_line(double *line) {
@@ -76,11 +84,11 @@ cdef extern from *:
     #else
     #define FASTREC_ACCUMULATE(NAME, T)                                              \\
     static inline void NAME(double *acc, const int *idx, const T *val, long long n,  \\
-                            double rx) {                                             \\
+                            double rx, int masked) {                                 \\
         long long q;                                                                 \\
         for (q = 0; q < n; q++) {                                                    \\
             double *line = acc + (ptrdiff_t)idx[q] * 8;                              \\
-            double ry = (double)val[q], f = line[7];                                 \\
+            double ry = (double)val[q], f = masked ? line[7] : 1.0;                  \\
             line[0] += f; line[1] += f * rx; line[2] += f * ry;                      \\
             line[3] += f * (rx * rx); line[4] += f * (ry * ry); line[5] += f * (rx * ry); \\
         }                                                                            \\
@@ -90,17 +98,19 @@ cdef extern from *:
         for (c = 0; c < 8; c++) line[c] = 0.0;
     }
     #endif
-    FASTREC_ACCUMULATE(fastrec_accumulate_masked_f32, float)
-    FASTREC_ACCUMULATE(fastrec_accumulate_masked_f64, double)
+    FASTREC_ACCUMULATE(fastrec_accumulate_f32, float)
+    FASTREC_ACCUMULATE(fastrec_accumulate_f64, double)
     /* the first 64-byte boundary at or after p (p points at >= 8 doubles of slack) */
     static inline double *fastrec_align_lines(double *p) {
         return (double *)(((size_t)p + 63) & ~(size_t)63);
     }
     """
-    void accumulate_masked_f32 "fastrec_accumulate_masked_f32"(
-        double* acc, const int* idx, const float* val, long long n, double rx) noexcept nogil
-    void accumulate_masked_f64 "fastrec_accumulate_masked_f64"(
-        double* acc, const int* idx, const double* val, long long n, double rx) noexcept nogil
+    void accumulate_f32 "fastrec_accumulate_f32"(
+        double* acc, const int* idx, const float* val, long long n, double rx,
+        bint masked) noexcept nogil
+    void accumulate_f64 "fastrec_accumulate_f64"(
+        double* acc, const int* idx, const double* val, long long n, double rx,
+        bint masked) noexcept nogil
     void clear_line "fastrec_clear_line"(double* line) noexcept nogil
     double* align_lines "fastrec_align_lines"(double* p) noexcept nogil
 
@@ -229,11 +239,11 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
     """k-NN predictions for queries grouped by target (see the numba twin).
 
     Per group: (1) flag the candidates (the raters of its query columns) in
-    their own accumulator line, or every line when the group's columns hold
-    more entries than there are x ("dense" group: cheaper than walking them
-    twice more); (2) add the co-rated sums branch-free with that flag as a 0/1
-    factor (no extra memory stream, no mispredicted branch; one 64-byte vector
-    update per co-rating); (3) turn each flagged line into a similarity in a
+    their own accumulator line; (2) add the co-rated sums branch-free with that
+    flag as a 0/1 factor (no extra memory stream, no mispredicted branch; one
+    64-byte vector update per co-rating); a group whose columns hold at least
+    n_x entries ("dense": cheaper than walking them twice more) skips (1),
+    accumulates every line and walks every line in (3); (3) turn each flagged line into a similarity in a
     compact (n_x,) array, zeroing the line; (4) per query, gather the positive
     similarities of its column's raters and keep the k best with a
     branch-free quickselect threshold, summed in increasing x2 order.
@@ -250,7 +260,7 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
     cdef double* work
     cdef int* cand_pos
     cdef double* sim
-    cdef int n_cand, c, n_tied, take
+    cdef int n_cand, c, n_tied, tie
     cdef double* row
     cdef Py_ssize_t g, x2
     cdef long long q, p, pa, start, end, n_visits
@@ -272,26 +282,24 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                 y = query_other[q]
                 n_visits = n_visits + (b_indptr[y + 1] - b_indptr[y])
             dense = n_visits >= n_x
-            # (1) only the raters of the group's query columns can be neighbours
-            if dense:
-                for x2 in range(n_x):
-                    acc[x2 * ACC_WIDTH + FLAG] = 1.0
-            else:
+            # (1) only the raters of the group's query columns can be neighbours (a
+            # dense group accumulates every line: flag = 1 everywhere, implicitly)
+            if not dense:
                 for q in range(group_ptr[g], group_ptr[g + 1]):
                     y = query_other[q]
                     for p in range(b_indptr[y], b_indptr[y + 1]):
                         acc[<Py_ssize_t> b_indices[p] * ACC_WIDTH + FLAG] = 1.0
-            acc[<Py_ssize_t> x * ACC_WIDTH + FLAG] = 0.0  # never its own neighbour
+                acc[<Py_ssize_t> x * ACC_WIDTH + FLAG] = 0.0  # never its own neighbour
             # (2) acc[x2, :6] += FLAG(x2) * [1, rx, ry, rx^2, ry^2, rx ry] over co-ratings
             for pa in range(a_indptr[x], a_indptr[x + 1]):
                 y = a_indices[pa]
                 start = b_indptr[y]
                 if floating is float:
-                    accumulate_masked_f32(acc, &b_indices[start], &b_data[start],
-                                          b_indptr[y + 1] - start, a_data[pa])
+                    accumulate_f32(acc, &b_indices[start], &b_data[start],
+                                   b_indptr[y + 1] - start, a_data[pa], not dense)
                 else:
-                    accumulate_masked_f64(acc, &b_indices[start], &b_data[start],
-                                          b_indptr[y + 1] - start, a_data[pa])
+                    accumulate_f64(acc, &b_indices[start], &b_data[start],
+                                   b_indptr[y + 1] - start, a_data[pa], not dense)
             # (3) sim[x2] = similarity if positive else 0, for every flagged line; the
             # line is zeroed (so a repeated x2 is skipped and acc is clean afterwards)
             if dense:
@@ -334,14 +342,19 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                     n_tied = k
                     for c in range(n_cand):
                         n_tied = n_tied - (cand_val[c] > t)
-                    size = k
+                if n_cand > k:  # compact the k kept ones in place (branch-free)
+                    size = 0
+                    for c in range(n_cand):
+                        s = cand_val[c]
+                        tie = (s == t) & (n_tied > 0)
+                        n_tied = n_tied - tie
+                        cand_val[size] = s
+                        cand_pos[size] = cand_pos[c]
+                        size = size + ((s > t) | tie)
                 num = 0.0
                 den = 0.0
-                for c in range(n_cand):
+                for c in range(size):
                     s = cand_val[c]
-                    take = (s > t) | ((s == t) & (n_tied > 0))
-                    n_tied = n_tied - ((s == t) & (n_tied > 0))
-                    s = s if take else 0.0  # adds an exact 0 when not taken
                     p = start + cand_pos[c]
                     r = b_ratings[p]
                     if centered:

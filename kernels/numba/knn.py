@@ -130,15 +130,16 @@ def clear_rows(touched, n_touched, acc):
 
 
 @jit
-def accumulate_masked(x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc):
-    """Co-rated sums of target ``x`` against the flagged x2 only, branch-free.
+def accumulate_masked(x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc, masked):
+    """Co-rated sums of target ``x`` against every x2, or the flagged x2 only.
 
     NumPy equivalent, for every x2 with Y its co-rated columns with x:
-    ``acc[x2, :6] += acc[x2, FLAG] * [len(Y), A[x, Y].sum(), A[x2, Y].sum(),
+    ``acc[x2, :6] += f * [len(Y), A[x, Y].sum(), A[x2, Y].sum(),
     (A[x, Y] ** 2).sum(), (A[x2, Y] ** 2).sum(), (A[x, Y] * A[x2, Y]).sum()]``,
-    the flag being 0 or 1. Every x2 is visited; the 0/1 factor (exact) replaces
-    an unpredictable branch, and the sums of a flagged line are bit for bit
-    those of the plain loop. ``acc[:, :6]`` must be zero on entry.
+    with ``f = acc[x2, FLAG]`` (0 or 1) when ``masked``, else 1. Every x2 is
+    visited; the 0/1 factor (exact) replaces an unpredictable branch, and the
+    sums of a flagged line are bit for bit those of the plain loop.
+    ``acc[:, :6]`` must be zero on entry.
     """
     for pa in range(a_indptr[x], a_indptr[x + 1]):
         y = a_indices[pa]
@@ -147,7 +148,7 @@ def accumulate_masked(x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_dat
         for q in range(b_indptr[y], b_indptr[y + 1]):
             x2 = b_indices[q]
             ry = np.float64(b_data[q])
-            f = acc[x2, FLAG]
+            f = acc[x2, FLAG] if masked else 1.0
             acc[x2, CNT] += f
             acc[x2, SX] += f * rx
             acc[x2, SY] += f * ry
@@ -267,8 +268,9 @@ def predict_pairs(
     none or it is not positive), zeroing the line; (4) per query, gather the
     positive similarities of the column's raters and keep the k best with a
     quickselect threshold (no heap). A group whose columns hold at least n_x
-    entries is "dense": it flags every line in (1) and walks every line in
-    (3) instead of its columns (same result, fewer random accesses).
+    entries is "dense": it skips (1), accumulates every line in (2) and walks
+    every line in (3) instead of its columns (same result, fewer random
+    accesses).
     """
     n_x = means.shape[0]
     n_groups = group_target.shape[0]
@@ -287,18 +289,18 @@ def predict_pairs(
                 n_visits += b_indptr[y + 1] - b_indptr[y]
             # a "dense" group flags every line: cheaper than walking its columns twice
             dense = n_visits >= n_x
-            # (1) only the raters of the group's query columns can be neighbours
-            if dense:
-                for x2 in range(n_x):
-                    acc[x2, FLAG] = 1.0
-            else:
+            # (1) only the raters of the group's query columns can be neighbours (a
+            # dense group accumulates every line: flag = 1 everywhere, implicitly)
+            if not dense:
                 for q in range(group_ptr[g], group_ptr[g + 1]):
                     y = query_other[q]
                     for p in range(b_indptr[y], b_indptr[y + 1]):
                         acc[b_indices[p], FLAG] = 1.0
-            acc[x, FLAG] = 0.0  # never its own neighbour
+                acc[x, FLAG] = 0.0  # never its own neighbour
             # (2)
-            accumulate_masked(x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc)
+            accumulate_masked(
+                x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc, not dense
+            )
             # (3) a repeated x2 finds its line already zeroed
             if dense:
                 for x2 in range(n_x):
@@ -338,15 +340,19 @@ def predict_pairs(
                     n_tied = k
                     for c in range(n_cand):
                         n_tied -= cand_val[c] > t
-                    size = k
+                    # compact the k kept ones in place (branch-free)
+                    size = 0
+                    for c in range(n_cand):
+                        s = cand_val[c]
+                        tie = (s == t) & (n_tied > 0)
+                        n_tied -= tie
+                        cand_val[size] = s
+                        cand_pos[size] = cand_pos[c]
+                        size += (s > t) | tie
                 num = 0.0
                 den = 0.0
-                for c in range(n_cand):
+                for c in range(size):
                     s = cand_val[c]
-                    tie = (s == t) & (n_tied > 0)
-                    take = (s > t) | tie
-                    n_tied -= tie
-                    s = s if take else 0.0  # adds an exact 0 when not taken
                     p = start + cand_pos[c]
                     r = np.float64(b_ratings[p])
                     if centered:
