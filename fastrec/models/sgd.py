@@ -70,7 +70,10 @@ LR_SCHEDULES = ("constant", "decay")
 _CHUNKS_PER_THREAD = 16
 # Fewer ratings than this per thread: use fewer threads. Waking a thread team
 # for every epoch costs more than it saves on small data (ml-latest-small's
-# 80k ratings take a few milliseconds per epoch on one core).
+# 80k ratings take 2-4 ms per epoch on one core). Re-measured with the
+# vectorised kernel on the shared 2-core machine (load average ~3): two threads
+# made the 20-epoch ml-latest-small fit 3x slower (each epoch's join waits for
+# a descheduled thread), so small data stays single-threaded.
 MIN_RATINGS_PER_THREAD = 50_000
 # Target sizes of one item block and of one user chunk's factors (see the
 # kernel). Measured on synthetic(138_000, 27_000, 20M) with 2 threads (Xeon,
