@@ -213,7 +213,8 @@ class _NeighborhoodModel(Recommender):
         RT = _transpose(R)
         self._ratings = _Side(R, RT, "pearson")  # users x items, for ItemKNN scoring
         if self._user_based:
-            self._side = _Side(R, RT, self.similarity)
+            same = self.similarity == "pearson"
+            self._side = self._ratings if same else _Side(R, RT, self.similarity)
             self._means = np.ascontiguousarray(self.user_mean_, dtype=np.float64)
         else:
             self._side = _Side(RT, R, self.similarity)
@@ -230,7 +231,9 @@ class _NeighborhoodModel(Recommender):
     def _predict_known(self, uidx: np.ndarray, iidx: np.ndarray) -> np.ndarray:
         target, other = (uidx, iidx) if self._user_based else (iidx, uidx)
         target = np.asarray(target, dtype=np.int32)
-        order = np.argsort(target, kind="stable")
+        # group the queries by target; 16-bit keys get NumPy's O(n) radix sort
+        key = target.astype(np.uint16) if self._means.shape[0] <= 1 << 16 else target
+        order = np.argsort(key, kind="stable")
         sorted_target = target[order]
         starts = np.flatnonzero(np.r_[True, sorted_target[1:] != sorted_target[:-1]])
         group_target = np.ascontiguousarray(sorted_target[starts], dtype=np.int32)
