@@ -16,9 +16,10 @@ def visiting_order(block_ptr, user_order, chunk_bounds, block_order):
 
     Chunk ``c`` is ``user_order[chunk_bounds[c]:chunk_bounds[c + 1]]``; it
     walks the item blocks ``block_order[(c + s) % n_blocks]`` for s = 0, 1, ...;
-    in each block it takes its users two at a time and alternates the runs of
-    the pair (a0, b0, a1, b1, ..., then the rest of the longer run); a last
-    unpaired user runs alone. Chunks follow each other in order.
+    in each block two lanes take the chunk's users in order (lane a the first
+    user with ratings in the block, lane b the next), then alternate one
+    rating at a time, a before b; a lane whose run is done takes the next user
+    with ratings in the block at once. Chunks follow each other in order.
     """
     n_blocks = len(block_order)
     out = []
@@ -26,13 +27,24 @@ def visiting_order(block_ptr, user_order, chunk_bounds, block_order):
         users = list(user_order[chunk_bounds[c] : chunk_bounds[c + 1]])
         for s in range(n_blocks):
             blk = block_order[(c + s) % n_blocks]
-            for start in range(0, len(users), 2):
-                pair = users[start : start + 2]
-                runs = [list(range(block_ptr[u][blk], block_ptr[u][blk + 1])) for u in pair]
-                for j in range(max(len(run) for run in runs)):
-                    for u, run in zip(pair, runs):
-                        if j < len(run):
-                            out.append((u, run[j]))
+            queue = iter(users)
+
+            def take(queue=queue, blk=blk):
+                for u in queue:
+                    run = list(range(block_ptr[u][blk], block_ptr[u][blk + 1]))
+                    if run:
+                        return [u, run]
+                return None
+
+            lanes = [take(), None]
+            lanes[1] = take()
+            while lanes[0] is not None or lanes[1] is not None:
+                for j in (0, 1):
+                    if lanes[j] is not None:
+                        u, run = lanes[j]
+                        out.append((u, run.pop(0)))
+                        if not run:
+                            lanes[j] = take()
     return out
 
 

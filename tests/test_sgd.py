@@ -132,6 +132,40 @@ def test_visiting_order_by_hand():
     # block 1: pair (2, 0) -> 5, 1, 2; user 1 alone has nothing in block 1
     # block 0: pair (2, 0) -> 0 (user 2 has none); user 1 alone -> 3, 4
     assert order == [(2, 5), (0, 1), (0, 2), (0, 0), (1, 3), (1, 4)]
+    # a lane whose user is done takes the next user at once (no fixed pairs):
+    # runs 0: [0], 1: [1, 2, 3], 2: [4, 5]
+    order = visiting_order([[0, 1], [1, 4], [4, 6]], [0, 1, 2], [0, 3], [0])
+    assert order == [(0, 0), (1, 1), (2, 4), (1, 2), (2, 5), (1, 3)]
+
+
+def _replay(order, problem, state, mu, lr, reg):
+    """Item 1's factors after the updates of ``order`` (float64, as the reference)."""
+    _, indices, ratings = problem[:3]
+    P, Q, bu, bi = (np.array(a, dtype=np.float64) for a in state)
+    for u, e in order:
+        i = indices[e]
+        err = ratings[e] - (mu + bu[u] + bi[i] + P[u] @ Q[i])
+        bu[u] += lr * (err - reg * bu[u])
+        bi[i] += lr * (err - reg * bi[i])
+        P[u], Q[i] = P[u] + lr * (err * Q[i] - reg * P[u]), Q[i] + lr * (err * P[u] - reg * Q[i])
+    return Q[1]
+
+
+def test_lanes_refill_in_the_kernel(backend, dtype):
+    # the by-hand order above, seen through the kernel: item 1 is updated by
+    # users 1, 1, 2, 1 under the lane order (1, 1, 1, 2 under fixed pairs)
+    problem = (_one_block([0, 1, 4, 6]), [0, 1, 1, 1, 0, 1], [5.0, 3.0, 3.0, 3.0, 1.0, 3.0],
+               [0, 1, 2], [0, 3], [0])  # fmt: skip
+    state = (np.full((3, 2), 0.1), np.full((2, 2), 0.1), np.zeros(3), np.zeros(2))
+    got = _run_epoch(backend, dtype, problem, 3.0, 0.5, 0.02, True, state)
+    start = tuple(np.asarray(a, dtype=dtype) for a in state)
+    want = sgd_epoch_reference(*problem, dtype(3.0), dtype(0.5), dtype(0.02), True, *start)
+    for g, w in zip(got[:4], want[:4]):
+        np.testing.assert_allclose(g, w, **tol(dtype))
+    # the fixed-pair order gives a visibly different item 1
+    pairs = [(0, 0), (1, 1), (1, 2), (1, 3), (2, 4), (2, 5)]
+    Q1 = _replay(pairs, problem, state, 3.0, 0.5, 0.02)
+    assert np.abs(Q1 - want[1][1]).max() > 100 * tol(dtype)["atol"] + 1e-3
 
 
 @fixture_ok

@@ -177,44 +177,58 @@ cdef double run_chunk(const long long* block_ptr, Py_ssize_t n_blocks, const int
                       floating lr, floating shrink, bint use_bias, floating* user_factors,
                       floating* item_factors, Py_ssize_t k, floating* user_bias,
                       floating* item_bias) noexcept nogil:
-    # users user_order[first:end] (chunk c) over every item block; returns the loss sum
-    cdef Py_ssize_t s, blk, pos, ea, ea_end, eb, eb_end, width = n_blocks + 1
-    cdef int a, b, i
+    # users user_order[first:end] (chunk c) over every item block, in two lanes
+    # that each walk one user's run and take the chunk's next user when it is
+    # done; returns the loss sum
+    cdef Py_ssize_t s, blk, nxt, width = n_blocks + 1
+    cdef Py_ssize_t ea, ea_end, eb, eb_end
+    cdef int a = 0, b = 0, i
     cdef floating err
     cdef double loss = 0.0
     for s in range(n_blocks):
         blk = block_order[(c + s) % n_blocks]
-        pos = first
-        while pos < end:
-            a = user_order[pos]
+        nxt = first
+        ea = 0
+        ea_end = 0
+        eb = 0
+        eb_end = 0
+        while ea == ea_end and nxt < end:  # lane a: the first user with ratings here
+            a = user_order[nxt]
+            nxt = nxt + 1
             ea = block_ptr[a * width + blk]
             ea_end = block_ptr[a * width + blk + 1]
-            if pos + 1 < end:
-                b = user_order[pos + 1]
-                eb = block_ptr[b * width + blk]
-                eb_end = block_ptr[b * width + blk + 1]
-            else:
-                b = a
-                eb = 0
-                eb_end = 0
-            while ea < ea_end or eb < eb_end:
-                if ea < ea_end:
-                    if ea + PREFETCH_AHEAD < ea_end:
-                        prefetch_row(&item_factors[indices[ea + PREFETCH_AHEAD] * k], k)
-                    i = indices[ea]
-                    err = sgd_step(&user_factors[a * k], &item_factors[i * k], &user_bias[a],
-                                   &item_bias[i], ratings[ea], mu, lr, shrink, use_bias, k)
-                    loss = loss + err * err
-                    ea = ea + 1
-                if eb < eb_end:
-                    if eb + PREFETCH_AHEAD < eb_end:
-                        prefetch_row(&item_factors[indices[eb + PREFETCH_AHEAD] * k], k)
-                    i = indices[eb]
-                    err = sgd_step(&user_factors[b * k], &item_factors[i * k], &user_bias[b],
-                                   &item_bias[i], ratings[eb], mu, lr, shrink, use_bias, k)
-                    loss = loss + err * err
-                    eb = eb + 1
-            pos = pos + 2
+        while eb == eb_end and nxt < end:  # lane b: the next one
+            b = user_order[nxt]
+            nxt = nxt + 1
+            eb = block_ptr[b * width + blk]
+            eb_end = block_ptr[b * width + blk + 1]
+        while ea < ea_end or eb < eb_end:
+            if ea < ea_end:
+                if ea + PREFETCH_AHEAD < ea_end:
+                    prefetch_row(&item_factors[indices[ea + PREFETCH_AHEAD] * k], k)
+                i = indices[ea]
+                err = sgd_step(&user_factors[a * k], &item_factors[i * k], &user_bias[a],
+                               &item_bias[i], ratings[ea], mu, lr, shrink, use_bias, k)
+                loss = loss + err * err
+                ea = ea + 1
+                while ea == ea_end and nxt < end:
+                    a = user_order[nxt]
+                    nxt = nxt + 1
+                    ea = block_ptr[a * width + blk]
+                    ea_end = block_ptr[a * width + blk + 1]
+            if eb < eb_end:
+                if eb + PREFETCH_AHEAD < eb_end:
+                    prefetch_row(&item_factors[indices[eb + PREFETCH_AHEAD] * k], k)
+                i = indices[eb]
+                err = sgd_step(&user_factors[b * k], &item_factors[i * k], &user_bias[b],
+                               &item_bias[i], ratings[eb], mu, lr, shrink, use_bias, k)
+                loss = loss + err * err
+                eb = eb + 1
+                while eb == eb_end and nxt < end:
+                    b = user_order[nxt]
+                    nxt = nxt + 1
+                    eb = block_ptr[b * width + blk]
+                    eb_end = block_ptr[b * width + blk + 1]
     return loss
 
 
@@ -227,7 +241,7 @@ def sgd_epoch(const long long[:, ::1] block_ptr, const int[::1] indices,
     """One Hogwild SGD pass over all ratings, updating the factors in place.
 
     See ``kernels/numba/sgd.py`` for the parameters and the visiting order
-    (user chunks x item blocks, users in pairs with their ratings interleaved).
+    (user chunks x item blocks, two lanes of users with their ratings interleaved).
     The scalars are rounded to the factors' dtype before use, as the Python
     wrapper does for Numba.
     """

@@ -35,10 +35,16 @@ TIST 2015, section 4), chosen for the caches:
   block and of one user chunk are all it touches for a while (sized by the
   caller for the caches), and chunks running side by side mostly
   work in different item blocks;
-- within (chunk, block), users are taken in pairs (order[p], order[p + 1]),
-  ... and the ratings of a pair alternate a0, b0, a1, b1, ... until both runs
-  are done (a last unpaired user runs alone): two independent dependency
-  chains keep the core busy while one waits for its dot product.
+- within (chunk, block), two lanes walk the users' runs: lane a takes the
+  chunk's first user with ratings in the block, lane b the next one; then the
+  lanes alternate one rating at a time (a, b, a, b, ...), and a lane whose run
+  is done takes the chunk's next user with ratings in the block at once
+  (right after its last rating, before the other lane's turn). Two independent
+  dependency chains keep the core busy while one waits for its dot product,
+  and on skewed data a long run is overlapped with many short ones (fixed
+  pairs of users left a long run alone for most of its length; on
+  ml-latest-small the lanes were 1.3x faster at 32 factors, no different at
+  100). Only the last run of a chunk may run alone.
 
 Item rows and item biases are the only race (the one permitted in fastrec).
 With one thread the result is a deterministic function of the inputs; with
@@ -135,39 +141,60 @@ def run_chunk(
     block_ptr, indices, ratings, user_order, first, end, c, block_order,
     mu, lr, shrink, use_bias, user_factors, item_factors, user_bias, item_bias,
 ):  # fmt: skip
-    """Users ``user_order[first:end]`` (chunk ``c``) over every item block; returns the loss sum."""
+    """Users ``user_order[first:end]`` (chunk ``c``) over every item block; returns the loss sum.
+
+    Two lanes each walk one user's run of the block and take the chunk's next
+    user (skipping empty runs) as soon as theirs is done; the lanes alternate
+    one rating at a time (see the module docstring).
+    """
     n_blocks = block_order.shape[0]
     k = user_factors.shape[1]
     s = np.empty(2 * (64 // user_factors.itemsize), dtype=user_factors.dtype)
     loss = 0.0
     for t in range(n_blocks):
         blk = block_order[(c + t) % n_blocks]
-        for pos in range(first, end, 2):
-            a = user_order[pos]
+        nxt = first
+        a = 0
+        b = 0
+        ea = 0
+        ea_end = 0
+        eb = 0
+        eb_end = 0
+        while ea == ea_end and nxt < end:  # lane a: the first user with ratings here
+            a = user_order[nxt]
+            nxt += 1
             ea = block_ptr[a, blk]
             ea_end = block_ptr[a, blk + 1]
-            b = a
-            eb = 0
-            eb_end = 0
-            if pos + 1 < end:
-                b = user_order[pos + 1]
-                eb = block_ptr[b, blk]
-                eb_end = block_ptr[b, blk + 1]
-            while ea < ea_end or eb < eb_end:
-                if ea < ea_end:
-                    err = sgd_step(
-                        user_factors, item_factors, user_bias, item_bias, a, indices[ea],
-                        ratings[ea], mu, lr, shrink, use_bias, k, s,
-                    )  # fmt: skip
-                    loss += err * err
-                    ea += 1
-                if eb < eb_end:
-                    err = sgd_step(
-                        user_factors, item_factors, user_bias, item_bias, b, indices[eb],
-                        ratings[eb], mu, lr, shrink, use_bias, k, s,
-                    )  # fmt: skip
-                    loss += err * err
-                    eb += 1
+        while eb == eb_end and nxt < end:  # lane b: the next one
+            b = user_order[nxt]
+            nxt += 1
+            eb = block_ptr[b, blk]
+            eb_end = block_ptr[b, blk + 1]
+        while ea < ea_end or eb < eb_end:
+            if ea < ea_end:
+                err = sgd_step(
+                    user_factors, item_factors, user_bias, item_bias, a, indices[ea],
+                    ratings[ea], mu, lr, shrink, use_bias, k, s,
+                )  # fmt: skip
+                loss += err * err
+                ea += 1
+                while ea == ea_end and nxt < end:
+                    a = user_order[nxt]
+                    nxt += 1
+                    ea = block_ptr[a, blk]
+                    ea_end = block_ptr[a, blk + 1]
+            if eb < eb_end:
+                err = sgd_step(
+                    user_factors, item_factors, user_bias, item_bias, b, indices[eb],
+                    ratings[eb], mu, lr, shrink, use_bias, k, s,
+                )  # fmt: skip
+                loss += err * err
+                eb += 1
+                while eb == eb_end and nxt < end:
+                    b = user_order[nxt]
+                    nxt += 1
+                    eb = block_ptr[b, blk]
+                    eb_end = block_ptr[b, blk + 1]
     return loss
 
 
