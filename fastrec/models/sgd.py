@@ -30,9 +30,10 @@ by ``random_state``:
    A chunk is run by one thread, which walks the item blocks starting at its
    own offset in that order (so threads mostly work in different blocks):
    no two threads ever write the same user row and only item rows are
-   shared (the Hogwild race). Within (chunk, block), consecutive users are
-   paired and their ratings interleaved (two independent update chains per
-   thread; see the kernel's docstring).
+   shared (the Hogwild race). Within (chunk, block), two lanes take the
+   chunk's users in order, one user's run at a time, and alternate one rating
+   each (two independent update chains per thread; a lane that finishes takes
+   the next user at once; see the kernel's docstring).
 
 Without a callback, validation data or a progress bar, the schedules of all the
 epochs are drawn first (the same draws in the same order) and the epochs run in
