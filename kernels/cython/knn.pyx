@@ -260,7 +260,7 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
     cdef double* work
     cdef int* cand_pos
     cdef double* sim
-    cdef int n_cand, c, n_tied, tie
+    cdef int n_cand, c, n_tied, tie, n_list
     cdef double* row
     cdef Py_ssize_t g, x2
     cdef long long q, p, pa, start, end, n_visits
@@ -301,7 +301,7 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                     accumulate_f64(acc, &b_indices[start], &b_data[start],
                                    b_indptr[y + 1] - start, a_data[pa], not dense)
             # (3) sim[x2] = similarity if positive else 0, for every flagged line; the
-            # line is zeroed (so a repeated x2 is skipped and acc is clean afterwards)
+            # line is zeroed (acc is clean afterwards)
             if dense:
                 for x2 in range(n_x):
                     row = acc + x2 * ACC_WIDTH
@@ -309,15 +309,23 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                     sim[x2] = s if s > 0.0 else 0.0
                     clear_line(row)
             else:
+                # list each flagged x2 once (branch-free: its flag is cleared on the
+                # first visit), then compute the listed similarities
+                n_list = 0
                 for q in range(group_ptr[g], group_ptr[g + 1]):
                     y = query_other[q]
                     for p in range(b_indptr[y], b_indptr[y + 1]):
                         x2 = b_indices[p]
                         row = acc + x2 * ACC_WIDTH
-                        if row[FLAG] != 0.0:
-                            s = pair_similarity(kind, row, min_support, shrinkage)
-                            sim[x2] = s if s > 0.0 else 0.0
-                            clear_line(row)
+                        cand_pos[n_list] = <int> x2
+                        n_list = n_list + (row[FLAG] != 0.0)
+                        row[FLAG] = 0.0
+                for c in range(n_list):
+                    x2 = cand_pos[c]
+                    row = acc + x2 * ACC_WIDTH
+                    s = pair_similarity(kind, row, min_support, shrinkage)
+                    sim[x2] = s if s > 0.0 else 0.0
+                    clear_line(row)
             sim[x] = 0.0  # stale from an earlier group, if x rated a query column
             acc[<Py_ssize_t> x * ACC_WIDTH + FLAG] = 0.0
             # (4) every sim[x2] read below was written in (3) for this group

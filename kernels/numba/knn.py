@@ -301,7 +301,7 @@ def predict_pairs(
             accumulate_masked(
                 x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc, not dense
             )
-            # (3) a repeated x2 finds its line already zeroed
+            # (3) sim[x2] = similarity if positive else 0 for the flagged lines, zeroed
             if dense:
                 for x2 in range(n_x):
                     s = pair_similarity(kind, acc, x2, min_support, shrinkage)
@@ -309,15 +309,22 @@ def predict_pairs(
                     for c in range(ACC_WIDTH):
                         acc[x2, c] = 0.0
             else:
+                # list each flagged x2 once (branch-free: its flag is cleared on the
+                # first visit), then compute the listed similarities
+                n_list = 0
                 for q in range(group_ptr[g], group_ptr[g + 1]):
                     y = query_other[q]
                     for p in range(b_indptr[y], b_indptr[y + 1]):
                         x2 = b_indices[p]
-                        if acc[x2, FLAG] != 0.0:
-                            s = pair_similarity(kind, acc, x2, min_support, shrinkage)
-                            sim[x2] = s if s > 0.0 else 0.0
-                            for c in range(ACC_WIDTH):
-                                acc[x2, c] = 0.0
+                        cand_pos[n_list] = x2
+                        n_list += acc[x2, FLAG] != 0.0
+                        acc[x2, FLAG] = 0.0
+                for c in range(n_list):
+                    x2 = cand_pos[c]
+                    s = pair_similarity(kind, acc, x2, min_support, shrinkage)
+                    sim[x2] = s if s > 0.0 else 0.0
+                    for j in range(ACC_WIDTH):
+                        acc[x2, j] = 0.0
             sim[x] = 0.0  # stale from an earlier group, if x rated a query column
             acc[x, FLAG] = 0.0
             # (4) every sim[x2] read below was written in (3) for this group
