@@ -39,8 +39,10 @@ cdef extern from *:
     #define FR_SGD_SCALAR_TAIL(T, W, s, f, k, p, q, dot)                          \\
         do {                                                                       \\
             ptrdiff_t j_, h_;                                                      \\
-            for (j_ = (f) % (2 * (W)); (f) < (k); (f)++, j_++)                     \\
+            for (; (f) < (k); (f)++) {                                             \\
+                j_ = (f) % (2 * (W));                                              \\
                 s[j_] = s[j_] + p[f] * q[f];                                       \\
+            }                                                                      \\
             for (h_ = (W); h_ >= 1; h_ /= 2)                                       \\
                 for (j_ = 0; j_ < h_; j_++) s[j_] = s[j_] + s[j_ + h_];            \\
             dot = s[0];                                                            \\
@@ -62,7 +64,7 @@ cdef extern from *:
             bi[0] = bi_ + (step - shrink * bi_);                                   \\
         }
 
-    #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+    #if !defined(FR_SGD_NO_VECTOR) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12))
     typedef float fr_sgd_vf __attribute__((vector_size(64)));
     typedef double fr_sgd_vd __attribute__((vector_size(64)));
     typedef float fr_sgd_vf8 __attribute__((vector_size(32)));
@@ -123,7 +125,7 @@ cdef extern from *:
     FR_SGD_DEFINE_STEP(float, fr_sgd_vf, 16, fr_step_f32, fr_sgd_fold_f)
     FR_SGD_DEFINE_STEP(double, fr_sgd_vd, 8, fr_step_f64, fr_sgd_fold_d)
 
-    #else  /* no vector extensions: the same lanes and tree, one element at a time */
+    #else  /* no vector extensions (or -DFR_SGD_NO_VECTOR): the same lanes and tree, one element at a time */
     #define FR_SGD_DEFINE_STEP(T, W, NAME)                                         \\
     static inline T NAME(T* FR_SGD_RESTRICT p, T* FR_SGD_RESTRICT q,               \\
                          T* FR_SGD_RESTRICT bu, T* FR_SGD_RESTRICT bi, T rating,   \\
