@@ -42,14 +42,16 @@ On implicit data (every rating 1) Pearson has zero variance everywhere, so
 every prediction falls back; use ``similarity="cosine"`` there.
 
 Similarities are computed on demand (``kernels/*/knn``): ``predict`` groups the
-query pairs by target, computes the target's similarity with every other row
-in one sparse pass (dense per-thread accumulators; six co-rated sums per pair
-for Pearson) and picks each query's neighbours among the raters. This is exact
-for any ``k`` and needs no stored similarity matrix: the memory is the ratings
-(twice: by rows and by columns, 8 bytes per rating each) plus about
-``81 * n_x`` bytes of scratch per thread (``n_x`` = users for UserKNN, items
-for ItemKNN: one 64-byte accumulator line per candidate, a touched list, a
-query filter and a candidate buffer).
+query pairs by target, computes the target's similarity with the rows that can
+be neighbours (the raters of its query columns, flagged in their accumulator
+line) in one sparse pass (dense per-thread accumulators; six co-rated sums per
+pair for Pearson, added as one 64-byte vector update) and picks each query's
+neighbours among the raters (a quickselect threshold, not a heap). This is
+exact for any ``k`` and needs no stored similarity matrix: the memory is the
+ratings (twice: by rows and by columns, 8 bytes per rating each) plus about
+``108 * n_x`` bytes of scratch per thread (``n_x`` = users for UserKNN, items
+for ItemKNN: one 64-byte accumulator line per candidate, the target's
+similarity row, and candidate and selection buffers).
 
 ``recommend`` scores every item for a batch of users:
 
