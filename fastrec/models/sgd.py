@@ -291,7 +291,9 @@ class SGDMF(Recommender):
     intercept_ : float
         ``mu``: the training mean rating (0 without biases).
     history_ : list of dict
-        The per-epoch ``info`` dicts passed to the callback.
+        The per-epoch ``info`` dicts passed to the callback. When the epochs
+        ran in one kernel call (no callback, validation or progress bar),
+        ``seconds`` is that call's time divided evenly over the epochs.
     best_epoch_ : int or None
         With validation data: the epoch whose factors were kept.
 
