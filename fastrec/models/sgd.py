@@ -617,6 +617,17 @@ class SGDMF(Recommender):
             row_offset=self.intercept_ + self.user_bias_[uidx],
         )
 
+    def _factor_parts(self):
+        # recommend ranks p_u . q_i + b_i with the fused kernel; mu + b_u is
+        # the same for all of a user's items and is added to the scores after
+        dtype = self.user_factors_.dtype
+        return (
+            np.ascontiguousarray(self.user_factors_),
+            np.ascontiguousarray(self.item_factors_, dtype=dtype),
+            np.ascontiguousarray(self.item_bias_, dtype=dtype),
+            self.intercept_ + self.user_bias_.astype(np.float64),
+        )
+
     def _similar_items_internal(self, iidx: np.ndarray, n: int):
         """Cosine similarity of the item factors (biases are not part of it)."""
         return cosine_similar(self.item_factors_, iidx, n, self.backend, self.num_threads)
