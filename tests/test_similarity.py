@@ -181,6 +181,98 @@ def test_similarity_rows_subset_equals_full(kind, backend, problem, data):
     np.testing.assert_array_equal(val3, val)
 
 
+# ------------------------------------- all rows at once (each pair computed once)
+
+
+def _one_sided(X, backend, dtype, **kw):
+    """All rows through the query-rows kernel (rows reversed, so not ``arange(n)``)."""
+    n = X.shape[0]
+    rows = np.arange(n)[::-1]
+    idx, val = similarity_rows(X, rows, kind="pearson", backend=backend, dtype=dtype, **kw)
+    return idx[::-1], val[::-1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(problem=problems())
+def test_pearson_all_rows_equals_query_rows(backend, dtype, problem):
+    # the all-rows kernel computes each pair once and offers it to both rows'
+    # heaps: the output must be exactly what the query-rows kernel gives
+    X, opt = problem
+    kw = {key: opt[key] for key in ("k", "min_support", "shrinkage", "min_similarity")}
+    idx, val = similarity_rows(X, kind="pearson", backend=backend, dtype=dtype, **kw)
+    idx1, val1 = _one_sided(X, backend, dtype, **kw)
+    np.testing.assert_array_equal(idx, idx1)
+    np.testing.assert_array_equal(val, val1)
+
+
+@pytest.mark.parametrize("n_sets", [1, 3, 7])
+def test_pearson_all_rows_any_number_of_heap_sets(backend, dtype, n_sets):
+    # the per-thread heaps are merged per row: any split of the pairs gives the
+    # same top k (many exact ties: two rating levels, duplicated rows)
+    X = ratings_matrix(90, 40, 0.3, seed=4, constant_rows=2, duplicate_rows=8, levels=2)
+    a = X.T.tocsr()
+    at = X
+    n, k = a.shape[0], 5
+    args = (
+        a.indptr.astype(np.int64),
+        a.indices.astype(np.int32),
+        a.data.astype(dtype),
+        at.indptr.astype(np.int64),
+        at.indices.astype(np.int32),
+        at.data.astype(dtype),
+    )
+    kernel = fastrec._backend.get_kernel("similarity", "pearson_topk_all", backend)
+    out = []
+    for sets in (1, n_sets):
+        idx = np.empty((n, k), np.int32)
+        val = np.empty((n, k), dtype)
+        heaps = (
+            np.empty((sets, n, k), np.int32),
+            np.empty((sets, n, k), dtype),
+            np.zeros((sets, n), np.int32),
+        )
+        with fastrec._backend.threads(2):
+            kernel(*args, k, 1, 0.0, -np.inf, *heaps, idx, val)
+        out.append((idx, val))
+    (idx_a, val_a), (idx_b, val_b) = out
+    assert (idx_a >= 0).sum() > n  # real neighbours, not just padding
+    np.testing.assert_array_equal(idx_a, idx_b)
+    np.testing.assert_array_equal(val_a, val_b)
+    ref = reference_similarity(a, "pearson")
+    assert_topk(idx_a, val_a, ref, k, None, dtype)
+
+
+def test_pearson_all_rows_arbitrary_float32_values_bit_for_bit(backend):
+    # float32 values off any grid: products are exact in the float64
+    # accumulators, so computing a pair once (as (i, l), i < l) gives the same
+    # bits as computing it from either side
+    rng = np.random.default_rng(8)
+    X = sp.random(60, 45, density=0.3, random_state=rng, format="csr", dtype=np.float64)
+    X.data = rng.standard_normal(X.nnz) * 3.0
+    idx, val = similarity_rows(X, kind="pearson", k=6, backend=backend, dtype=np.float32)
+    idx1, val1 = _one_sided(X, backend, np.float32, k=6)
+    assert np.isfinite(val).sum() > 60
+    np.testing.assert_array_equal(idx, idx1)
+    np.testing.assert_array_equal(val, val1)
+
+
+def test_pearson_heap_memory_limit_falls_back(backend, monkeypatch):
+    # above HEAP_MEMORY_LIMIT the query-rows kernel runs instead: same output
+    import fastrec.neighbours as neighbours
+
+    X = ratings_matrix(50, 30, 0.3, seed=12)
+    fast = similarity(X, kind="pearson", axis="items", k=4, backend=backend)
+    assert neighbours._heap_sets(prepare(X.T.tocsr(), "pearson"), np.arange(30), 4, 2, backend) > 0
+    monkeypatch.setattr(neighbours, "HEAP_MEMORY_LIMIT", 0)
+    assert neighbours._heap_sets(prepare(X.T.tocsr(), "pearson"), np.arange(30), 4, 2, backend) == 0
+    slow = similarity(X, kind="pearson", axis="items", k=4, backend=backend)
+    assert fast.nnz > 0
+    np.testing.assert_array_equal(fast.indptr, slow.indptr)
+    np.testing.assert_array_equal(fast.indices, slow.indices)
+    np.testing.assert_array_equal(fast.data, slow.data)
+
+
 # ------------------------------------------------------ threads and backends
 
 

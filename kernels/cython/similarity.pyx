@@ -49,6 +49,18 @@ cdef extern from *:
         memset(a, 0, FR_ACC * sizeof(double));
     }
     #endif
+    /* for q from q0 while q < q1 and idx[q] < stop:
+           acc[8 idx[q] : 8 idx[q] + 6] += [1, x, y[q], xx, y[q]**2, x y[q]];
+       returns where it stopped */
+    #define FR_RUN(NAME, T) \
+    static inline long long NAME(double* acc, const int* idx, const T* y, long long q, \
+                                 long long q1, int stop, double x, double xx) { \
+        for (; q < q1 && idx[q] < stop; q++) \
+            fr_pearson_add(acc + FR_ACC * (size_t) idx[q], x, xx, (double) y[q]); \
+        return q; \
+    }
+    FR_RUN(fr_pearson_run_f, float)
+    FR_RUN(fr_pearson_run_d, double)
     /* n_pairs zeroed, 64-byte aligned accumulators (NULL on failure) */
     static double* fr_acc_alloc(size_t n_pairs) {
         size_t bytes = (n_pairs + 1) * FR_ACC * sizeof(double);
@@ -72,8 +84,22 @@ cdef extern from *:
     int FR_ACC
     void fr_pearson_add(double* a, double x, double xx, double y) noexcept nogil
     void fr_pearson_zero(double* a) noexcept nogil
+    long long fr_pearson_run_f(double* acc, const int* idx, const float* y, long long q,
+                               long long q1, int stop, double x, double xx) noexcept nogil
+    long long fr_pearson_run_d(double* acc, const int* idx, const double* y, long long q,
+                               long long q1, int stop, double x, double xx) noexcept nogil
     double* fr_acc_alloc(size_t n_pairs) noexcept nogil
     void fr_acc_free(double* a) noexcept nogil
+
+
+cdef inline long long _run(double* acc, const int* idx, const floating* y, long long q,
+                          long long q1, int stop, double x, double xx) noexcept nogil:
+    # while q < q1 and idx[q] < stop: acc[8 idx[q] : 8 idx[q] + 6] += [1, x, y[q], xx,
+    # y[q]**2, x y[q]]; q += 1. Returns q.
+    if floating is float:
+        return fr_pearson_run_f(acc, idx, y, q, q1, stop, x, xx)
+    else:
+        return fr_pearson_run_d(acc, idx, y, q, q1, stop, x, xx)
 
 
 cdef inline long long _row_work(int i, const long long* indptr, const int* indices,
@@ -165,8 +191,7 @@ cdef inline int _pearson_row(
         x = data[p]
         xx = x * x
         if dense:
-            for q in range(t_indptr[j], t_indptr[j + 1]):
-                fr_pearson_add(acc + FR_ACC * <Py_ssize_t> t_indices[q], x, xx, t_data[q])
+            _run(acc, t_indices, t_data, t_indptr[j], t_indptr[j + 1], n_vectors, x, xx)
         else:
             for q in range(t_indptr[j], t_indptr[j + 1]):
                 l = t_indices[q]
@@ -187,6 +212,43 @@ cdef inline int _pearson_row(
             continue
         v = <floating> sim  # rank in the output precision, so ties are the output's ties
         size = _offer_inline(vals, idxs, size, k, v, l)
+    return size
+
+
+cdef inline int _pearson_offer_both(
+    int i,
+    int l,
+    double* acc,
+    long long min_support,
+    double shrinkage,
+    double min_similarity,
+    int k,
+    int size,
+    floating* vals,
+    int* idxs,
+    floating* r_vals,
+    int* r_idxs,
+    int* r_size,
+    floating* r_thr,
+    int* r_thr_idx,
+) noexcept nogil:
+    # score the pair (i, l) accumulated at acc[8 l], reset it, offer it to row i's
+    # heap (returns its new size) and to this thread's heap of row l
+    cdef double* a = acc + FR_ACC * <Py_ssize_t> l
+    cdef double sim
+    cdef floating v
+    if a[0] == 0.0:
+        return size
+    if not _pearson_score(a, min_support, shrinkage, &sim) or sim < min_similarity:
+        return size
+    v = <floating> sim  # rank in the output precision, so ties are the output's ties
+    size = _offer_inline(vals, idxs, size, k, v, l)
+    if v > r_thr[l] or (v == r_thr[l] and i < r_thr_idx[l]):
+        r_size[l] = heap_offer(r_vals + <Py_ssize_t> l * k, r_idxs + <Py_ssize_t> l * k,
+                               r_size[l], k, v, i)
+        if r_size[l] == k:
+            r_thr[l] = r_vals[<Py_ssize_t> l * k]
+            r_thr_idx[l] = r_idxs[<Py_ssize_t> l * k]
     return size
 
 
@@ -222,47 +284,39 @@ cdef inline int _pearson_row_sym(
     cdef long long p, q, p0 = indptr[i], work = 0
     cdef int j, l, t, n_touched = 0, size = 0
     cdef bint dense
-    cdef double x, xx, sim
+    cdef double x, xx
     cdef double* a
-    cdef floating v
     for p in range(p0, indptr[i + 1]):
         j = indices[p]
         q = _upper_bound(t_indices, t_indptr[j], t_indptr[j + 1], i)
         starts[p - p0] = q
         work += t_indptr[j + 1] - q
     dense = work >= n_vectors - i - 1
+    if dense:
+        # scatter every column's run, then scan all rows l > i
+        for p in range(p0, indptr[i + 1]):
+            x = data[p]
+            _run(acc, t_indices, t_data, starts[p - p0], t_indptr[indices[p] + 1], n_vectors,
+                 x, x * x)
+        for l in range(i + 1, n_vectors):
+            size = _pearson_offer_both(i, l, acc, min_support, shrinkage, min_similarity, k,
+                                       size, vals, idxs, r_vals, r_idxs, r_size, r_thr,
+                                       r_thr_idx)
+        return size
     for p in range(p0, indptr[i + 1]):
         j = indices[p]
         x = data[p]
         xx = x * x
-        if dense:
-            for q in range(starts[p - p0], t_indptr[j + 1]):
-                fr_pearson_add(acc + FR_ACC * <Py_ssize_t> t_indices[q], x, xx, t_data[q])
-        else:
-            for q in range(starts[p - p0], t_indptr[j + 1]):
-                l = t_indices[q]
-                a = acc + FR_ACC * <Py_ssize_t> l
-                if a[0] == 0.0:
-                    touched[n_touched] = l
-                    n_touched = n_touched + 1
-                fr_pearson_add(a, x, xx, t_data[q])
-    if dense:
-        n_touched = n_vectors - i - 1
+        for q in range(starts[p - p0], t_indptr[j + 1]):
+            l = t_indices[q]
+            a = acc + FR_ACC * <Py_ssize_t> l
+            if a[0] == 0.0:
+                touched[n_touched] = l
+                n_touched = n_touched + 1
+            fr_pearson_add(a, x, xx, t_data[q])
     for t in range(n_touched):
-        l = i + 1 + t if dense else touched[t]
-        a = acc + FR_ACC * <Py_ssize_t> l
-        if a[0] == 0.0:
-            continue
-        if not _pearson_score(a, min_support, shrinkage, &sim) or sim < min_similarity:
-            continue
-        v = <floating> sim  # rank in the output precision, so ties are the output's ties
-        size = _offer_inline(vals, idxs, size, k, v, l)
-        if v > r_thr[l] or (v == r_thr[l] and i < r_thr_idx[l]):
-            r_size[l] = heap_offer(r_vals + <Py_ssize_t> l * k, r_idxs + <Py_ssize_t> l * k,
-                                   r_size[l], k, v, i)
-            if r_size[l] == k:
-                r_thr[l] = r_vals[<Py_ssize_t> l * k]
-                r_thr_idx[l] = r_idxs[<Py_ssize_t> l * k]
+        size = _pearson_offer_both(i, touched[t], acc, min_support, shrinkage, min_similarity,
+                                   k, size, vals, idxs, r_vals, r_idxs, r_size, r_thr, r_thr_idx)
     return size
 
 
