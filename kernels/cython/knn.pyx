@@ -241,12 +241,13 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
     Per group: (1) flag the candidates (the raters of its query columns) in
     their own accumulator line; (2) add the co-rated sums branch-free with that
     flag as a 0/1 factor (no extra memory stream, no mispredicted branch; one
-    64-byte vector update per co-rating); a group whose columns hold at least
-    n_x entries ("dense": cheaper than walking them twice more) skips (1),
-    accumulates every line and walks every line in (3); (3) turn each flagged line into a similarity in a
-    compact (n_x,) array, zeroing the line; (4) per query, gather the positive
-    similarities of its column's raters and keep the k best with a
-    branch-free quickselect threshold, summed in increasing x2 order.
+    64-byte vector update per co-rating); (3) turn each flagged line into a
+    similarity in a compact (n_x,) array, zeroing the line; (4) per query,
+    gather the positive similarities of its column's raters and keep the k
+    best with a branch-free quickselect threshold, summed in increasing x2
+    order. A group whose columns hold at least n_x entries ("dense": cheaper
+    than walking them twice more) skips (1), accumulates every line unmasked
+    and walks every line in (3).
     """
     cdef Py_ssize_t n_x = means.shape[0], n_groups = group_target.shape[0]
     cdef int n_threads = _n_threads()
