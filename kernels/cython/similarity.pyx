@@ -5,7 +5,11 @@ See ``kernels/numba/similarity.py`` for the algorithm, the parameters and the
 degenerate cases; the two files compute the same thing in the same order.
 Here the scratch (accumulator row and touched list) is allocated once per
 OpenMP thread inside the parallel region and the rows are scheduled
-dynamically, one at a time.
+dynamically, one at a time. ``pearson_topk_all`` gives thread ``t`` heap set
+``t`` (``threadid()``, with at most ``heap_val.shape[0]`` threads) instead of
+the Numba twin's round-robin stripes; the merged output is the same. The
+Pearson accumulators are one 64-byte-aligned cache line per pair, added as
+one 8-double vector (GCC/Clang vector extensions; plain C elsewhere).
 """
 
 from cython cimport floating
