@@ -172,11 +172,13 @@ cdef inline double pair_similarity(int kind, const double* row, int min_support,
 
 
 cdef double kth_largest(const double* vals, int n, int k, double* work,
-                        Py_ssize_t stride) noexcept nogil:
-    # np.sort(vals[:n])[n - k] for 1 <= k <= n, no NaN (Hoare's "Find",
+                        Py_ssize_t stride, int* n_greater) noexcept nogil:
+    # t = np.sort(vals[:n])[n - k] for 1 <= k <= n, no NaN (Hoare's "Find",
     # CACM 1961, with a median-of-three pivot and a branch-free three-way
-    # partition into two of the three scratch rows work[i * stride:], i < 3)
+    # partition into two of the three scratch rows work[i * stride:], i < 3);
+    # n_greater[0] = (vals[:n] > t).sum()
     cdef const double* src = vals
+    cdef int above = 0
     cdef double* lt
     cdef double* gt
     cdef double a, b, c, pivot, v
@@ -213,8 +215,10 @@ cdef double kth_largest(const double* vals, int n, int k, double* work,
             src = gt
             n = ng
         elif k <= n - nl:
+            n_greater[0] = above + ng
             return pivot
-        else:
+        else:  # t < pivot: the n - nl values >= pivot are all above t
+            above = above + (n - nl)
             k = k - (n - nl)
             src = lt
             n = nl
@@ -347,10 +351,8 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                 t = 0.0
                 n_tied = 0
                 if n_cand > k:
-                    t = kth_largest(cand_val, n_cand, k, work, n_x + 1)
-                    n_tied = k
-                    for c in range(n_cand):
-                        n_tied = n_tied - (cand_val[c] > t)
+                    t = kth_largest(cand_val, n_cand, k, work, n_x + 1, &n_tied)
+                    n_tied = k - n_tied  # how many of the values equal to t are kept
                 if n_cand > k:  # compact the k kept ones in place (branch-free)
                     size = 0
                     for c in range(n_cand):

@@ -159,7 +159,9 @@ def accumulate_masked(x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_dat
 
 @jit
 def kth_largest(vals, n, k, work):
-    """``np.sort(vals[:n])[n - k]`` for ``1 <= k <= n`` and no NaN.
+    """``(t, (vals[:n] > t).sum())`` with ``t = np.sort(vals[:n])[n - k]``.
+
+    For ``1 <= k <= n`` and no NaN.
 
     Hoare's "Find" (C. A. R. Hoare, "Algorithm 65: Find", CACM 1961) with a
     median-of-three pivot and a branch-free three-way partition: each round
@@ -169,6 +171,7 @@ def kth_largest(vals, n, k, work):
     """
     src = vals
     which = -1  # the row of work that src is (-1: vals)
+    above = 0
     while True:
         if which == 0:
             lt_row, gt_row = 1, 2
@@ -201,8 +204,9 @@ def kth_largest(vals, n, k, work):
             which = gt_row
             n = ng
         elif k <= n - nl:
-            return pivot
-        else:
+            return pivot, above + ng
+        else:  # t < pivot: the n - nl values >= pivot are all above t
+            above += n - nl
             k -= n - nl
             src = lt
             which = lt_row
@@ -343,10 +347,8 @@ def predict_pairs(
                 t = 0.0
                 n_tied = 0
                 if n_cand > k:
-                    t = kth_largest(cand_val, n_cand, k, work)
-                    n_tied = k
-                    for c in range(n_cand):
-                        n_tied -= cand_val[c] > t
+                    t, n_greater = kth_largest(cand_val, n_cand, k, work)
+                    n_tied = k - n_greater  # how many of the values equal to t are kept
                     # compact the k kept ones in place (branch-free)
                     size = 0
                     for c in range(n_cand):
