@@ -326,7 +326,7 @@ def _heap_sets(
 ) -> int:
     """Number of per-thread heap sets for the all-rows kernel; 0: use the query-rows one."""
     n = prepared.n
-    if prepared.kind != "pearson" or rows.shape[0] != n or n < 2:
+    if rows.shape[0] != n or n < 2:
         return 0
     if not np.array_equal(rows, np.arange(n, dtype=np.int32)):
         return 0
@@ -377,6 +377,19 @@ def _run(
             kernel = _backend.get_kernel("similarity", "pearson_topk_all", backend)
             kernel(
                 *args,
+                k,
+                min_support,
+                shrinkage,
+                min_similarity,
+                *_heaps(n_sets, prepared.n, k, a.dtype),
+                out_idx,
+                out_val,
+            )
+        elif n_sets:
+            kernel = _backend.get_kernel("similarity", "dot_topk_all", backend)
+            kernel(
+                *args,
+                prepared.valid,
                 k,
                 min_support,
                 shrinkage,

@@ -184,24 +184,25 @@ def test_similarity_rows_subset_equals_full(kind, backend, problem, data):
 # ------------------------------------- all rows at once (each pair computed once)
 
 
-def _one_sided(X, backend, dtype, **kw):
+def _one_sided(X, backend, dtype, kind="pearson", **kw):
     """All rows through the query-rows kernel (rows reversed, so not ``arange(n)``)."""
     n = X.shape[0]
     rows = np.arange(n)[::-1]
-    idx, val = similarity_rows(X, rows, kind="pearson", backend=backend, dtype=dtype, **kw)
+    idx, val = similarity_rows(X, rows, kind=kind, backend=backend, dtype=dtype, **kw)
     return idx[::-1], val[::-1]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("kind", KINDS)
 @given(problem=problems())
-def test_pearson_all_rows_equals_query_rows(backend, dtype, problem):
-    # the all-rows kernel computes each pair once and offers it to both rows'
-    # heaps: the output must be exactly what the query-rows kernel gives
+def test_all_rows_equals_query_rows(kind, backend, dtype, problem):
+    # the all-rows kernels compute each pair once and offer it to both rows'
+    # heaps: the output must be exactly what the query-rows kernels give
     X, opt = problem
     kw = {key: opt[key] for key in ("k", "min_support", "shrinkage", "min_similarity")}
-    idx, val = similarity_rows(X, kind="pearson", backend=backend, dtype=dtype, **kw)
-    idx1, val1 = _one_sided(X, backend, dtype, **kw)
+    idx, val = similarity_rows(X, kind=kind, backend=backend, dtype=dtype, **kw)
+    idx1, val1 = _one_sided(X, backend, dtype, kind, **kw)
     np.testing.assert_array_equal(idx, idx1)
     np.testing.assert_array_equal(val, val1)
 
@@ -243,30 +244,33 @@ def test_pearson_all_rows_any_number_of_heap_sets(backend, dtype, n_sets):
     assert_topk(idx_a, val_a, ref, k, None, dtype)
 
 
-def test_pearson_all_rows_arbitrary_float32_values_bit_for_bit(backend):
-    # float32 values off any grid: products are exact in the float64
-    # accumulators, so computing a pair once (as (i, l), i < l) gives the same
-    # bits as computing it from either side
+@pytest.mark.parametrize("kind", KINDS)
+def test_all_rows_arbitrary_float32_values_bit_for_bit(backend, kind):
+    # float32 values off any grid: pearson's products are exact in its float64
+    # accumulators and a dot product sums the same products in the same order
+    # from either side, so computing a pair once (as (i, l), i < l) gives the
+    # same bits as computing it from each side
     rng = np.random.default_rng(8)
     X = sp.random(60, 45, density=0.3, random_state=rng, format="csr", dtype=np.float64)
     X.data = rng.standard_normal(X.nnz) * 3.0
-    idx, val = similarity_rows(X, kind="pearson", k=6, backend=backend, dtype=np.float32)
-    idx1, val1 = _one_sided(X, backend, np.float32, k=6)
+    idx, val = similarity_rows(X, kind=kind, k=6, backend=backend, dtype=np.float32)
+    idx1, val1 = _one_sided(X, backend, np.float32, kind, k=6)
     assert np.isfinite(val).sum() > 60
     np.testing.assert_array_equal(idx, idx1)
     np.testing.assert_array_equal(val, val1)
 
 
-def test_pearson_heap_memory_limit_falls_back(backend, monkeypatch):
+@pytest.mark.parametrize("kind", ["pearson", "cosine"])
+def test_heap_memory_limit_falls_back(backend, kind, monkeypatch):
     # above HEAP_MEMORY_LIMIT the query-rows kernel runs instead: same output
     import fastrec.neighbours as neighbours
 
     X = ratings_matrix(50, 30, 0.3, seed=12)
-    fast = similarity(X, kind="pearson", axis="items", k=4, backend=backend)
+    fast = similarity(X, kind=kind, axis="items", k=4, backend=backend)
     assert neighbours._heap_sets(prepare(X.T.tocsr(), "pearson"), np.arange(30), 4, 2, backend) > 0
     monkeypatch.setattr(neighbours, "HEAP_MEMORY_LIMIT", 0)
     assert neighbours._heap_sets(prepare(X.T.tocsr(), "pearson"), np.arange(30), 4, 2, backend) == 0
-    slow = similarity(X, kind="pearson", axis="items", k=4, backend=backend)
+    slow = similarity(X, kind=kind, axis="items", k=4, backend=backend)
     assert fast.nnz > 0
     np.testing.assert_array_equal(fast.indptr, slow.indptr)
     np.testing.assert_array_equal(fast.indices, slow.indices)

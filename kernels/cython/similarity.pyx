@@ -412,6 +412,113 @@ cdef inline int _dot_row(
     return size
 
 
+cdef inline int _dot_offer_both(int i, int l, floating* acc, int* count,
+                                const unsigned char* valid, long long min_support,
+                                double shrinkage, double min_similarity, int k, int size,
+                                floating* vals, int* idxs, floating* r_vals, int* r_idxs,
+                                int* r_size, floating* r_thr, int* r_thr_idx) noexcept nogil:
+    # as _dot_offer for the pair (i, l), offered to row i's heap (returns its new
+    # size) and to this thread's heap of row l (see _pearson_offer_both)
+    cdef double sim = acc[l], n = count[l]
+    cdef floating v
+    acc[l] = 0
+    count[l] = 0
+    if sim == 0.0 or not valid[l]:
+        return size
+    if min_support > 1 and n < min_support:
+        return size
+    if sim > 1.0:
+        sim = 1.0
+    elif sim < -1.0:
+        sim = -1.0
+    if shrinkage > 0.0:
+        sim = sim * (n / (n + shrinkage))
+    if sim < min_similarity:
+        return size
+    v = <floating> sim
+    size = _offer_inline(vals, idxs, size, k, v, l)
+    if v > r_thr[l] or (v == r_thr[l] and i < r_thr_idx[l]):
+        r_size[l] = heap_offer(r_vals + <Py_ssize_t> l * k, r_idxs + <Py_ssize_t> l * k,
+                               r_size[l], k, v, i)
+        if r_size[l] == k:
+            r_thr[l] = r_vals[<Py_ssize_t> l * k]
+            r_thr_idx[l] = r_idxs[<Py_ssize_t> l * k]
+    return size
+
+
+cdef inline int _dot_row_sym(
+    int i,
+    const long long* indptr,
+    const int* indices,
+    const floating* data,
+    const long long* t_indptr,
+    const int* t_indices,
+    const floating* t_data,
+    const unsigned char* valid,
+    int n_vectors,
+    int k,
+    long long min_support,
+    double shrinkage,
+    double min_similarity,
+    floating* acc,
+    int* count,
+    int* touched,
+    long long* starts,
+    floating* vals,
+    int* idxs,
+    floating* r_vals,
+    int* r_idxs,
+    int* r_size,
+    floating* r_thr,
+    int* r_thr_idx,
+) noexcept nogil:
+    # _dot_row over the pairs (i, l), l > i only (see _pearson_row_sym)
+    cdef long long p, q, q0, q1, p0 = indptr[i], work = 0
+    cdef int j, l, t, n_touched = 0, size = 0
+    cdef bint dense
+    cdef bint need_count = min_support > 1 or shrinkage > 0.0
+    cdef floating x
+    for p in range(p0, indptr[i + 1]):
+        j = indices[p]
+        q = _upper_bound(t_indices, t_indptr[j], t_indptr[j + 1], i)
+        starts[p - p0] = q
+        work += t_indptr[j + 1] - q
+    dense = work >= n_vectors - i - 1
+    for p in range(p0, indptr[i + 1]):
+        x = data[p]
+        q0 = starts[p - p0]
+        q1 = t_indptr[indices[p] + 1]
+        if dense and not need_count:
+            # acc[A.T[j].indices[q0:q1]] += x * A.T[j].data[q0:q1]
+            for q in range(q0, q1):
+                acc[t_indices[q]] += x * t_data[q]
+        elif dense:
+            for q in range(q0, q1):
+                l = t_indices[q]
+                acc[l] += x * t_data[q]
+                count[l] += 1
+        else:
+            for q in range(q0, q1):
+                l = t_indices[q]
+                if count[l] == 0:
+                    touched[n_touched] = l
+                    n_touched = n_touched + 1
+                acc[l] += x * t_data[q]
+                count[l] += 1
+    if dense:
+        for l in range(i + 1, n_vectors):
+            if acc[l] != 0 or count[l] != 0:
+                size = _dot_offer_both(i, l, acc, count, valid, min_support, shrinkage,
+                                       min_similarity, k, size, vals, idxs, r_vals, r_idxs,
+                                       r_size, r_thr, r_thr_idx)
+    else:
+        for t in range(n_touched):
+            size = _dot_offer_both(i, touched[t], acc, count, valid, min_support, shrinkage,
+                                   min_similarity, k, size, vals, idxs, r_vals, r_idxs,
+                                   r_size, r_thr, r_thr_idx)
+    return size
+
+
 cdef inline void _pad(floating* vals, int* idxs, int size, int k) noexcept nogil:
     cdef int j
     heap_sort(vals, idxs, size)
@@ -592,3 +699,75 @@ cdef void _merge_sets(int[:, :, ::1] heap_idx, floating[:, :, ::1] heap_val,
                     size = _offer_inline(vals, idxs, size, k, heap_val[s, r, e],
                                          heap_idx[s, r, e])
             _pad(vals, idxs, size, k)
+
+
+def dot_topk_all(const long long[::1] indptr, const int[::1] indices, const floating[::1] data,
+                 const long long[::1] t_indptr, const int[::1] t_indices,
+                 const floating[::1] t_data, const unsigned char[::1] valid, int k,
+                 long long min_support, double shrinkage, double min_similarity,
+                 int[:, :, ::1] heap_idx, floating[:, :, ::1] heap_val,
+                 int[:, ::1] heap_size, int[:, ::1] out_idx, floating[:, ::1] out_val):
+    """Top-k dot products (unit-norm rows) of every row, each pair computed once.
+
+    See ``kernels/numba/similarity.py:dot_topk_all`` and :func:`pearson_topk_all`.
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, r, e
+    cdef int n_sets = heap_val.shape[0]
+    cdef Py_ssize_t max_len = 0
+    cdef floating* acc
+    cdef int* count
+    cdef int* touched
+    cdef long long* starts
+    cdef floating* thr
+    cdef int* thr_idx
+    cdef int tid
+    cdef int* fsize
+    cdef int failed[1]
+    cdef int* failed_p = failed  # written through a shared pointer: not thread-private
+    cdef const floating* data_p = &data[0] if data.shape[0] > 0 else NULL
+    cdef const floating* t_data_p = &t_data[0] if t_data.shape[0] > 0 else NULL
+    cdef const int* indices_p = &indices[0] if indices.shape[0] > 0 else NULL
+    cdef const int* t_indices_p = &t_indices[0] if t_indices.shape[0] > 0 else NULL
+    failed[0] = 0
+    if n == 0:
+        return
+    for r in range(n):
+        if indptr[r + 1] - indptr[r] > max_len:
+            max_len = indptr[r + 1] - indptr[r]
+    fsize = <int*> calloc(n, sizeof(int))
+    if fsize == NULL:
+        raise MemoryError("dot_topk_all: could not allocate the row sizes")
+    with nogil, parallel(num_threads=n_sets):
+        acc = <floating*> calloc(n + 1, sizeof(floating))
+        count = <int*> calloc(n + 1, sizeof(int))
+        touched = <int*> malloc((n + 1) * sizeof(int))
+        starts = <long long*> malloc((max_len + 1) * sizeof(long long))
+        thr = <floating*> malloc(n * sizeof(floating))
+        thr_idx = <int*> malloc(n * sizeof(int))
+        if (acc == NULL or count == NULL or touched == NULL or starts == NULL or thr == NULL
+                or thr_idx == NULL):
+            failed_p[0] = 1
+        else:
+            for e in range(n):
+                thr[e] = -INFINITY
+                thr_idx[e] = n
+        tid = threadid()
+        for r in prange(n, schedule="dynamic", chunksize=1):
+            if failed_p[0] or not valid[r]:  # an invalid row has no pairs at all
+                continue
+            fsize[r] = _dot_row_sym(
+                r, &indptr[0], indices_p, data_p, &t_indptr[0], t_indices_p, t_data_p,
+                &valid[0], n, k, min_support, shrinkage, min_similarity, acc, count, touched,
+                starts, &out_val[r, 0], &out_idx[r, 0], &heap_val[tid, 0, 0],
+                &heap_idx[tid, 0, 0], &heap_size[tid, 0], thr, thr_idx)
+        free(acc)
+        free(count)
+        free(touched)
+        free(starts)
+        free(thr)
+        free(thr_idx)
+    if failed[0]:
+        free(fsize)
+        raise MemoryError("dot_topk_all: could not allocate the per-thread scratch")
+    _merge_sets(heap_idx, heap_val, heap_size, fsize, out_idx, out_val)
+    free(fsize)

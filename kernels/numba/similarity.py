@@ -366,6 +366,91 @@ def _dot_row(
 
 
 @jit
+def _dot_row_sym(
+    i,
+    indptr,
+    indices,
+    data,
+    t_indptr,
+    t_indices,
+    t_data,
+    valid,
+    k,
+    min_support,
+    shrinkage,
+    min_similarity,
+    acc,
+    count,
+    touched,
+    starts,
+    cast,
+    vals,
+    idxs,
+    r_vals,
+    r_idxs,
+    r_size,
+    r_thr,
+    r_thr_idx,
+):
+    """:func:`_dot_row` over the pairs ``(i, l)``, ``l > i`` only, offered to both rows.
+
+    The heaps and the walk are as in :func:`_pearson_row_sym`.
+    """
+    n_vectors = acc.shape[0]
+    p0 = indptr[i]
+    work = 0
+    for p in range(p0, indptr[i + 1]):
+        j = indices[p]
+        q = _upper_bound(t_indices, t_indptr[j], t_indptr[j + 1], i)
+        starts[p - p0] = q
+        work += t_indptr[j + 1] - q
+    dense = work >= n_vectors - i - 1
+    need_count = min_support > 1 or shrinkage > 0.0
+    n_touched = 0
+    for p in range(p0, indptr[i + 1]):
+        x = data[p]
+        q0 = starts[p - p0]
+        q1 = t_indptr[indices[p] + 1]
+        if dense and not need_count:
+            for q in range(q0, q1):
+                acc[t_indices[q]] += x * t_data[q]
+        elif dense:
+            for q in range(q0, q1):
+                l = t_indices[q]
+                acc[l] += x * t_data[q]
+                count[l] += 1
+        else:
+            for q in range(q0, q1):
+                l = t_indices[q]
+                if count[l] == 0:
+                    touched[n_touched] = l
+                    n_touched += 1
+                acc[l] += x * t_data[q]
+                count[l] += 1
+    size = 0
+    n_scan = n_vectors - i - 1 if dense else n_touched
+    for t in range(n_scan):
+        l = i + 1 + t if dense else touched[t]
+        if acc[l] == 0:
+            count[l] = 0
+            continue
+        sim = _dot_sim(acc[l], np.float64(count[l]), min_support, shrinkage)
+        acc[l] = 0
+        count[l] = 0
+        if sim == 0.0 or sim < min_similarity or not valid[l]:
+            continue
+        cast[0] = sim  # rank in the output precision, so ties are the output's ties
+        v = cast[0]
+        size = _offer(vals, idxs, size, k, v, l)
+        if v > r_thr[l] or (v == r_thr[l] and i < r_thr_idx[l]):
+            r_size[l] = heap_offer(r_vals[l], r_idxs[l], r_size[l], k, v, i)
+            if r_size[l] == k:
+                r_thr[l] = r_vals[l, 0]
+                r_thr_idx[l] = r_idxs[l, 0]
+    return size
+
+
+@jit
 def _pad(vals, idxs, size, k):
     heap_sort(vals, idxs, size)
     for j in range(size, k):
@@ -611,6 +696,85 @@ def pearson_topk_all(
                 thr,
                 thr_idx,
             )
+    for r in prange(n):
+        size = own_size[r]
+        for s in range(n_sets):
+            for e in range(heap_size[s, r]):
+                size = _offer(out_val[r], out_idx[r], size, k, heap_val[s, r, e], heap_idx[s, r, e])
+        _pad(out_val[r], out_idx[r], size, k)
+
+
+@jit(parallel=True)
+def dot_topk_all(
+    indptr,
+    indices,
+    data,
+    t_indptr,
+    t_indices,
+    t_data,
+    valid,
+    k,
+    min_support,
+    shrinkage,
+    min_similarity,
+    heap_idx,
+    heap_val,
+    heap_size,
+    out_idx,
+    out_val,
+):
+    """Top-k dot products (unit-norm rows) of every row, each pair computed once.
+
+    :func:`dot_topk` with ``rows = arange(n)``, by the scheme of
+    :func:`pearson_topk_all` (same heap arguments, same merge). The dot
+    product sums the same products in the same column order from either
+    side, so the output is that of :func:`dot_topk`. An invalid row (norm 0)
+    has no pairs and is skipped.
+    """
+    n = indptr.shape[0] - 1
+    n_sets = heap_val.shape[0]
+    if n == 0:
+        return
+    max_len = 0
+    for r in range(n):
+        max_len = max(max_len, indptr[r + 1] - indptr[r])
+    own_size = np.zeros(n, dtype=np.int32)
+    for s in prange(n_sets):
+        acc = np.zeros(n, dtype=data.dtype)
+        count = np.zeros(n, dtype=np.int32)
+        touched = np.empty(n, dtype=np.int32)
+        starts = np.empty(max_len, dtype=np.int64)
+        cast = np.empty(1, dtype=out_val.dtype)
+        thr = np.full(n, -np.inf, dtype=out_val.dtype)
+        thr_idx = np.full(n, n, dtype=np.int32)
+        for i in range(s, n, n_sets):
+            if valid[i]:
+                own_size[i] = _dot_row_sym(
+                    i,
+                    indptr,
+                    indices,
+                    data,
+                    t_indptr,
+                    t_indices,
+                    t_data,
+                    valid,
+                    k,
+                    min_support,
+                    shrinkage,
+                    min_similarity,
+                    acc,
+                    count,
+                    touched,
+                    starts,
+                    cast,
+                    out_val[i],
+                    out_idx[i],
+                    heap_val[s],
+                    heap_idx[s],
+                    heap_size[s],
+                    thr,
+                    thr_idx,
+                )
     for r in prange(n):
         size = own_size[r]
         for s in range(n_sets):
