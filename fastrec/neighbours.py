@@ -30,8 +30,9 @@ in both, whatever their values; ``count = |C|``).
     as scikit-surprise's ``pearson`` (Herlocker et al., "An algorithmic
     framework for performing collaborative filtering", SIGIR 1999), computed in
     one pass from six accumulators per pair (count, sums of x, y, x^2, y^2, xy).
-    It is symmetric, so when every row is asked for each unordered pair is
-    accumulated once (by its lower row) and offered to both rows' top-k.
+    Like every kind here it is symmetric, so when every row is asked for
+    each unordered pair is accumulated once (by its lower row) and offered to
+    both rows' top-k.
 ``"centered_cosine"``
     Each vector centred on its own mean over all its entries, then cosine over
     the full vectors (the textbook formula with the user's overall mean; Aggarwal,
@@ -479,7 +480,7 @@ def similarity_rows(
     -----
     Memory: the two CSR matrices, ``num_threads`` accumulators of ``n`` rows
     (64 bytes per row for pearson, ``2 * itemsize`` for the cosine kinds) and
-    the output. Pearson over all rows (``rows`` None or ``arange(n)``)
+    the output. Over all rows (``rows`` None or ``arange(n)``) every kind
     computes each pair once and adds ``num_threads`` sets of ``n`` heaps of
     size ``k`` (``n * k * (4 + itemsize)`` bytes each, at most
     ``HEAP_MEMORY_LIMIT`` in all, else each pair is computed from both sides).
