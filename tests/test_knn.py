@@ -412,6 +412,23 @@ def test_fallbacks_named():
         # an unknown user in recommend gets the most popular items
         ids, _ = model.recommend([99], n=2)
         assert set(ids[0]) <= {0, 1}
+        # fallback="global" (surprise's rule): the global mean for every pair
+        # with an unknown user or item; known pairs are untouched
+        glob = cls(min_k=1, fallback="global").fit(X)
+        np.testing.assert_allclose(glob.predict([99, 99, 0], [99, 0, 99]), [gm, gm, gm])
+        assert glob.predict([2], [2])[0] == pytest.approx(centered_fallback)
+        assert glob.predict([0], [1])[0] == pytest.approx(model.predict([0], [1])[0])
+
+
+def test_fallback_validated_and_persisted(tmp_path):
+    X = fr.Interactions.from_arrays([0, 0, 1, 1], [0, 1, 0, 1], [5.0, 3.0, 4.0, 2.0])
+    with pytest.raises(ValueError, match="fallback"):
+        UserKNN(fallback="surprise").fit(X)
+    model = ItemKNN(fallback="global").fit(X)
+    model.save(tmp_path / "m.npz")
+    loaded = fr.load(tmp_path / "m.npz")
+    assert loaded.fallback == "global"
+    assert loaded.predict([7], [0])[0] == pytest.approx(X.matrix.data.mean())
 
 
 @pytest.mark.parametrize("cls", MODELS)
@@ -582,3 +599,10 @@ def test_matches_surprise_knnwithmeans():
         want = np.array([algo.predict(a, b).est for a, b in zip(tu, ti)])
         got = cls(k=1000).fit(train).predict(tu, ti)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        # configured like surprise (fallback="global"): the same on every pair,
+        # unknown users and items included
+        au = np.concatenate([u[test_mask], [n_users + 5, 0]])
+        ai = np.concatenate([i[test_mask], [0, n_items + 5]])
+        want_all = np.array([algo.predict(a, b).est for a, b in zip(au, ai)])
+        got_all = cls(k=1000, fallback="global").fit(train).predict(au, ai)
+        np.testing.assert_allclose(got_all, want_all, rtol=1e-5, atol=1e-5)

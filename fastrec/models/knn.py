@@ -27,10 +27,12 @@ Semantics, and where they match scikit-surprise
   of the target (user mean for UserKNN, item mean for ItemKNN) when
   ``centered`` (surprise's ``KNNWithMeans``: the neighbour term is dropped),
   the global mean when not (surprise's ``KNNBasic`` default prediction).
-- Unknown or cold users/items: the base class baseline (global mean, or the
-  item mean for an unknown user with a known item, or the user mean for a known
-  user with an unknown item). Surprise returns the global mean in all these
-  cases; this is the one intended difference on test sets.
+- Unknown or cold users/items: with ``fallback="means"`` (the default) the
+  base class baseline (global mean, or the item mean for an unknown user with
+  a known item, or the user mean for a known user with an unknown item).
+  Surprise returns the global mean in all these cases: ``fallback="global"``
+  does the same, so a model configured like surprise predicts like it on
+  every pair.
 - Predictions are clipped to the training rating range (surprise clips to the
   reader's rating scale).
 - The target is never its own neighbour. (Surprise would count it, with
@@ -61,7 +63,7 @@ similarity row, and candidate and selection buffers).
   raters: the same top-k as ``predict``. ``max_neighbors`` bounds that walk to
   the most similar users (None: all of them, exact). Scratch per thread:
   about ``68 * n_users + 20 * n_items + 12 * max_neighbors`` bytes, plus the
-  base class's 64 MB score block (on the ML-20M shape, 138k users x 27k items:
+  base class's 16 MB score block (on the ML-20M shape, 138k users x 27k items:
   about 10 MB per thread).
 - ItemKNN keeps, from ``fit``, the ``max_neighbors`` most similar items of each
   item with a positive similarity (``similarity_``, CSR, sorted indices; about
@@ -72,7 +74,8 @@ similarity row, and candidate and selection buffers).
 
 Scores in ``recommend`` are the unclipped predictions; items with fewer than
 ``min_k`` neighbours get the fallback above; items without training data get
-the user's mean (as ``predict``).
+the user's mean, or the global mean with ``fallback="global"`` (as
+``predict``).
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ from .base import CallbackType, Recommender, expect_array
 __all__ = ["ItemKNN", "UserKNN"]
 
 SIMILARITIES = ("pearson", "centered_cosine", "cosine", "adjusted_cosine")
+FALLBACKS = ("means", "global")  # see the ``fallback`` parameter
 _KIND_CODE = {"pearson": 0}  # every other kind is a dot product of transformed rows (1)
 
 # Bytes of padded (rows, max_neighbors) output computed at once by ItemKNN.fit.
@@ -148,6 +152,7 @@ class _NeighborhoodModel(Recommender):
         min_k: int = 1,
         centered: bool = True,
         max_neighbors: int | None = 200,
+        fallback: str = "means",
         num_threads: int = 0,
         backend: str = "auto",
     ) -> None:
@@ -158,6 +163,7 @@ class _NeighborhoodModel(Recommender):
         self.min_k = min_k
         self.centered = centered
         self.max_neighbors = max_neighbors
+        self.fallback = fallback
         self.num_threads = num_threads
         self.backend = backend
 
@@ -178,6 +184,7 @@ class _NeighborhoodModel(Recommender):
             raise ValueError(f"centered must be a bool, got {self.centered!r}")
         if self.max_neighbors is not None:
             check_int(self.max_neighbors, "max_neighbors", minimum=1)
+        check_choice(self.fallback, "fallback", FALLBACKS)
         _backend.resolve_threads(self.num_threads)
         _backend.resolve_backend(self.backend)
 
@@ -273,8 +280,17 @@ class _NeighborhoodModel(Recommender):
     def _finish_scores(self, uidx: np.ndarray, scores: np.ndarray) -> np.ndarray:
         cold = self.item_count_ == 0
         if cold.any():
-            scores[:, cold] = self.user_mean_[uidx].astype(np.float32)[:, None]
+            if self.fallback == "global":
+                scores[:, cold] = np.float32(self.global_mean_)
+            else:
+                scores[:, cold] = self.user_mean_[uidx].astype(np.float32)[:, None]
         return scores
+
+    def _baseline(self, uidx: np.ndarray, iidx: np.ndarray) -> np.ndarray:
+        # pairs whose user or item has no training data (see ``fallback``)
+        if self.fallback == "global":
+            return np.full(uidx.shape, self.global_mean_, dtype=np.float64)
+        return super()._baseline(uidx, iidx)
 
     def _similar_internal(self, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         side = self._side
@@ -327,6 +343,11 @@ class UserKNN(_NeighborhoodModel):
     max_neighbors : int >= 1 or None, default 200
         ``recommend`` only: walk at most this many most similar users per query
         user (None: all, exact). ``predict`` is always exact.
+    fallback : {"means", "global"}, default "means"
+        The prediction for a pair whose user or item has no training data:
+        the base class's rule (item mean for an unknown user, user mean for an
+        unknown item, global mean for both), or always the global mean, as
+        scikit-surprise does.
     num_threads : int, 0 = all cores
     backend : {"auto", "numba", "cython"}
 
