@@ -65,6 +65,27 @@ class IdVocabulary:
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
+    def _dense_table(self) -> tuple[int, np.ndarray] | None:
+        """``(lo, table)`` with ``table[id - lo]`` = index or -1, for compact integer ids.
+
+        Built on first use when the ids are integers whose range spans at most
+        ``max(16 * len, 2**20)`` values (at most 64 bytes per id, or 4 MiB), so
+        a lookup is one gather instead of a binary search per id.
+        """
+        if self.ids.dtype.kind not in "iu" or len(self) == 0:
+            return None
+        table = getattr(self, "_table", None)
+        if table is None:
+            lo, hi = int(self._sorted[0]), int(self._sorted[-1])
+            if hi - lo + 1 > max(16 * len(self), 1 << 20) or hi > np.iinfo(np.int64).max:
+                table = (0, None)
+            else:
+                t = np.full(hi - lo + 1, -1, dtype=np.int32)
+                t[(self.ids.astype(np.int64) - lo)] = np.arange(len(self), dtype=np.int32)
+                table = (lo, t)
+            self._table = table
+        return None if table[1] is None else table
+
     def lookup(self, raw: Any) -> np.ndarray:
         """Internal indices (int64) of raw ids; -1 for ids not in the vocabulary."""
         raw = np.asarray(raw)
@@ -72,6 +93,15 @@ class IdVocabulary:
         raw = np.atleast_1d(raw)
         if raw.size == 0:
             return np.zeros(0, dtype=np.int64)
+        # (uint64 queries may not fit in int64: they take the general path)
+        dense = self._dense_table() if raw.dtype.kind in "iu" and raw.dtype != np.uint64 else None
+        if dense is not None:
+            lo, t = dense
+            off = raw.astype(np.int64, copy=False) - lo
+            inside = (off >= 0) & (off < t.shape[0])
+            out = np.full(raw.shape, -1, dtype=np.int64)
+            out[inside] = t[off[inside]]
+            return out[0:1].reshape(()) if scalar else out
         if self._dict is not None:
             out = np.fromiter(
                 (self._dict.get(v, -1) for v in raw.tolist()), dtype=np.int64, count=raw.size

@@ -6,9 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
 
 import fastrec as fr
 from fastrec import Interactions
+from fastrec.data import IdVocabulary
 
 
 def test_from_arrays_builds_sorted_float32_csr():
@@ -204,3 +207,36 @@ def test_large_build_is_linear_enough():
     assert X.matrix.sum() == pytest.approx(X.matrix.data.astype(np.float64).sum())
     assert X.nnz == np.unique(users * 2000 + items).size
     assert fr.Interactions is Interactions
+
+
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(["int64", "int32", "uint32", "uint64"]),
+    width=st.sampled_from([10, 1000, 2**40]),
+)
+def test_integer_id_lookup_matches_a_dict(data, dtype, width):
+    """Integer vocabularies (dense table or binary search) against a plain dict."""
+    info = np.iinfo(dtype)
+    base = data.draw(st.integers(max(int(info.min), -(2**40)), min(int(info.max), 2**40) - 10))
+    top = min(int(info.max), base + width)
+    ids = data.draw(st.lists(st.integers(base, top), min_size=1, max_size=60, unique=True))
+    vocab_ids = np.array(ids, dtype=dtype)
+    vocab = IdVocabulary(vocab_ids, "user_ids")
+    index = {v: pos for pos, v in enumerate(ids)}
+    extra = data.draw(st.lists(st.integers(base - 20, top + 20), max_size=30))
+    for qdtype in ("int64", dtype):
+        qinfo = np.iinfo(qdtype)
+        q = [v for v in ids + extra if qinfo.min <= v <= qinfo.max]
+        got = vocab.lookup(np.array(q, dtype=qdtype)).tolist()
+        assert got == [index.get(v, -1) for v in q]
+    assert int(vocab.lookup(vocab_ids[0])) == 0  # a scalar
+
+
+def test_dense_integer_table_is_bounded():
+    # a few ids spread over a huge range: binary search, no giant table
+    vocab = IdVocabulary(np.array([0, 10**15, 5], dtype=np.int64), "item_ids")
+    assert vocab.lookup([10**15, 5, 4]).tolist() == [1, 2, -1]
+    assert vocab._dense_table() is None
+    compact = IdVocabulary(np.array([105, 101, 103], dtype=np.int64), "item_ids")
+    assert compact.lookup(np.array([101, 102, 103, 105, 99, 106])).tolist() == [1, -1, 2, 0, -1, -1]
+    assert compact._dense_table() is not None
