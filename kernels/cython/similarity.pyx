@@ -219,6 +219,34 @@ cdef inline int _pearson_row(
     return size
 
 
+cdef inline void _offer_reverse(int i, int l, floating v, int k, floating* r_vals,
+                                int* r_idxs, int* r_size, floating* r_thr,
+                                int* r_thr_idx) noexcept nogil:
+    # offer the pair (l, i) of similarity v to this thread's heap of row l
+    # (r_vals[l k : l k + k]); (r_thr[l], r_thr_idx[l]) is its root once full
+    if v > r_thr[l] or (v == r_thr[l] and i < r_thr_idx[l]):
+        r_size[l] = heap_offer(r_vals + <Py_ssize_t> l * k, r_idxs + <Py_ssize_t> l * k,
+                               r_size[l], k, v, i)
+        if r_size[l] == k:
+            r_thr[l] = r_vals[<Py_ssize_t> l * k]
+            r_thr_idx[l] = r_idxs[<Py_ssize_t> l * k]
+
+
+cdef inline long long _sym_starts(int i, const long long* indptr, const int* indices,
+                                  const long long* t_indptr, const int* t_indices,
+                                  long long* starts) noexcept nogil:
+    # starts[p - indptr[i]] = first position of A.T[indices[p]] past row i (sorted
+    # indices); returns how many entries the walks from there cover
+    cdef long long p, q, p0 = indptr[i], work = 0
+    cdef int j
+    for p in range(p0, indptr[i + 1]):
+        j = indices[p]
+        q = _upper_bound(t_indices, t_indptr[j], t_indptr[j + 1], i)
+        starts[p - p0] = q
+        work += t_indptr[j + 1] - q
+    return work
+
+
 cdef inline int _pearson_offer_both(
     int i,
     int l,
@@ -247,12 +275,7 @@ cdef inline int _pearson_offer_both(
         return size
     v = <floating> sim  # rank in the output precision, so ties are the output's ties
     size = _offer_inline(vals, idxs, size, k, v, l)
-    if v > r_thr[l] or (v == r_thr[l] and i < r_thr_idx[l]):
-        r_size[l] = heap_offer(r_vals + <Py_ssize_t> l * k, r_idxs + <Py_ssize_t> l * k,
-                               r_size[l], k, v, i)
-        if r_size[l] == k:
-            r_thr[l] = r_vals[<Py_ssize_t> l * k]
-            r_thr_idx[l] = r_idxs[<Py_ssize_t> l * k]
+    _offer_reverse(i, l, v, k, r_vals, r_idxs, r_size, r_thr, r_thr_idx)
     return size
 
 
@@ -290,11 +313,7 @@ cdef inline int _pearson_row_sym(
     cdef bint dense
     cdef double x, xx
     cdef double* a
-    for p in range(p0, indptr[i + 1]):
-        j = indices[p]
-        q = _upper_bound(t_indices, t_indptr[j], t_indptr[j + 1], i)
-        starts[p - p0] = q
-        work += t_indptr[j + 1] - q
+    work = _sym_starts(i, indptr, indices, t_indptr, t_indices, starts)
     dense = work >= n_vectors - i - 1
     if dense:
         # scatter every column's run, then scan all rows l > i
@@ -437,12 +456,7 @@ cdef inline int _dot_offer_both(int i, int l, floating* acc, int* count,
         return size
     v = <floating> sim
     size = _offer_inline(vals, idxs, size, k, v, l)
-    if v > r_thr[l] or (v == r_thr[l] and i < r_thr_idx[l]):
-        r_size[l] = heap_offer(r_vals + <Py_ssize_t> l * k, r_idxs + <Py_ssize_t> l * k,
-                               r_size[l], k, v, i)
-        if r_size[l] == k:
-            r_thr[l] = r_vals[<Py_ssize_t> l * k]
-            r_thr_idx[l] = r_idxs[<Py_ssize_t> l * k]
+    _offer_reverse(i, l, v, k, r_vals, r_idxs, r_size, r_thr, r_thr_idx)
     return size
 
 
@@ -478,11 +492,7 @@ cdef inline int _dot_row_sym(
     cdef bint dense
     cdef bint need_count = min_support > 1 or shrinkage > 0.0
     cdef floating x
-    for p in range(p0, indptr[i + 1]):
-        j = indices[p]
-        q = _upper_bound(t_indices, t_indptr[j], t_indptr[j + 1], i)
-        starts[p - p0] = q
-        work += t_indptr[j + 1] - q
+    work = _sym_starts(i, indptr, indices, t_indptr, t_indices, starts)
     dense = work >= n_vectors - i - 1
     for p in range(p0, indptr[i + 1]):
         x = data[p]

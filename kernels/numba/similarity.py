@@ -202,6 +202,55 @@ def _offer(vals, idxs, size, k, v, l):
 
 
 @jit
+def _offer_reverse(i, l, v, k, r_vals, r_idxs, r_size, r_thr, r_thr_idx):
+    """Offer the pair ``(l, i)`` of similarity ``v`` to this stripe's heap of row ``l``.
+
+    ``(r_thr[l], r_thr_idx[l])`` is that heap's root once it is full
+    (``(-inf, n)`` before), so the common reject reads two compact arrays.
+    """
+    if v > r_thr[l] or (v == r_thr[l] and i < r_thr_idx[l]):
+        r_size[l] = heap_offer(r_vals[l], r_idxs[l], r_size[l], k, v, i)
+        if r_size[l] == k:
+            r_thr[l] = r_vals[l, 0]
+            r_thr_idx[l] = r_idxs[l, 0]
+
+
+@jit
+def _sym_starts(i, indptr, indices, t_indptr, t_indices, starts):
+    """Where each column's walk starts for the pairs ``l > i``; returns their number.
+
+    ``starts[p - indptr[i]]`` = first position of ``A.T[indices[p]]`` past
+    row ``i`` (its indices are sorted).
+    """
+    p0 = indptr[i]
+    work = 0
+    for p in range(p0, indptr[i + 1]):
+        j = indices[p]
+        q = _upper_bound(t_indices, t_indptr[j], t_indptr[j + 1], i)
+        starts[p - p0] = q
+        work += t_indptr[j + 1] - q
+    return work
+
+
+@jit
+def _max_row_len(indptr):
+    """``np.diff(indptr).max()`` (0 for no rows)."""
+    max_len = 0
+    for r in range(indptr.shape[0] - 1):
+        max_len = max(max_len, indptr[r + 1] - indptr[r])
+    return max_len
+
+
+@jit
+def _merge_sets(r, size, heap_val, heap_idx, heap_size, k, vals, idxs):
+    """Merge every stripe's heap of row ``r`` into its own heap (``size`` entries), then pad."""
+    for s in range(heap_val.shape[0]):
+        for e in range(heap_size[s, r]):
+            size = _offer(vals, idxs, size, k, heap_val[s, r, e], heap_idx[s, r, e])
+    _pad(vals, idxs, size, k)
+
+
+@jit
 def _pearson_row_sym(
     i,
     indptr,
@@ -238,12 +287,7 @@ def _pearson_row_sym(
     """
     n_vectors = acc.shape[0]
     p0 = indptr[i]
-    work = 0
-    for p in range(p0, indptr[i + 1]):
-        j = indices[p]
-        q = _upper_bound(t_indices, t_indptr[j], t_indptr[j + 1], i)
-        starts[p - p0] = q
-        work += t_indptr[j + 1] - q
+    work = _sym_starts(i, indptr, indices, t_indptr, t_indices, starts)
     dense = work >= n_vectors - i - 1
     n_touched = 0
     for p in range(p0, indptr[i + 1]):
@@ -278,11 +322,7 @@ def _pearson_row_sym(
         cast[0] = sim  # rank in the output precision, so ties are the output's ties
         v = cast[0]
         size = _offer(vals, idxs, size, k, v, l)
-        if v > r_thr[l] or (v == r_thr[l] and i < r_thr_idx[l]):
-            r_size[l] = heap_offer(r_vals[l], r_idxs[l], r_size[l], k, v, i)
-            if r_size[l] == k:
-                r_thr[l] = r_vals[l, 0]
-                r_thr_idx[l] = r_idxs[l, 0]
+        _offer_reverse(i, l, v, k, r_vals, r_idxs, r_size, r_thr, r_thr_idx)
     return size
 
 
@@ -398,12 +438,7 @@ def _dot_row_sym(
     """
     n_vectors = acc.shape[0]
     p0 = indptr[i]
-    work = 0
-    for p in range(p0, indptr[i + 1]):
-        j = indices[p]
-        q = _upper_bound(t_indices, t_indptr[j], t_indptr[j + 1], i)
-        starts[p - p0] = q
-        work += t_indptr[j + 1] - q
+    work = _sym_starts(i, indptr, indices, t_indptr, t_indices, starts)
     dense = work >= n_vectors - i - 1
     need_count = min_support > 1 or shrinkage > 0.0
     n_touched = 0
@@ -442,11 +477,7 @@ def _dot_row_sym(
         cast[0] = sim  # rank in the output precision, so ties are the output's ties
         v = cast[0]
         size = _offer(vals, idxs, size, k, v, l)
-        if v > r_thr[l] or (v == r_thr[l] and i < r_thr_idx[l]):
-            r_size[l] = heap_offer(r_vals[l], r_idxs[l], r_size[l], k, v, i)
-            if r_size[l] == k:
-                r_thr[l] = r_vals[l, 0]
-                r_thr_idx[l] = r_idxs[l, 0]
+        _offer_reverse(i, l, v, k, r_vals, r_idxs, r_size, r_thr, r_thr_idx)
     return size
 
 
@@ -660,9 +691,7 @@ def pearson_topk_all(
     n_sets = heap_val.shape[0]
     if n == 0:
         return
-    max_len = 0
-    for r in range(n):
-        max_len = max(max_len, indptr[r + 1] - indptr[r])
+    max_len = _max_row_len(indptr)
     own_size = np.zeros(n, dtype=np.int32)
     for s in prange(n_sets):
         acc = np.zeros((n, ACC_WIDTH), dtype=np.float64)
@@ -697,11 +726,7 @@ def pearson_topk_all(
                 thr_idx,
             )
     for r in prange(n):
-        size = own_size[r]
-        for s in range(n_sets):
-            for e in range(heap_size[s, r]):
-                size = _offer(out_val[r], out_idx[r], size, k, heap_val[s, r, e], heap_idx[s, r, e])
-        _pad(out_val[r], out_idx[r], size, k)
+        _merge_sets(r, own_size[r], heap_val, heap_idx, heap_size, k, out_val[r], out_idx[r])
 
 
 @jit(parallel=True)
@@ -735,9 +760,7 @@ def dot_topk_all(
     n_sets = heap_val.shape[0]
     if n == 0:
         return
-    max_len = 0
-    for r in range(n):
-        max_len = max(max_len, indptr[r + 1] - indptr[r])
+    max_len = _max_row_len(indptr)
     own_size = np.zeros(n, dtype=np.int32)
     for s in prange(n_sets):
         acc = np.zeros(n, dtype=data.dtype)
@@ -776,8 +799,4 @@ def dot_topk_all(
                     thr_idx,
                 )
     for r in prange(n):
-        size = own_size[r]
-        for s in range(n_sets):
-            for e in range(heap_size[s, r]):
-                size = _offer(out_val[r], out_idx[r], size, k, heap_val[s, r, e], heap_idx[s, r, e])
-        _pad(out_val[r], out_idx[r], size, k)
+        _merge_sets(r, own_size[r], heap_val, heap_idx, heap_size, k, out_val[r], out_idx[r])
