@@ -379,6 +379,33 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                 out_count[q] = size
 
 
+cdef int row_neighbours(int x, const long long[::1] a_indptr, const int[::1] a_indices,
+                        const floating[::1] a_data, const long long[::1] b_indptr,
+                        const int[::1] b_indices, const floating[::1] b_data, int kind,
+                        int min_support, double shrinkage, bint positive_only, double* acc,
+                        int* touched, double* heap_val, int* heap_idx,
+                        int cap) noexcept nogil:
+    # The (at most cap) x' most similar to x, best first, in heap_val/heap_idx;
+    # returns how many (see the numba twin). acc is zero again on return.
+    cdef int n_touched, size = 0, t, x2
+    cdef double s
+    cdef bint keep
+    n_touched = accumulate_row(x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data,
+                               acc, touched, NULL, False)
+    for t in range(n_touched):
+        x2 = touched[t]
+        s = pair_similarity(kind, acc + <Py_ssize_t> x2 * ACC_WIDTH, min_support, shrinkage)
+        if positive_only:
+            keep = s > 0.0
+        else:
+            keep = s == s  # not NaN: the pair has a similarity
+        if keep:
+            size = heap_offer(heap_val, heap_idx, size, cap, s, x2)
+    clear_rows(touched, n_touched, acc)
+    heap_sort(heap_val, heap_idx, size)
+    return size
+
+
 def similar_rows(const long long[::1] a_indptr, const int[::1] a_indices,
                  const floating[::1] a_data, const long long[::1] b_indptr,
                  const int[::1] b_indices, const floating[::1] b_data, int kind,
@@ -393,8 +420,7 @@ def similar_rows(const long long[::1] a_indptr, const int[::1] a_indices,
     cdef double[:, ::1] heap_val_buf = np.zeros((n_threads, n))
     cdef int[:, ::1] heap_idx_buf = np.zeros((n_threads, n), dtype=np.int32)
     cdef Py_ssize_t row
-    cdef int x, x2, size, j, t, n_touched, keep, tid
-    cdef double s
+    cdef int size, j, tid
     cdef double* acc
     cdef int* touched
     cdef double* heap_val
@@ -406,22 +432,9 @@ def similar_rows(const long long[::1] a_indptr, const int[::1] a_indices,
             touched = &touched_buf[tid, 0]
             heap_val = &heap_val_buf[tid, 0]
             heap_idx = &heap_idx_buf[tid, 0]
-            x = rows[row]
-            n_touched = accumulate_row(x, a_indptr, a_indices, a_data, b_indptr,
-                                       b_indices, b_data, acc, touched, NULL, False)
-            size = 0
-            for t in range(n_touched):
-                x2 = touched[t]
-                s = pair_similarity(kind, acc + <Py_ssize_t> x2 * ACC_WIDTH, min_support,
-                                    shrinkage)
-                if positive_only:
-                    keep = s > 0.0
-                else:
-                    keep = s == s  # not NaN: the pair has a similarity
-                if keep:
-                    size = heap_offer(heap_val, heap_idx, size, n, s, x2)
-            clear_rows(touched, n_touched, acc)
-            heap_sort(heap_val, heap_idx, size)
+            size = row_neighbours(rows[row], a_indptr, a_indices, a_data, b_indptr,
+                                  b_indices, b_data, kind, min_support, shrinkage,
+                                  positive_only, acc, touched, heap_val, heap_idx, n)
             for j in range(size):
                 out_idx[row, j] = heap_idx[j]
                 out_val[row, j] = <floating> heap_val[j]
@@ -448,7 +461,7 @@ def score_user_based(const long long[::1] a_indptr, const int[::1] a_indices,
     cdef double[:, ::1] num_buf = np.zeros((n_threads, n_items + 1))
     cdef double[:, ::1] den_buf = np.zeros((n_threads, n_items + 1))
     cdef int[:, ::1] used_buf = np.zeros((n_threads, n_items + 1), dtype=np.int32)
-    cdef int u, v, i, size, h, t, n_touched, tid
+    cdef int u, v, i, size, h, tid
     cdef long long p
     cdef double s, r, base
     cdef double* acc
@@ -469,17 +482,9 @@ def score_user_based(const long long[::1] a_indptr, const int[::1] a_indices,
             den = &den_buf[tid, 0]
             used = &used_buf[tid, 0]
             u = users[row]
-            n_touched = accumulate_row(u, a_indptr, a_indices, a_data, b_indptr,
-                                       b_indices, b_data, acc, touched, NULL, False)
-            size = 0
-            for t in range(n_touched):
-                v = touched[t]
-                s = pair_similarity(kind, acc + <Py_ssize_t> v * ACC_WIDTH, min_support,
-                                    shrinkage)
-                if s > 0.0:
-                    size = heap_offer(nb_val, nb_idx, size, cap, s, v)
-            clear_rows(touched, n_touched, acc)
-            heap_sort(nb_val, nb_idx, size)
+            size = row_neighbours(u, a_indptr, a_indices, a_data, b_indptr, b_indices,
+                                  b_data, kind, min_support, shrinkage, True, acc, touched,
+                                  nb_val, nb_idx, cap)
             for h in range(size):
                 v = nb_idx[h]
                 s = nb_val[h]

@@ -375,6 +375,48 @@ def predict_pairs(
                 out_count[q] = size
 
 
+@jit
+def row_neighbours(
+    x,
+    a_indptr,
+    a_indices,
+    a_data,
+    b_indptr,
+    b_indices,
+    b_data,
+    kind,
+    min_support,
+    shrinkage,
+    positive_only,
+    acc,
+    touched,
+    allowed,
+    heap_val,
+    heap_idx,
+):
+    """The (at most ``len(heap_val)``) x' most similar to ``x``; returns how many.
+
+    Writes them best first (descending similarity, ties by ascending index)
+    into ``heap_val`` / ``heap_idx``. Candidates: the x' with a similarity
+    (``positive_only``: a positive one). ``acc`` is zero on entry and on
+    return (``accumulate_row``, unfiltered: ``allowed`` is only passed
+    through, then ``clear_rows``).
+    """
+    cap = heap_val.shape[0]
+    n_touched = accumulate_row(
+        x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc, touched, allowed, False
+    )
+    size = 0
+    for t in range(n_touched):
+        x2 = touched[t]
+        s = pair_similarity(kind, acc, x2, min_support, shrinkage)
+        if (s > 0.0) if positive_only else (s == s):  # s == s: not NaN
+            size = heap_offer(heap_val, heap_idx, size, cap, s, x2)
+    clear_rows(touched, n_touched, acc)
+    heap_sort(heap_val, heap_idx, size)
+    return size
+
+
 @jit(parallel=True)
 def similar_rows(
     a_indptr,
@@ -416,28 +458,24 @@ def similar_rows(
         heap_val = np.empty(n, dtype=np.float64)
         heap_idx = np.empty(n, dtype=np.int32)
         for row in range(chunk, m, n_chunks):
-            x = rows[row]
-            n_touched = accumulate_row(
-                x,
+            size = row_neighbours(
+                rows[row],
                 a_indptr,
                 a_indices,
                 a_data,
                 b_indptr,
                 b_indices,
                 b_data,
+                kind,
+                min_support,
+                shrinkage,
+                positive_only,
                 acc,
                 touched,
                 allowed,
-                False,
+                heap_val,
+                heap_idx,
             )
-            size = 0
-            for t in range(n_touched):
-                x2 = touched[t]
-                s = pair_similarity(kind, acc, x2, min_support, shrinkage)
-                if (s > 0.0) if positive_only else (s == s):  # s == s: not NaN
-                    size = heap_offer(heap_val, heap_idx, size, n, s, x2)
-            clear_rows(touched, n_touched, acc)
-            heap_sort(heap_val, heap_idx, size)
             for j in range(size):
                 out_idx[row, j] = heap_idx[j]
                 out_val[row, j] = heap_val[j]
@@ -503,7 +541,7 @@ def score_user_based(
         used = np.zeros(n_items, dtype=np.int32)
         for row in range(chunk, m, n_chunks):
             u = users[row]
-            n_touched = accumulate_row(
+            size = row_neighbours(
                 u,
                 a_indptr,
                 a_indices,
@@ -511,19 +549,16 @@ def score_user_based(
                 b_indptr,
                 b_indices,
                 b_data,
+                kind,
+                min_support,
+                shrinkage,
+                True,
                 acc,
                 touched,
                 allowed,
-                False,
+                nb_val,
+                nb_idx,
             )
-            size = 0
-            for t in range(n_touched):
-                v = touched[t]
-                s = pair_similarity(kind, acc, v, min_support, shrinkage)
-                if s > 0.0:
-                    size = heap_offer(nb_val, nb_idx, size, cap, s, v)
-            clear_rows(touched, n_touched, acc)
-            heap_sort(nb_val, nb_idx, size)
             for h in range(size):
                 v = nb_idx[h]
                 s = nb_val[h]
