@@ -95,7 +95,7 @@ def factor_topk_unchecked(
     rows: np.ndarray,
     k: int,
     item_offset: np.ndarray | None = None,
-    exclude: sp.csr_matrix | None = None,
+    exclude: sp.csr_matrix | tuple[np.ndarray, np.ndarray] | None = None,
     backend: str = "auto",
     num_threads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +105,8 @@ def factor_topk_unchecked(
     ``(len(rows), n_items)`` score matrix is never built. For inputs the
     library built itself: C-ordered float32/float64 factors of one dtype
     without NaN, ``rows`` int32 in range, ``exclude`` a validated CSR over
-    ``row_vectors``' rows (int32 strictly increasing indices) or None.
+    ``row_vectors``' rows (int32 strictly increasing indices), its
+    ``(indptr, indices)`` pair, or None.
 
     Returns ``idx (m, k) int32`` and ``val (m, k)`` in the factors' dtype,
     ordered and padded as :func:`topk`.
@@ -115,6 +116,8 @@ def factor_topk_unchecked(
     if exclude is None:
         excl_indptr = np.zeros(row_vectors.shape[0] + 1, dtype=np.int32)
         excl_indices = np.zeros(0, dtype=np.int32)
+    elif isinstance(exclude, tuple):
+        excl_indptr, excl_indices = exclude
     else:
         excl_indptr, excl_indices = exclude.indptr, exclude.indices
     offset = np.zeros(0, dtype=dtype) if item_offset is None else item_offset

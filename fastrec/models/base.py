@@ -320,10 +320,7 @@ class Recommender:
         exclude = None
         if exclude_seen:
             seen = self._seen
-            exclude = sp.csr_matrix(
-                (seen.data, np.ascontiguousarray(seen.indices, dtype=np.int32), seen.indptr),
-                shape=seen.shape,
-            )
+            exclude = (seen.indptr, np.ascontiguousarray(seen.indices, dtype=np.int32))
         idx, val = factor_topk_unchecked(
             user_vectors,
             item_vectors,
