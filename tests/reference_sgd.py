@@ -14,18 +14,19 @@ import numpy as np
 def visiting_order(block_ptr, user_order, chunk_bounds, block_order):
     """(user, rating position) pairs in the order one thread visits them.
 
-    Chunk ``c`` is ``user_order[chunk_bounds[c]:chunk_bounds[c + 1]]``; it
-    walks the item blocks ``block_order[(c + s) % n_blocks]`` for s = 0, 1, ...;
-    in each block two lanes take the chunk's users in order (lane a the first
-    user with ratings in the block, lane b the next), then alternate one
-    rating at a time, a before b; a lane whose run is done takes the next user
-    with ratings in the block at once. Chunks follow each other in order.
+    Chunk ``c`` is ``user_order[chunk_bounds[c]:chunk_bounds[c + 1]]``. The
+    pass is ``n_blocks`` phases; in phase ``s`` chunk ``c`` works in item block
+    ``block_order[(c + s) % n_blocks]`` (the cell (c, block)), chunks in order.
+    In a cell two lanes take the chunk's users in order (lane a the first user
+    with ratings in the block, lane b the next), then alternate one rating at
+    a time, a before b; a lane whose run is done takes the next user with
+    ratings in the block at once.
     """
     n_blocks = len(block_order)
     out = []
-    for c in range(len(chunk_bounds) - 1):
-        users = list(user_order[chunk_bounds[c] : chunk_bounds[c + 1]])
-        for s in range(n_blocks):
+    for s in range(n_blocks):
+        for c in range(len(chunk_bounds) - 1):
+            users = list(user_order[chunk_bounds[c] : chunk_bounds[c + 1]])
             blk = block_order[(c + s) % n_blocks]
             queue = iter(users)
 

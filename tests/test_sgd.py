@@ -338,19 +338,22 @@ def test_model_epoch_equals_reference_with_its_schedule(backend, dtype, monkeypa
     assert model.n_blocks_ > 1 and model.n_chunks_ > 1
     # re-derive the model's visiting order from the same Generator stream
     rng = np.random.default_rng(11)
-    block_ptr, indices, ratings = training_layout(X.matrix, rng, dtype, model.n_blocks_)
+    block_ptr, labels, ratings, item_label = training_layout(
+        X.matrix, rng, dtype, model.n_blocks_
+    )
     P0 = padded_factors(rng, X.n_users, 5, dtype, 0.1, backend)[:, :5]
-    Q0 = padded_factors(rng, X.n_items, 5, dtype, 0.1, backend)[:, :5]
+    Q0 = padded_factors(rng, X.n_items, 5, dtype, 0.1, backend)[:, :5]  # in label order
     schedule = epoch_schedule(np.diff(X.matrix.indptr), rng, model.n_chunks_, model.n_blocks_)
-    want = sgd_epoch_reference(block_ptr, indices, ratings, *schedule, dtype(model.intercept_),
+    want = sgd_epoch_reference(block_ptr, labels, ratings, *schedule, dtype(model.intercept_),
                                dtype(0.005), dtype(0.02), True, P0, Q0,
                                np.zeros(X.n_users), np.zeros(X.n_items))  # fmt: skip
     np.testing.assert_allclose(model.user_factors_, want[0], **tol(dtype))
-    np.testing.assert_allclose(model.item_factors_, want[1], **tol(dtype))
-    np.testing.assert_allclose(model.item_bias_, want[3], **tol(dtype))
+    np.testing.assert_allclose(model.item_factors_, want[1][item_label], **tol(dtype))
+    np.testing.assert_allclose(model.item_bias_, want[3][item_label], **tol(dtype))
     assert model.history_[0]["train_loss"] == pytest.approx(want[4] / X.nnz, rel=1e-4)
     # each row is visited in a random order, not sorted by item
-    rows = [indices[block_ptr[u, 0] : block_ptr[u, -1]] for u in range(X.n_users)]
+    items = np.argsort(item_label)[labels]
+    rows = [items[block_ptr[u, 0] : block_ptr[u, -1]] for u in range(X.n_users)]
     assert any((np.diff(r) < 0).any() for r in rows)
 
 
@@ -581,7 +584,9 @@ def test_kernel_layout_helpers(n_blocks):
     rng = np.random.default_rng(0)
     m = sp.random(30, 20, density=0.3, format="csr", random_state=1, dtype=np.float32)
     m.data[:] = rng.integers(1, 6, m.nnz)
-    block_ptr, indices, ratings = training_layout(m, rng, np.float64, n_blocks)
+    block_ptr, labels, ratings, item_label = training_layout(m, rng, np.float64, n_blocks)
+    assert sorted(item_label) == list(range(20))
+    indices = np.argsort(item_label)[labels]  # back to the original items
     assert block_ptr.shape == (30, n_blocks + 1)
     assert np.array_equal(block_ptr[:, 0], m.indptr[:-1])
     assert np.array_equal(block_ptr[:, -1], m.indptr[1:])
@@ -595,6 +600,13 @@ def test_kernel_layout_helpers(n_blocks):
         for b in range(n_blocks):  # an item belongs to the same block in every row
             for item in indices[block_ptr[u, b] : block_ptr[u, b + 1]]:
                 assert block_of.setdefault(item, b) == b
+    # blocks are contiguous label ranges, in order, cut at equal shares of the ratings
+    block_by_label = sorted((item_label[item], b) for item, b in block_of.items())
+    assert [b for _, b in block_by_label] == sorted(b for _, b in block_by_label)
+    per_label = np.bincount(item_label[m.indices], minlength=20)
+    before = np.cumsum(per_label) - per_label
+    for lab, b in block_by_label:
+        assert b == before[lab] * n_blocks // m.nnz
     counts = np.diff(m.indptr)
     order, bounds, blocks = epoch_schedule(counts, rng, 4, n_blocks)
     assert sorted(order) == list(range(30)) and bounds[0] == 0 and bounds[-1] == 30
@@ -606,9 +618,17 @@ def test_cache_blocks_sizes():
     from fastrec.models.sgd import cache_blocks
 
     assert cache_blocks(100, 50, 8, 4, 1) == (1, 1)  # everything fits: one of each
-    n_chunks, n_blocks = cache_blocks(138_000, 27_000, 128, 4, 2)
+    # one thread: chunks and blocks sized for the caches
+    n_chunks, n_blocks = cache_blocks(138_000, 27_000, 128, 4, 1)
     assert n_blocks == -(-27_000 * 512 // sgd_module.ITEM_BLOCK_BYTES)
-    assert n_chunks == max(2 * 16, -(-138_000 * 512 // sgd_module.USER_CHUNK_BYTES))
+    assert n_chunks == -(-138_000 * 512 // sgd_module.USER_CHUNK_BYTES)
+    # several threads: a square grid, a multiple of the threads, at least
+    # GRID_PER_THREAD cells per thread and at least the cache counts
+    per = sgd_module.GRID_PER_THREAD
+    assert cache_blocks(100, 50, 8, 4, 2) == (2 * per, 2 * per)
+    assert cache_blocks(100, 50, 8, 4, 3) == (3 * per, 3 * per)
+    grid = -(-max(n_chunks, n_blocks, 2 * per) // 2) * 2
+    assert cache_blocks(138_000, 27_000, 128, 4, 2) == (grid, grid)
     assert cache_blocks(10, 3, 10_000_000, 8, 4) == (10, 3)  # capped by the counts
 
 

@@ -67,8 +67,9 @@ __all__ = ["SGDMF", "DivergenceError"]
 
 LR_SCHEDULES = ("constant", "decay")
 
-# Chunks per thread in one epoch (dynamic scheduling evens out the load).
-_CHUNKS_PER_THREAD = 16
+# Cells per thread in every phase of a multi-threaded epoch (dynamic
+# scheduling evens out the load; see cache_blocks).
+GRID_PER_THREAD = 2
 # Fewer ratings than this per thread: use fewer threads. Waking a thread team
 # for every epoch costs more than it saves on small data (ml-latest-small's
 # 80k ratings take 2-4 ms per epoch on one core). Re-measured with the
@@ -166,62 +167,69 @@ def cache_blocks(
 ) -> tuple[int, int]:
     """How many user chunks and item blocks one epoch is cut into.
 
-    Item blocks of at most ``ITEM_BLOCK_BYTES`` of factors and user chunks of
-    at most ``USER_CHUNK_BYTES`` bound what one thread touches for a while (the
-    cache working set); with several threads there are at least 16 chunks per
-    thread for load balance.
+    One thread: item blocks of at most ``ITEM_BLOCK_BYTES`` of factors and
+    user chunks of at most ``USER_CHUNK_BYTES`` bound what the thread touches
+    for a while (the cache working set). Several threads: a square grid of
+    ``g`` chunks by ``g`` blocks, ``g`` a multiple of the threads, at least
+    ``GRID_PER_THREAD`` cells per thread in every phase (load balance) and at
+    least the one-thread counts; in each phase the ``g`` cells running side by
+    side share no user and no item (see the kernel). Both counts are capped by
+    the numbers of users and items.
     """
     row = factors * itemsize
-    n_blocks = min(max(n_items, 1), max(1, -(-n_items * row // ITEM_BLOCK_BYTES)))
-    n_chunks = max(
-        1 if threads == 1 else threads * _CHUNKS_PER_THREAD, -(-n_users * row // USER_CHUNK_BYTES)
-    )
-    return min(max(n_users, 1), n_chunks), n_blocks
+    n_blocks = max(1, -(-n_items * row // ITEM_BLOCK_BYTES))
+    n_chunks = max(1, -(-n_users * row // USER_CHUNK_BYTES))
+    if threads > 1:
+        grid = max(n_blocks, n_chunks, GRID_PER_THREAD * threads)
+        n_blocks = n_chunks = -(-grid // threads) * threads
+    return min(max(n_users, 1), n_chunks), min(max(n_items, 1), n_blocks)
 
 
 def training_layout(
     matrix: sp.csr_matrix, rng: np.random.Generator, dtype: type, n_blocks: int = 1
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The training ratings in visiting order, cut into item blocks.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The training ratings in visiting order, with items relabelled and cut into blocks.
 
-    Items get a random new label (a permutation drawn from ``rng``); each row
-    is sorted by that label (two counting sorts through CSC, O(nnz)), which
-    is a random order within the row; block ``b`` holds the labels
-    ``[b * size, (b + 1) * size)`` with ``size = ceil(n_items / n_blocks)``, so
-    a user's ratings of one block are a contiguous run of its row.
+    Items get a random new label (a permutation drawn from ``rng``): the
+    kernel works on item rows stored in label order. Each row is sorted by
+    label (two counting sorts through CSC, O(nnz)), which is a random order
+    within the row. The labels are cut into ``n_blocks`` contiguous ranges of
+    about equal numbers of ratings (label ``l`` goes to block
+    ``(ratings of labels below l) * n_blocks // nnz``), so a user's ratings of
+    one block are a contiguous run of its row, and one block's item rows and
+    biases are contiguous in memory.
 
     Returns
     -------
     block_ptr : (n_users, n_blocks + 1) int64
         Run of user ``u`` in block ``b``: ``block_ptr[u, b]:block_ptr[u, b + 1]``.
-    indices : (nnz,) int32, original item indices in visiting order
+    labels : (nnz,) int32, item labels in visiting order
     ratings : (nnz,) ``dtype``
+    item_label : (n_items,) int32, the label of every item (a permutation)
     """
     n_users, n_items = matrix.shape
-    label = rng.permutation(n_items).astype(np.int32)
-    item_of_label = np.empty(n_items, dtype=np.int32)
-    item_of_label[label] = np.arange(n_items, dtype=np.int32)
+    item_label = rng.permutation(n_items).astype(np.int32)
     relabelled = sp.csr_matrix(
-        (matrix.data, label[matrix.indices], matrix.indptr), shape=(n_users, n_items)
+        (matrix.data, item_label[matrix.indices], matrix.indptr), shape=(n_users, n_items)
     )
     ordered = relabelled.tocsc().tocsr()  # rows come back sorted by label
     indptr = np.asarray(ordered.indptr, dtype=np.int64)
+    labels = np.asarray(ordered.indices, dtype=np.int32)
     block_ptr = np.empty((n_users, n_blocks + 1), dtype=np.int64)
     block_ptr[:, 0] = indptr[:-1]
     if n_blocks == 1:
         block_ptr[:, 1] = indptr[1:]
     else:
-        size = -(-n_items // n_blocks)
+        nnz = max(labels.shape[0], 1)
+        per_label = np.bincount(labels, minlength=n_items)
+        before = np.cumsum(per_label) - per_label  # ratings of the labels below
+        block_of_label = before * n_blocks // nnz
         rows = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(indptr))
-        keys = rows * n_blocks + ordered.indices // size
+        keys = rows * n_blocks + block_of_label[labels]
         counts = np.bincount(keys, minlength=n_users * n_blocks).reshape(n_users, n_blocks)
         np.cumsum(counts, axis=1, out=block_ptr[:, 1:])
         block_ptr[:, 1:] += indptr[:-1, None]
-    return (
-        block_ptr,
-        np.ascontiguousarray(item_of_label[ordered.indices], dtype=np.int32),
-        np.ascontiguousarray(ordered.data, dtype=dtype),
-    )
+    return block_ptr, labels, np.ascontiguousarray(ordered.data, dtype=dtype), item_label
 
 
 def epoch_schedule(
@@ -425,19 +433,20 @@ class SGDMF(Recommender):
         n_chunks, n_blocks = cache_blocks(
             self.n_users_, self.n_items_, k, np.dtype(dtype).itemsize, threads
         )
-        block_ptr, indices, ratings = training_layout(self._seen, rng, dtype, n_blocks)
-        # the kernel works on padded, cache-line aligned rows; the public
-        # attributes are views of the first ``k`` columns until the end of fit
+        block_ptr, labels, ratings, item_label = training_layout(
+            self._seen, rng, dtype, n_blocks
+        )
+        # the kernel works on padded, cache-line aligned rows, the item rows
+        # (and item biases) in label order; _publish sets the public attributes
         user_rows = padded_factors(
             rng, self.n_users_, k, dtype, params["init_std"], params["backend"]
         )
         item_rows = padded_factors(
             rng, self.n_items_, k, dtype, params["init_std"], params["backend"]
         )
-        self.user_factors_ = user_rows[:, :k]
-        self.item_factors_ = item_rows[:, :k]
         self.user_bias_ = np.zeros(self.n_users_, dtype=dtype)
-        self.item_bias_ = np.zeros(self.n_items_, dtype=dtype)
+        label_bias = np.zeros(self.n_items_, dtype=dtype)
+        rows = (user_rows, item_rows, label_bias, item_label)
         self.intercept_ = float(dtype(self.global_mean_)) if self.biases else 0.0
         self.history_ = []
         self.best_epoch_ = None
@@ -456,10 +465,8 @@ class SGDMF(Recommender):
             # nothing to do between epochs: draw every epoch's schedule now (the
             # same Generator calls in the same order as epoch by epoch) and run
             # all the epochs in one kernel call
-            self._fit_all_epochs(params, rng, threads, block_ptr, indices, ratings, user_rows,
-                                 item_rows)  # fmt: skip
-            self.user_factors_ = np.ascontiguousarray(self.user_factors_)
-            self.item_factors_ = np.ascontiguousarray(self.item_factors_)
+            self._fit_all_epochs(params, rng, threads, block_ptr, labels, ratings, rows)
+            self._publish(k, *rows)
             self._end_fit()
             return self
         kernel = _backend.get_kernel("sgd", "sgd_epoch", params["backend"])
@@ -475,14 +482,14 @@ class SGDMF(Recommender):
                 )
                 chunk_loss = np.zeros(bounds.shape[0] - 1, dtype=np.float64)
                 kernel(
-                    block_ptr, indices, ratings, user_order, bounds, block_order,
+                    block_ptr, labels, ratings, user_order, bounds, block_order,
                     dtype(self.intercept_), dtype(rate), dtype(params["regularization"]),
                     bool(self.biases),
-                    user_rows, item_rows, self.user_bias_, self.item_bias_,
+                    user_rows, item_rows, self.user_bias_, label_bias,
                     chunk_loss,
                 )  # fmt: skip
                 loss = float(chunk_loss.sum()) / nnz
-                self._check_finite(epoch, loss, rate, user_rows, item_rows)
+                self._check_finite(epoch, loss, rate, rows)
                 info = {
                     "epoch": epoch,
                     "train_loss": loss,
@@ -493,6 +500,7 @@ class SGDMF(Recommender):
                 }
                 stop = False
                 if val_pairs is not None:
+                    self._publish(k, *rows)
                     uidx, iidx, truth = val_pairs
                     pred = self._predict_indices(uidx, iidx)
                     val_rmse = float(np.sqrt(np.mean((pred - truth) ** 2)))
@@ -514,12 +522,25 @@ class SGDMF(Recommender):
                     break
         if bar is not None:
             bar.close()
+        self._publish(k, *rows)
         if best is not None:
             (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_) = best
-        self.user_factors_ = np.ascontiguousarray(self.user_factors_)
-        self.item_factors_ = np.ascontiguousarray(self.item_factors_)
         self._end_fit()
         return self
+
+    def _publish(
+        self,
+        k: int,
+        user_rows: np.ndarray,
+        item_rows: np.ndarray,
+        label_bias: np.ndarray,
+        item_label: np.ndarray,
+    ) -> None:
+        """The public attributes from the kernel's arrays: the first ``k`` columns,
+        item rows and biases back in item order (new C-contiguous arrays)."""
+        self.user_factors_ = np.ascontiguousarray(user_rows[:, :k])
+        self.item_factors_ = item_rows[item_label, :k]
+        self.item_bias_ = label_bias[item_label]
 
     def _snapshot(self) -> tuple[np.ndarray, ...]:
         return (
@@ -535,10 +556,9 @@ class SGDMF(Recommender):
         rng: np.random.Generator,
         threads: int,
         block_ptr: np.ndarray,
-        indices: np.ndarray,
+        labels: np.ndarray,
         ratings: np.ndarray,
-        user_rows: np.ndarray,
-        item_rows: np.ndarray,
+        rows: tuple[np.ndarray, ...],
     ) -> None:
         """Every epoch in one ``sgd_epochs`` call (no callback, validation or bar).
 
@@ -565,17 +585,17 @@ class SGDMF(Recommender):
         start = time.perf_counter()
         with _backend.threads(threads):
             kernel(
-                block_ptr, indices, ratings, user_orders, bounds, block_orders,
+                block_ptr, labels, ratings, user_orders, bounds, block_orders,
                 dtype(self.intercept_), np.array(rates, dtype=dtype),
                 dtype(params["regularization"]), bool(self.biases),
-                user_rows, item_rows, self.user_bias_, self.item_bias_, chunk_loss,
+                rows[0], rows[1], self.user_bias_, rows[2], chunk_loss,
             )  # fmt: skip
         seconds = (time.perf_counter() - start) / n_epochs
         losses = chunk_loss.sum(axis=1) / ratings.shape[0]
         bad = np.flatnonzero(~np.isfinite(losses))
         if bad.size:
-            self._check_finite(int(bad[0]), math.nan, rates[bad[0]], user_rows, item_rows)
-        self._check_finite(n_epochs - 1, 0.0, rates[-1], user_rows, item_rows)
+            self._check_finite(int(bad[0]), math.nan, rates[bad[0]], rows)
+        self._check_finite(n_epochs - 1, 0.0, rates[-1], rows)
         self.history_ = [
             {
                 "epoch": e,
@@ -589,10 +609,10 @@ class SGDMF(Recommender):
         ]
 
     def _check_finite(
-        self, epoch: int, loss: float, rate: float, user_rows: np.ndarray, item_rows: np.ndarray
+        self, epoch: int, loss: float, rate: float, rows: tuple[np.ndarray, ...]
     ) -> None:
         # the padded rows are contiguous (one pass each); their padding stays 0
-        arrays = (user_rows, item_rows, self.user_bias_, self.item_bias_)
+        arrays = (rows[0], rows[1], self.user_bias_, rows[2])
         if math.isfinite(loss) and all(np.isfinite(a).all() for a in arrays):
             return
         raise DivergenceError(

@@ -15,18 +15,27 @@ numbers. The helper also prefetches item rows a few ratings ahead.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 
 cdef extern from *:
     """
     #include <stddef.h>
     #include <string.h>
+    /* Cython's prange inside parallel() is "omp for nowait": the phases of
+       sgd_epochs are separated by this barrier */
+    #ifdef _OPENMP
+    #define FR_SGD_BARRIER() _Pragma("omp barrier")
+    #else
+    #define FR_SGD_BARRIER() ((void)0)
+    #endif
     #if defined(__GNUC__) || defined(__clang__)
     #define FR_SGD_PREFETCH(ptr) __builtin_prefetch((const void*)(ptr), 1, 3)
     #define FR_SGD_RESTRICT __restrict__
+    #define FR_SGD_INLINE static inline __attribute__((always_inline))
     #else
     #define FR_SGD_PREFETCH(ptr) ((void)0)
     #define FR_SGD_RESTRICT
+    #define FR_SGD_INLINE static inline
     #endif
 
     /* One SGD update of rows p (user) and q (item) of length k and their biases;
@@ -35,7 +44,9 @@ cdef extern from *:
        dot = sum_f p[f] q[f] in 2W lanes (lane f % (2W), each lane summed in
        increasing f), lanes then folded as s[j] += s[j + h], h = W, W/2, ..., 1.
        W = 64 / sizeof(T): 16 floats or 8 doubles (one cache line).
-       Update (NumPy): step = lr * err; p, q = p + (step q - shrink p), q + (step p - shrink q). */
+       Update (NumPy): step = lr * err, keep = 1 - shrink;
+       p, q = (p - shrink p) + step q, (q - shrink q) + step p: two fused multiply-adds
+       each, and only one way to contract them (the same in GCC and LLVM). */
     #define FR_SGD_SCALAR_TAIL(T, W, s, f, k, p, q, dot)                          \\
         do {                                                                       \\
             ptrdiff_t j_, h_;                                                      \\
@@ -51,8 +62,8 @@ cdef extern from *:
     #define FR_SGD_UPDATE_TAIL(T, f, k, p, q, step, shrink)                       \\
         for (; (f) < (k); (f)++) {                                                 \\
             T pf_ = p[f], qf_ = q[f];                                              \\
-            p[f] = pf_ + (step * qf_ - shrink * pf_);                              \\
-            q[f] = qf_ + (step * pf_ - shrink * qf_);                              \\
+            p[f] = (pf_ - shrink * pf_) + step * qf_;                            \\
+            q[f] = (qf_ - shrink * qf_) + step * pf_;                            \\
         }
 
     #define FR_SGD_BIASES(T, err, step, shrink, bu, bi, rating, mu, lr, dot, use_bias) \\
@@ -89,12 +100,12 @@ cdef extern from *:
     }
 
     #define FR_SGD_DEFINE_STEP(T, V, W, NAME, FOLD)                                \\
-    static inline T NAME(T* FR_SGD_RESTRICT p, T* FR_SGD_RESTRICT q,               \\
+    FR_SGD_INLINE T NAME(T* FR_SGD_RESTRICT p, T* FR_SGD_RESTRICT q,               \\
                          T* FR_SGD_RESTRICT bu, T* FR_SGD_RESTRICT bi, T rating,   \\
                          T mu, T lr, T shrink, int use_bias, ptrdiff_t k) {        \\
         T dot, err, step, s[2 * W];                                                \\
         ptrdiff_t f = 0, kw = k - k % W;                                           \\
-        V a0 = {0}, a1 = {0}, x, y, vstep, vshrink, np_, nq_;                      \\
+        V a0 = {0}, a1 = {0}, x, y, vstep, vshrink, np_, nq_;                        \\
         for (; f + 2 * W <= kw; f += 2 * W) {                                      \\
             memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V)); a0 += x * y;  \\
             memcpy(&x, p + f + W, sizeof(V)); memcpy(&y, q + f + W, sizeof(V));    \\
@@ -112,22 +123,92 @@ cdef extern from *:
         }                                                                          \\
         FR_SGD_BIASES(T, err, step, shrink, bu, bi, rating, mu, lr, dot, use_bias) \\
         vstep = step - (V){0};                                                     \\
-        vshrink = shrink - (V){0};                                                 \\
+        vshrink = shrink - (V){0};                                                   \\
         for (f = 0; f < kw; f += W) {                                              \\
             memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V));            \\
-            np_ = x + (vstep * y - vshrink * x);                                   \\
-            nq_ = y + (vstep * x - vshrink * y);                                   \\
+            np_ = (x - vshrink * x) + vstep * y;                                      \\
+            nq_ = (y - vshrink * y) + vstep * x;                                      \\
             memcpy(p + f, &np_, sizeof(V)); memcpy(q + f, &nq_, sizeof(V));        \\
         }                                                                          \\
         FR_SGD_UPDATE_TAIL(T, f, k, p, q, step, shrink)                            \\
         return err;                                                                \\
     }
-    FR_SGD_DEFINE_STEP(float, fr_sgd_vf, 16, fr_step_f32, fr_sgd_fold_f)
-    FR_SGD_DEFINE_STEP(double, fr_sgd_vd, 8, fr_step_f64, fr_sgd_fold_d)
+    FR_SGD_DEFINE_STEP(float, fr_sgd_vf, 16, fr_step_any_f32, fr_sgd_fold_f)
+    FR_SGD_DEFINE_STEP(double, fr_sgd_vd, 8, fr_step_any_f64, fr_sgd_fold_d)
+
+    /* The same update for rows of exactly NV vectors (k = NV W): the loops have
+       a constant trip count, so GCC unrolls them and keeps both rows in
+       registers between the dot product and the update (the loop above loads
+       every vector twice or three times: 1.3x slower at 112 floats, measured).
+       Same lanes (vector v into a0 when v is even, a1 when odd), same fold,
+       same update: the same numbers as fr_step_any_*. */
+    #define FR_SGD_DEFINE_FIXED(T, V, W, NAME, FOLD, NV)                           \\
+    FR_SGD_INLINE T NAME(T* FR_SGD_RESTRICT p, T* FR_SGD_RESTRICT q,               \\
+                         T* FR_SGD_RESTRICT bu, T* FR_SGD_RESTRICT bi, T rating,   \\
+                         T mu, T lr, T shrink, int use_bias) {                     \\
+        T dot, err, step;                                                          \\
+        V x[NV], y[NV], a0 = {0}, a1 = {0}, vstep, vshrink, np_, nq_;                \\
+        int v;                                                                     \\
+        for (v = 0; v < (NV); v++) {                                               \\
+            memcpy(&x[v], p + v * (W), sizeof(V));                                 \\
+            memcpy(&y[v], q + v * (W), sizeof(V));                                 \\
+            if (v % 2 == 0) a0 += x[v] * y[v]; else a1 += x[v] * y[v];             \\
+        }                                                                          \\
+        dot = FOLD(a0 + a1);                                                       \\
+        FR_SGD_BIASES(T, err, step, shrink, bu, bi, rating, mu, lr, dot, use_bias) \\
+        vstep = step - (V){0};                                                     \\
+        vshrink = shrink - (V){0};                                                   \\
+        for (v = 0; v < (NV); v++) {                                               \\
+            np_ = (x[v] - vshrink * x[v]) + vstep * y[v];                                     \\
+            nq_ = (y[v] - vshrink * y[v]) + vstep * x[v];                                     \\
+            memcpy(p + v * (W), &np_, sizeof(V));                                  \\
+            memcpy(q + v * (W), &nq_, sizeof(V));                                  \\
+        }                                                                          \\
+        return err;                                                                \\
+    }
+    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step1_f32, fr_sgd_fold_f, 1)
+    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step2_f32, fr_sgd_fold_f, 2)
+    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step3_f32, fr_sgd_fold_f, 3)
+    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step4_f32, fr_sgd_fold_f, 4)
+    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step5_f32, fr_sgd_fold_f, 5)
+    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step6_f32, fr_sgd_fold_f, 6)
+    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step7_f32, fr_sgd_fold_f, 7)
+    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step8_f32, fr_sgd_fold_f, 8)
+    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step1_f64, fr_sgd_fold_d, 1)
+    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step2_f64, fr_sgd_fold_d, 2)
+    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step3_f64, fr_sgd_fold_d, 3)
+    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step4_f64, fr_sgd_fold_d, 4)
+    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step5_f64, fr_sgd_fold_d, 5)
+    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step6_f64, fr_sgd_fold_d, 6)
+    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step7_f64, fr_sgd_fold_d, 7)
+    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step8_f64, fr_sgd_fold_d, 8)
+
+    /* k a multiple of W up to 8 W (the padded rows of the models: up to 128
+       float32 or 64 float64 factors): the unrolled update; otherwise the loop */
+    #define FR_SGD_DEFINE_DISPATCH(T, W, NAME, S)                                  \\
+    FR_SGD_INLINE T NAME(T* p, T* q, T* bu, T* bi, T rating, T mu, T lr, T shrink, \\
+                         int use_bias, ptrdiff_t k) {                              \\
+        if (k % (W) == 0) {                                                        \\
+            switch (k / (W)) {                                                     \\
+            case 1: return fr_step1_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
+            case 2: return fr_step2_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
+            case 3: return fr_step3_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
+            case 4: return fr_step4_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
+            case 5: return fr_step5_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
+            case 6: return fr_step6_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
+            case 7: return fr_step7_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
+            case 8: return fr_step8_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
+            default: break;                                                        \\
+            }                                                                      \\
+        }                                                                          \\
+        return fr_step_any_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias, k); \\
+    }
+    FR_SGD_DEFINE_DISPATCH(float, 16, fr_step_f32, f32)
+    FR_SGD_DEFINE_DISPATCH(double, 8, fr_step_f64, f64)
 
     #else  /* no vector extensions (or -DFR_SGD_NO_VECTOR): the same lanes and tree, one element at a time */
     #define FR_SGD_DEFINE_STEP(T, W, NAME)                                         \\
-    static inline T NAME(T* FR_SGD_RESTRICT p, T* FR_SGD_RESTRICT q,               \\
+    FR_SGD_INLINE T NAME(T* FR_SGD_RESTRICT p, T* FR_SGD_RESTRICT q,               \\
                          T* FR_SGD_RESTRICT bu, T* FR_SGD_RESTRICT bi, T rating,   \\
                          T mu, T lr, T shrink, int use_bias, ptrdiff_t k) {        \\
         T dot, err, step, s[2 * W];                                                \\
@@ -144,6 +225,7 @@ cdef extern from *:
     #endif
     """
     void prefetch "FR_SGD_PREFETCH"(const void* ptr) noexcept nogil
+    void omp_barrier "FR_SGD_BARRIER"() noexcept nogil
     float fr_step_f32(float* p, float* q, float* bu, float* bi, float rating, float mu,
                       float lr, float shrink, int use_bias, Py_ssize_t k) noexcept nogil
     double fr_step_f64(double* p, double* q, double* bu, double* bi, double rating, double mu,
@@ -155,16 +237,6 @@ cdef extern from *:
 DEF PREFETCH_AHEAD = 4
 
 
-cdef inline floating sgd_step(floating* p, floating* q, floating* user_bias,
-                              floating* item_bias, floating rating, floating mu, floating lr,
-                              floating shrink, bint use_bias, Py_ssize_t k) noexcept nogil:
-    # one update for one rating; returns its error (taken before the update)
-    if floating is float:
-        return fr_step_f32(p, q, user_bias, item_bias, rating, mu, lr, shrink, use_bias, k)
-    else:
-        return fr_step_f64(p, q, user_bias, item_bias, rating, mu, lr, shrink, use_bias, k)
-
-
 cdef inline void prefetch_row(const floating* row, Py_ssize_t k) noexcept nogil:
     # touch every cache line of row[:k] (a hint: no fault, no result)
     cdef Py_ssize_t off
@@ -173,64 +245,74 @@ cdef inline void prefetch_row(const floating* row, Py_ssize_t k) noexcept nogil:
         prefetch(base + off)
 
 
-cdef double run_chunk(const long long* block_ptr, Py_ssize_t n_blocks, const int* indices,
-                      const floating* ratings, const int* user_order, Py_ssize_t first,
-                      Py_ssize_t end, Py_ssize_t c, const int* block_order, floating mu,
-                      floating lr, floating shrink, bint use_bias, floating* user_factors,
-                      floating* item_factors, Py_ssize_t k, floating* user_bias,
-                      floating* item_bias) noexcept nogil:
-    # users user_order[first:end] (chunk c) over every item block, in two lanes
-    # that each walk one user's run and take the chunk's next user when it is
-    # done; returns the loss sum
-    cdef Py_ssize_t s, blk, nxt, width = n_blocks + 1
-    cdef Py_ssize_t ea, ea_end, eb, eb_end
+cdef double run_cell(const long long* block_ptr, Py_ssize_t width, const int* indices,
+                     const floating* ratings, const int* user_order, Py_ssize_t first,
+                     Py_ssize_t end, Py_ssize_t blk, floating mu, floating lr,
+                     floating shrink, bint use_bias, floating* user_factors,
+                     floating* item_factors, Py_ssize_t k, floating* user_bias,
+                     floating* item_bias) noexcept nogil:
+    # the runs in item block blk of the users user_order[first:end], in two
+    # lanes that each walk one user's run and take the next user when it is
+    # done; returns the loss sum. A lane keeps its user's bias in a local
+    # (written back when the run ends): the same numbers, and no cache line of
+    # user_bias is written by two threads update after update.
+    cdef Py_ssize_t nxt = first, ea = 0, ea_end = 0, eb = 0, eb_end = 0
     cdef int a = 0, b = 0, i
-    cdef floating err
+    cdef floating err, bias_a = 0, bias_b = 0
     cdef double loss = 0.0
-    for s in range(n_blocks):
-        blk = block_order[(c + s) % n_blocks]
-        nxt = first
-        ea = 0
-        ea_end = 0
-        eb = 0
-        eb_end = 0
-        while ea == ea_end and nxt < end:  # lane a: the first user with ratings here
-            a = user_order[nxt]
-            nxt = nxt + 1
-            ea = block_ptr[a * width + blk]
-            ea_end = block_ptr[a * width + blk + 1]
-        while eb == eb_end and nxt < end:  # lane b: the next one
-            b = user_order[nxt]
-            nxt = nxt + 1
-            eb = block_ptr[b * width + blk]
-            eb_end = block_ptr[b * width + blk + 1]
-        while ea < ea_end or eb < eb_end:
-            if ea < ea_end:
-                if ea + PREFETCH_AHEAD < ea_end:
-                    prefetch_row(&item_factors[indices[ea + PREFETCH_AHEAD] * k], k)
-                i = indices[ea]
-                err = sgd_step(&user_factors[a * k], &item_factors[i * k], &user_bias[a],
-                               &item_bias[i], ratings[ea], mu, lr, shrink, use_bias, k)
-                loss = loss + err * err
-                ea = ea + 1
+    while ea == ea_end and nxt < end:  # lane a: the first user with ratings here
+        a = user_order[nxt]
+        nxt = nxt + 1
+        ea = block_ptr[a * width + blk]
+        ea_end = block_ptr[a * width + blk + 1]
+    while eb == eb_end and nxt < end:  # lane b: the next one
+        b = user_order[nxt]
+        nxt = nxt + 1
+        eb = block_ptr[b * width + blk]
+        eb_end = block_ptr[b * width + blk + 1]
+    bias_a = user_bias[a]
+    bias_b = user_bias[b]
+    while ea < ea_end or eb < eb_end:
+        if ea < ea_end:
+            if ea + PREFETCH_AHEAD < ea_end:
+                prefetch_row(&item_factors[indices[ea + PREFETCH_AHEAD] * k], k)
+            i = indices[ea]
+            if floating is float:  # (called directly: GCC inlines these, not a cdef wrapper)
+                err = fr_step_f32(&user_factors[a * k], &item_factors[i * k], &bias_a,
+                                  &item_bias[i], ratings[ea], mu, lr, shrink, use_bias, k)
+            else:
+                err = fr_step_f64(&user_factors[a * k], &item_factors[i * k], &bias_a,
+                                  &item_bias[i], ratings[ea], mu, lr, shrink, use_bias, k)
+            loss = loss + err * err
+            ea = ea + 1
+            if ea == ea_end:
+                user_bias[a] = bias_a
                 while ea == ea_end and nxt < end:
                     a = user_order[nxt]
                     nxt = nxt + 1
                     ea = block_ptr[a * width + blk]
                     ea_end = block_ptr[a * width + blk + 1]
-            if eb < eb_end:
-                if eb + PREFETCH_AHEAD < eb_end:
-                    prefetch_row(&item_factors[indices[eb + PREFETCH_AHEAD] * k], k)
-                i = indices[eb]
-                err = sgd_step(&user_factors[b * k], &item_factors[i * k], &user_bias[b],
-                               &item_bias[i], ratings[eb], mu, lr, shrink, use_bias, k)
-                loss = loss + err * err
-                eb = eb + 1
+                bias_a = user_bias[a]
+        if eb < eb_end:
+            if eb + PREFETCH_AHEAD < eb_end:
+                prefetch_row(&item_factors[indices[eb + PREFETCH_AHEAD] * k], k)
+            i = indices[eb]
+            if floating is float:  # (called directly: GCC inlines these, not a cdef wrapper)
+                err = fr_step_f32(&user_factors[b * k], &item_factors[i * k], &bias_b,
+                                  &item_bias[i], ratings[eb], mu, lr, shrink, use_bias, k)
+            else:
+                err = fr_step_f64(&user_factors[b * k], &item_factors[i * k], &bias_b,
+                                  &item_bias[i], ratings[eb], mu, lr, shrink, use_bias, k)
+            loss = loss + err * err
+            eb = eb + 1
+            if eb == eb_end:
+                user_bias[b] = bias_b
                 while eb == eb_end and nxt < end:
                     b = user_order[nxt]
                     nxt = nxt + 1
                     eb = block_ptr[b * width + blk]
                     eb_end = block_ptr[b * width + blk + 1]
+                bias_b = user_bias[b]
     return loss
 
 
@@ -240,30 +322,31 @@ def sgd_epoch(const long long[:, ::1] block_ptr, const int[::1] indices,
               double global_mean, double learning_rate, double regularization, bint use_bias,
               floating[:, ::1] user_factors, floating[:, ::1] item_factors,
               floating[::1] user_bias, floating[::1] item_bias, double[::1] chunk_loss):
-    """One Hogwild SGD pass over all ratings, updating the factors in place.
+    """One SGD pass over all ratings, updating the factors in place.
 
     See ``kernels/numba/sgd.py`` for the parameters and the visiting order
-    (user chunks x item blocks, two lanes of users with their ratings interleaved).
-    The scalars are rounded to the factors' dtype before use, as the Python
-    wrapper does for Numba.
+    (phases of (user chunk, item block) cells, two lanes of users with their
+    ratings interleaved in a cell). The scalars are rounded to the factors'
+    dtype before use, as the Python wrapper does for Numba.
     """
     cdef Py_ssize_t n_chunks = chunk_bounds.shape[0] - 1
     cdef Py_ssize_t n_blocks = block_order.shape[0]
     cdef Py_ssize_t k = user_factors.shape[1]
-    cdef Py_ssize_t c
+    cdef Py_ssize_t c, s
     cdef floating mu = <floating> global_mean
     cdef floating lr = <floating> learning_rate
     cdef floating shrink = lr * <floating> regularization
-    if n_chunks <= 0 or ratings.shape[0] == 0:
-        chunk_loss[:] = 0.0
+    chunk_loss[:] = 0.0
+    if n_chunks <= 0 or n_blocks <= 0 or ratings.shape[0] == 0:
         return
     with nogil:
-        for c in prange(n_chunks, schedule="dynamic", chunksize=1):
-            chunk_loss[c] = run_chunk(
-                &block_ptr[0, 0], n_blocks, &indices[0], &ratings[0], &user_order[0],
-                chunk_bounds[c], chunk_bounds[c + 1], c, &block_order[0], mu, lr, shrink,
-                use_bias, &user_factors[0, 0], &item_factors[0, 0], k, &user_bias[0],
-                &item_bias[0])
+        for s in range(n_blocks):
+            for c in prange(n_chunks, schedule="dynamic", chunksize=1):
+                chunk_loss[c] += run_cell(
+                    &block_ptr[0, 0], n_blocks + 1, &indices[0], &ratings[0], &user_order[0],
+                    chunk_bounds[c], chunk_bounds[c + 1], block_order[(c + s) % n_blocks],
+                    mu, lr, shrink, use_bias, &user_factors[0, 0], &item_factors[0, 0], k,
+                    &user_bias[0], &item_bias[0])
 
 
 def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
@@ -272,35 +355,37 @@ def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
                double global_mean, const floating[::1] learning_rates, double regularization,
                bint use_bias, floating[:, ::1] user_factors, floating[:, ::1] item_factors,
                floating[::1] user_bias, floating[::1] item_bias, double[:, ::1] chunk_loss):
-    """Several Hogwild SGD passes in one call: epoch ``e`` is exactly ``sgd_epoch``
+    """Several SGD passes in one call: epoch ``e`` is exactly ``sgd_epoch``
     with ``user_orders[e]``, ``chunk_bounds[e]``, ``block_orders[e]`` and
     ``learning_rates[e]``, its losses in ``chunk_loss[e]``.
 
-    See ``kernels/numba/sgd.py`` for the parameters.
+    One OpenMP team runs every phase of every epoch (a barrier after each
+    phase). See ``kernels/numba/sgd.py`` for the parameters.
     """
     cdef Py_ssize_t n_epochs = learning_rates.shape[0]
     cdef Py_ssize_t n_chunks = chunk_bounds.shape[1] - 1
     cdef Py_ssize_t n_blocks = block_orders.shape[1]
     cdef Py_ssize_t k = user_factors.shape[1]
-    cdef Py_ssize_t e, c
+    cdef Py_ssize_t e, c, s
     cdef floating mu = <floating> global_mean
     cdef floating reg = <floating> regularization
     cdef floating lr, shrink
-    if n_epochs <= 0:
+    chunk_loss[:, :] = 0.0
+    if n_epochs <= 0 or n_chunks <= 0 or n_blocks <= 0 or ratings.shape[0] == 0:
         return
-    if n_chunks <= 0 or ratings.shape[0] == 0:
-        chunk_loss[:, :] = 0.0
-        return
-    with nogil:
+    with nogil, parallel():
         for e in range(n_epochs):
             lr = learning_rates[e]
             shrink = lr * reg
-            for c in prange(n_chunks, schedule="dynamic", chunksize=1):
-                chunk_loss[e, c] = run_chunk(
-                    &block_ptr[0, 0], n_blocks, &indices[0], &ratings[0], &user_orders[e, 0],
-                    chunk_bounds[e, c], chunk_bounds[e, c + 1], c, &block_orders[e, 0], mu, lr,
-                    shrink, use_bias, &user_factors[0, 0], &item_factors[0, 0], k,
-                    &user_bias[0], &item_bias[0])
+            for s in range(n_blocks):
+                for c in prange(n_chunks, schedule="dynamic", chunksize=1):
+                    chunk_loss[e, c] += run_cell(
+                        &block_ptr[0, 0], n_blocks + 1, &indices[0], &ratings[0],
+                        &user_orders[e, 0], chunk_bounds[e, c], chunk_bounds[e, c + 1],
+                        block_orders[e, (c + s) % n_blocks], mu, lr, shrink, use_bias,
+                        &user_factors[0, 0], &item_factors[0, 0], k, &user_bias[0],
+                        &item_bias[0])
+                omp_barrier()  # the next phase starts when every cell of this one is done
 
 
 # ---------------------------------------------------------------- initialisation

@@ -127,74 +127,72 @@ def sgd_step(P, Q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias,
         bi = item_bias[i]
         user_bias[u] = bu + (step - shrink * bu)
         item_bias[i] = bi + (step - shrink * bi)
-    # p += lr (err q - reg p), q += lr (err p_old - reg q)
+    # p += lr (err q - reg p), q += lr (err p_old - reg q); two fused multiply-adds
+    # each, with only one way to contract them (as in the Cython twin)
     for f in range(k):
         pf = P[u, f]
         qf = Q[i, f]
-        P[u, f] = pf + (step * qf - shrink * pf)
-        Q[i, f] = qf + (step * pf - shrink * qf)
+        P[u, f] = (pf - shrink * pf) + step * qf
+        Q[i, f] = (qf - shrink * qf) + step * pf
     return err
 
 
 @jit
-def run_chunk(
-    block_ptr, indices, ratings, user_order, first, end, c, block_order,
+def run_cell(
+    block_ptr, indices, ratings, user_order, first, end, blk,
     mu, lr, shrink, use_bias, user_factors, item_factors, user_bias, item_bias,
 ):  # fmt: skip
-    """Users ``user_order[first:end]`` (chunk ``c``) over every item block; returns the loss sum.
+    """The runs in item block ``blk`` of users ``user_order[first:end]``; returns the loss sum.
 
     Two lanes each walk one user's run of the block and take the chunk's next
     user (skipping empty runs) as soon as theirs is done; the lanes alternate
     one rating at a time (see the module docstring).
     """
-    n_blocks = block_order.shape[0]
     k = user_factors.shape[1]
     s = np.empty(2 * (64 // user_factors.itemsize), dtype=user_factors.dtype)
     loss = 0.0
-    for t in range(n_blocks):
-        blk = block_order[(c + t) % n_blocks]
-        nxt = first
-        a = 0
-        b = 0
-        ea = 0
-        ea_end = 0
-        eb = 0
-        eb_end = 0
-        while ea == ea_end and nxt < end:  # lane a: the first user with ratings here
-            a = user_order[nxt]
-            nxt += 1
-            ea = block_ptr[a, blk]
-            ea_end = block_ptr[a, blk + 1]
-        while eb == eb_end and nxt < end:  # lane b: the next one
-            b = user_order[nxt]
-            nxt += 1
-            eb = block_ptr[b, blk]
-            eb_end = block_ptr[b, blk + 1]
-        while ea < ea_end or eb < eb_end:
-            if ea < ea_end:
-                err = sgd_step(
-                    user_factors, item_factors, user_bias, item_bias, a, indices[ea],
-                    ratings[ea], mu, lr, shrink, use_bias, k, s,
-                )  # fmt: skip
-                loss += err * err
-                ea += 1
-                while ea == ea_end and nxt < end:
-                    a = user_order[nxt]
-                    nxt += 1
-                    ea = block_ptr[a, blk]
-                    ea_end = block_ptr[a, blk + 1]
-            if eb < eb_end:
-                err = sgd_step(
-                    user_factors, item_factors, user_bias, item_bias, b, indices[eb],
-                    ratings[eb], mu, lr, shrink, use_bias, k, s,
-                )  # fmt: skip
-                loss += err * err
-                eb += 1
-                while eb == eb_end and nxt < end:
-                    b = user_order[nxt]
-                    nxt += 1
-                    eb = block_ptr[b, blk]
-                    eb_end = block_ptr[b, blk + 1]
+    nxt = first
+    a = 0
+    b = 0
+    ea = 0
+    ea_end = 0
+    eb = 0
+    eb_end = 0
+    while ea == ea_end and nxt < end:  # lane a: the first user with ratings here
+        a = user_order[nxt]
+        nxt += 1
+        ea = block_ptr[a, blk]
+        ea_end = block_ptr[a, blk + 1]
+    while eb == eb_end and nxt < end:  # lane b: the next one
+        b = user_order[nxt]
+        nxt += 1
+        eb = block_ptr[b, blk]
+        eb_end = block_ptr[b, blk + 1]
+    while ea < ea_end or eb < eb_end:
+        if ea < ea_end:
+            err = sgd_step(
+                user_factors, item_factors, user_bias, item_bias, a, indices[ea],
+                ratings[ea], mu, lr, shrink, use_bias, k, s,
+            )  # fmt: skip
+            loss += err * err
+            ea += 1
+            while ea == ea_end and nxt < end:
+                a = user_order[nxt]
+                nxt += 1
+                ea = block_ptr[a, blk]
+                ea_end = block_ptr[a, blk + 1]
+        if eb < eb_end:
+            err = sgd_step(
+                user_factors, item_factors, user_bias, item_bias, b, indices[eb],
+                ratings[eb], mu, lr, shrink, use_bias, k, s,
+            )  # fmt: skip
+            loss += err * err
+            eb += 1
+            while eb == eb_end and nxt < end:
+                b = user_order[nxt]
+                nxt += 1
+                eb = block_ptr[b, blk]
+                eb_end = block_ptr[b, blk + 1]
     return loss
 
 
@@ -261,13 +259,16 @@ def sgd_epoch(
     the caller inspects ``chunk_loss`` after the pass.
     """
     n_chunks = chunk_bounds.shape[0] - 1
+    n_blocks = block_order.shape[0]
     shrink = learning_rate * regularization
-    for c in prange(n_chunks):
-        chunk_loss[c] = run_chunk(
-            block_ptr, indices, ratings, user_order, chunk_bounds[c], chunk_bounds[c + 1], c,
-            block_order, global_mean, learning_rate, shrink, use_bias, user_factors,
-            item_factors, user_bias, item_bias,
-        )  # fmt: skip
+    chunk_loss[:] = 0.0
+    for s in range(n_blocks):  # phase s; the next starts when every cell is done
+        for c in prange(n_chunks):
+            chunk_loss[c] += run_cell(
+                block_ptr, indices, ratings, user_order, chunk_bounds[c], chunk_bounds[c + 1],
+                block_order[(c + s) % n_blocks], global_mean, learning_rate, shrink, use_bias,
+                user_factors, item_factors, user_bias, item_bias,
+            )  # fmt: skip
 
 
 @jit(parallel=True)
@@ -312,15 +313,18 @@ def sgd_epochs(
     """
     n_epochs = learning_rates.shape[0]
     n_chunks = chunk_bounds.shape[1] - 1
+    n_blocks = block_orders.shape[1]
+    chunk_loss[:, :] = 0.0
     for e in range(n_epochs):
         lr = learning_rates[e]
         shrink = lr * regularization
-        for c in prange(n_chunks):
-            chunk_loss[e, c] = run_chunk(
-                block_ptr, indices, ratings, user_orders[e], chunk_bounds[e, c],
-                chunk_bounds[e, c + 1], c, block_orders[e], global_mean, lr, shrink, use_bias,
-                user_factors, item_factors, user_bias, item_bias,
-            )  # fmt: skip
+        for s in range(n_blocks):
+            for c in prange(n_chunks):
+                chunk_loss[e, c] += run_cell(
+                    block_ptr, indices, ratings, user_orders[e], chunk_bounds[e, c],
+                    chunk_bounds[e, c + 1], block_orders[e, (c + s) % n_blocks], global_mean,
+                    lr, shrink, use_bias, user_factors, item_factors, user_bias, item_bias,
+                )  # fmt: skip
 
 
 # ---------------------------------------------------------------- initialisation
