@@ -8,6 +8,8 @@ with fused multiply-adds, so comparisons use the per-dtype tolerance.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -115,3 +117,61 @@ def low_rank_ratings(n_users, n_items, rank, density, noise, seed):
     clean = 3.0 + np.einsum("ij,ij->i", U[users], V[items])
     ratings = clean + noise * rng.standard_normal(users.shape[0])
     return users, items, ratings
+
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN64 = 0x9E3779B97F4A7C15
+_SLOW_SALT64 = 0xD6E8FEB86659FD93
+
+
+def mix64_reference(z):
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def normal_fill_reference(n_rows, k, seed, scale, edges, widths, heights):
+    """The kernels' ``normal_fill`` in plain Python integers and floats, draw by draw.
+
+    Draw ``j = row * k + f`` takes ``bits = mix64(seed + (j + 1) * golden)``
+    (64-bit wrap-around): layer = low 8 bits, sign = bit 8, ``x = (bits >> 12)
+    * widths[layer]``, accepted when ``x < edges[layer + 1]``. Otherwise a
+    private SplitMix64 stream (state ``mix64(bits ^ SLOW_SALT)``, advanced by
+    ``golden`` before each output) gives: for layer 0, pairs of
+    exponentials until ``2 b > a^2`` and ``x = r + a``; for other layers, a
+    uniform for the wedge test ``y < exp(-x^2 / 2)``, and after a rejection a
+    new candidate (layer and ``x``) from the next output. The sign is always
+    bit 8 of the first bits. Returns float64 ``(n_rows, k)``.
+    """
+    out = np.zeros((n_rows, k))
+    inv53 = 1.0 / 2.0**53
+    r = float(edges[1])
+    for j in range(n_rows * k):
+        first = mix64_reference((seed + (j + 1) * _GOLDEN64) & _MASK64)
+        bits, state = first, mix64_reference(first ^ _SLOW_SALT64)
+
+        def nxt():
+            nonlocal state
+            state = (state + _GOLDEN64) & _MASK64
+            return mix64_reference(state)
+
+        while True:
+            layer = bits & 255
+            x = float(bits >> 12) * float(widths[layer])
+            if x < edges[layer + 1]:
+                break
+            if layer == 0:
+                while True:
+                    a = -math.log(float((1 << 53) - (nxt() >> 11)) * inv53) * (1.0 / r)
+                    b = -math.log(float((1 << 53) - (nxt() >> 11)) * inv53)
+                    if b + b > a * a:
+                        break
+                x = r + a
+                break
+            u = float(nxt() >> 11) * inv53
+            y = heights[layer] + u * (heights[layer + 1] - heights[layer])
+            if y < math.exp(-0.5 * x * x):
+                break
+            bits = nxt()
+        out.flat[j] = x * (-scale if (first >> 8) & 1 else scale)
+    return out

@@ -23,6 +23,8 @@ from fastrec.models.sgd import (
 )
 from tests.reference_sgd import (
     low_rank_ratings,
+    mix64_reference,
+    normal_fill_reference,
     sgd_epoch_reference,
     sgd_objective,
     visiting_order,
@@ -659,6 +661,44 @@ def test_normal_fill_backends_agree_and_padding_stays_zero(dtype, n_rows, k, see
         outs.append(out)
     assert np.array_equal(outs[0], outs[1])
     assert not outs[0][:, k:].any()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_rows=st.integers(0, 12),
+    k=st.integers(1, 140),
+    seed=st.integers(0, 2**64 - 1),
+    scale=st.floats(0.01, 10.0),
+)
+def test_normal_fill_matches_the_reference(n_rows, k, seed, scale):
+    # every draw, fast and slow (about 1% of them), equals the plain-Python
+    # ziggurat; k up to 140 crosses the Cython twin's 64-draw blocks
+    tables = ziggurat_tables()
+    want = normal_fill_reference(n_rows, k, seed, scale, *tables)
+    for backend in ("numba", "cython"):
+        for dtype in (np.float64, np.float32):
+            out = np.zeros((n_rows, k + 2), dtype=dtype)
+            get_kernel("sgd", "normal_fill", backend)(out, k, np.uint64(seed), scale, *tables)
+            assert np.array_equal(out[:, :k], want.astype(dtype)), (backend, dtype)
+            assert not out[:, k:].any()
+
+
+def test_normal_fill_slow_draws_match_the_reference():
+    # a seed and shape with draws on every slow path: the tail (layer 0 beyond
+    # r) and rejected or accepted wedge tests
+    tables = ziggurat_tables()
+    edges, widths = tables[0], tables[1]
+    seed, n = 12345, 20_000
+    bits = [mix64_reference((seed + (j + 1) * 0x9E3779B97F4A7C15) % 2**64) for j in range(n)]
+    layers = np.array([b & 255 for b in bits])
+    x = np.array([float(b >> 12) for b in bits]) * widths[layers]
+    slow = x >= edges[layers + 1]
+    assert (slow & (layers == 0)).sum() >= 1 and (slow & (layers > 0)).sum() >= 10
+    want = normal_fill_reference(1, n, seed, 1.0, *tables)
+    for backend in ("numba", "cython"):
+        out = np.zeros((1, n))
+        get_kernel("sgd", "normal_fill", backend)(out, n, np.uint64(seed), 1.0, *tables)
+        assert np.array_equal(out, want), backend
 
 
 def test_normal_fill_is_standard_normal(backend):

@@ -402,53 +402,83 @@ cdef inline unsigned long long mix64(unsigned long long z) noexcept nogil:
     return z ^ (z >> 31)
 
 
+# Draws computed side by side before the rare slow ones are redone.
+DEF FILL_BLOCK = 64
+
+
+cdef double slow_draw(unsigned long long first, const double* edges, const double* widths,
+                      const double* heights) noexcept nogil:
+    # the draw whose first 64 bits ``first`` missed the fast test: the wedge
+    # test, the tail, or fresh candidates, from the private SplitMix64 stream
+    # seeded by mix64(first ^ salt); returns |x| (the sign is first's)
+    cdef unsigned long long golden = 0x9E3779B97F4A7C15ULL
+    cdef unsigned long long salt = 0xD6E8FEB86659FD93ULL  # as _SLOW_SALT in the Numba twin
+    cdef unsigned long long state = mix64(first ^ salt), bits = first, b1, b2
+    cdef unsigned long long top = 1ULL << 53  # 1 - m 2**-53 = (2**53 - m) 2**-53, exact
+    cdef double inv53 = 1.0 / 9007199254740992.0
+    cdef double r = edges[1]
+    cdef double inv_r = 1.0 / r  # as the Numba twin (whose 'arcp' flag rewrites x / r)
+    cdef double x, a, b, u, y
+    cdef Py_ssize_t layer
+    while True:
+        layer = <Py_ssize_t> (bits & 255)
+        x = <double> <long long> (bits >> 12) * widths[layer]
+        if x < edges[layer + 1]:
+            return x
+        if layer == 0:  # the tail beyond r
+            while True:
+                state = state + golden
+                b1 = mix64(state)
+                state = state + golden
+                b2 = mix64(state)
+                a = -log(<double> <long long> (top - (b1 >> 11)) * inv53) * inv_r
+                b = -log(<double> <long long> (top - (b2 >> 11)) * inv53)
+                if b + b > a * a:
+                    return r + a
+        state = state + golden
+        b1 = mix64(state)
+        u = <double> <long long> (b1 >> 11) * inv53
+        y = heights[layer] + u * (heights[layer + 1] - heights[layer])
+        if y < exp(-0.5 * x * x):
+            return x
+        state = state + golden
+        bits = mix64(state)
+
+
 def normal_fill(floating[:, ::1] out, Py_ssize_t k, unsigned long long seed, double scale,
                 const double[::1] edges, const double[::1] widths, const double[::1] heights):
-    """``out[:, :k] = scale * N(0, 1)`` draws, row by row; columns ``k:`` untouched.
+    """``out[:, :k] = scale * N(0, 1)`` draws; columns ``k:`` untouched.
 
-    Marsaglia & Tsang's 256-layer ziggurat driven by SplitMix64; see
-    ``kernels/numba/sgd.py`` for the tables and the bit layout. The same seed
-    gives the same numbers in both backends.
+    Marsaglia & Tsang's 256-layer ziggurat on counter-based SplitMix64 bits;
+    see ``kernels/numba/sgd.py`` for the tables, the bit layout and how each
+    draw gets its bits. Every draw depends only on the seed and its position,
+    so blocks of ``FILL_BLOCK`` fast tests run side by side (GCC vectorises
+    them) and the rare slow draws are redone after. The same seed gives the
+    same numbers in both backends.
     """
-    cdef unsigned long long state = seed, bits, b1, b2
     cdef unsigned long long golden = 0x9E3779B97F4A7C15ULL
-    cdef Py_ssize_t row, f, layer
-    cdef Py_ssize_t negative
+    cdef unsigned long long base, bits
+    cdef Py_ssize_t row, f0, f, n, layer
+    cdef double x
     cdef double signed_scale[2]
-    cdef double x, a, b, u, y
-    cdef double inv53 = 1.0 / 9007199254740992.0
-    cdef unsigned long long top = 1ULL << 53  # 1 - m 2**-53 = (2**53 - m) 2**-53, exact
-    cdef double r = edges[1]
+    cdef double value[FILL_BLOCK]
+    cdef unsigned long long missed[FILL_BLOCK]
     signed_scale[0] = scale
     signed_scale[1] = -scale
-    cdef double inv_r = 1.0 / r  # as the Numba twin (whose 'arcp' flag rewrites x / r)
     with nogil:
         for row in range(out.shape[0]):
-            for f in range(k):
-                while True:
-                    state = state + golden
-                    bits = mix64(state)
+            for f0 in range(0, k, FILL_BLOCK):
+                n = min(FILL_BLOCK, k - f0)
+                # draw j = row k + f uses the counter j + 1: bits = mix64(seed + (j + 1) golden)
+                base = seed + <unsigned long long> (row * k + f0 + 1) * golden
+                for f in range(n):  # the fast test, branch-free
+                    bits = mix64(base + <unsigned long long> f * golden)
                     layer = <Py_ssize_t> (bits & 255)
-                    negative = <Py_ssize_t> ((bits >> 8) & 1)
                     x = <double> <long long> (bits >> 12) * widths[layer]
-                    if x < edges[layer + 1]:
-                        break
-                    if layer == 0:  # the tail beyond r
-                        while True:
-                            state = state + golden
-                            b1 = mix64(state)
-                            state = state + golden
-                            b2 = mix64(state)
-                            a = -log(<double> <long long> (top - (b1 >> 11)) * inv53) * inv_r
-                            b = -log(<double> <long long> (top - (b2 >> 11)) * inv53)
-                            if b + b > a * a:
-                                break
-                        x = r + a
-                        break
-                    state = state + golden
-                    b1 = mix64(state)
-                    u = <double> <long long> (b1 >> 11) * inv53
-                    y = heights[layer] + u * (heights[layer + 1] - heights[layer])
-                    if y < exp(-0.5 * x * x):
-                        break
-                out[row, f] = <floating> (x * signed_scale[negative])  # a lookup, not a branch
+                    value[f] = x * signed_scale[(bits >> 8) & 1]
+                    missed[f] = 0 if x < edges[layer + 1] else bits
+                for f in range(n):
+                    if missed[f] != 0:
+                        x = slow_draw(missed[f], &edges[0], &widths[0], &heights[0])
+                        value[f] = x * signed_scale[(missed[f] >> 8) & 1]
+                    out[row, f0 + f] = <floating> value[f]

@@ -343,52 +343,83 @@ def splitmix64(state):
     return state, z ^ (z >> np.uint64(31))
 
 
-@jit
-def normal_fill(out, k, seed, scale, edges, widths, heights):
-    """``out[:, :k] = scale * N(0, 1)`` draws, row by row; columns ``k:`` untouched.
+_SLOW_SALT = np.uint64(0xD6E8FEB86659FD93)
 
-    Marsaglia & Tsang's ziggurat ("The ziggurat method for generating random
-    variables", J. Stat. Softw. 5(8), 2000) with 256 layers, driven by
-    SplitMix64 from ``seed``. The tables come from
-    ``fastrec.models.sgd.ziggurat_tables``: ``edges[i]`` is the right edge of
-    layer ``i`` (``edges[0]`` the base strip's width ``v / f(r)``, ``edges[1] = r``,
-    ``edges[256] = 0``), ``widths[i] = edges[i] * 2**-52`` and ``heights[i] =
-    exp(-edges[i]**2 / 2)``. One 64-bit draw gives the layer (low 8 bits),
-    the sign (bit 8) and a 52-bit uniform (bits 12-63); about 99% of draws
-    are accepted at once, the rest go through the wedge or tail test
-    (``exp``/``log``). Every value is computed in float64 and rounded once to
-    ``out``'s dtype. Deterministic: the same seed gives the same numbers in
-    both backends.
+
+@jit
+def mix64(z):
+    """SplitMix64's output function: 64 well-mixed bits from a counter value."""
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@jit
+def slow_draw(first, edges, widths, heights):
+    """|x| of a draw whose first 64 bits ``first`` missed the fast test.
+
+    The wedge test, the tail, or fresh candidates, with bits from a private
+    SplitMix64 stream seeded by ``mix64(first ^ SLOW_SALT)``.
     """
-    state = np.uint64(seed)
-    one = np.uint64(1)
+    state = mix64(first ^ _SLOW_SALT)
+    bits = first
     inv53 = 1.0 / 9007199254740992.0
     top = np.uint64(1) << np.uint64(53)  # 1 - m 2**-53 = (2**53 - m) 2**-53, exact
     r = edges[1]
-    signed_scale = np.array((scale, -scale))
     inv_r = 1.0 / r  # multiply, never divide: fastmath 'arcp' would round x / r differently
+    while True:
+        layer = np.int64(bits & np.uint64(255))
+        x = np.float64(bits >> np.uint64(12)) * widths[layer]
+        if x < edges[layer + 1]:
+            return x
+        if layer == 0:  # the tail beyond r
+            while True:
+                state, b1 = splitmix64(state)
+                state, b2 = splitmix64(state)
+                a = -math.log(np.float64(top - (b1 >> np.uint64(11))) * inv53) * inv_r
+                b = -math.log(np.float64(top - (b2 >> np.uint64(11))) * inv53)
+                if b + b > a * a:
+                    return r + a
+        state, b1 = splitmix64(state)
+        u = np.float64(b1 >> np.uint64(11)) * inv53
+        y = heights[layer] + u * (heights[layer + 1] - heights[layer])
+        if y < math.exp(-0.5 * x * x):
+            return x
+        state, bits = splitmix64(state)
+
+
+@jit
+def normal_fill(out, k, seed, scale, edges, widths, heights):
+    """``out[:, :k] = scale * N(0, 1)`` draws; columns ``k:`` untouched.
+
+    Marsaglia & Tsang's ziggurat ("The ziggurat method for generating random
+    variables", J. Stat. Softw. 5(8), 2000) with 256 layers, on SplitMix64
+    bits used as a counter-based generator. The tables come from
+    ``fastrec.models.sgd.ziggurat_tables``: ``edges[i]`` is the right edge of
+    layer ``i`` (``edges[0]`` the base strip's width ``v / f(r)``, ``edges[1] = r``,
+    ``edges[256] = 0``), ``widths[i] = edges[i] * 2**-52`` and ``heights[i] =
+    exp(-edges[i]**2 / 2)``.
+
+    Draw ``j = row * k + f`` starts from ``bits = mix64(seed + (j + 1) *
+    golden)`` (the SplitMix64 output number ``j + 1`` from state ``seed``):
+    the layer (low 8 bits), the sign (bit 8) and a 52-bit uniform (bits
+    12-63) give ``x``, accepted at once when ``x < edges[layer + 1]`` (about
+    99% of draws). Otherwise :func:`slow_draw` finishes it (wedge test, tail,
+    or new candidates) from a private stream seeded by those bits; the sign
+    stays bit 8 of the first bits. Every draw depends only on the seed and its
+    position, so the Cython twin runs the fast tests of many draws side by
+    side. Every value is computed in float64 and rounded once to ``out``'s
+    dtype; the same seed gives the same numbers in both backends.
+    """
+    base = np.uint64(seed)
+    one = np.uint64(1)
+    signed_scale = np.array((scale, -scale))
     for row in range(out.shape[0]):
         for f in range(k):
-            while True:
-                state, bits = splitmix64(state)
-                layer = np.int64(bits & np.uint64(255))
-                negative = np.int64((bits >> np.uint64(8)) & one)
-                x = np.float64(bits >> np.uint64(12)) * widths[layer]
-                if x < edges[layer + 1]:
-                    break
-                if layer == 0:  # the tail beyond r
-                    while True:
-                        state, b1 = splitmix64(state)
-                        state, b2 = splitmix64(state)
-                        a = -math.log(np.float64(top - (b1 >> np.uint64(11))) * inv53) * inv_r
-                        b = -math.log(np.float64(top - (b2 >> np.uint64(11))) * inv53)
-                        if b + b > a * a:
-                            break
-                    x = r + a
-                    break
-                state, b1 = splitmix64(state)
-                u = np.float64(b1 >> np.uint64(11)) * inv53
-                y = heights[layer] + u * (heights[layer + 1] - heights[layer])
-                if y < math.exp(-0.5 * x * x):
-                    break
+            bits = mix64(base + np.uint64(row * k + f + 1) * _GOLDEN)
+            layer = np.int64(bits & np.uint64(255))
+            x = np.float64(bits >> np.uint64(12)) * widths[layer]
+            if not x < edges[layer + 1]:
+                x = slow_draw(bits, edges, widths, heights)
+            negative = np.int64((bits >> np.uint64(8)) & one)
             out[row, f] = x * signed_scale[negative]  # a lookup, not a branch
