@@ -388,6 +388,33 @@ def test_two_threads_learn_as_well(backend, monkeypatch):
     assert two.history_[-1]["train_loss"] < two.history_[0]["train_loss"]
 
 
+def test_several_threads_give_the_same_model_as_one_on_the_same_grid(backend, monkeypatch):
+    # the square grid makes the cells of a phase share no row: two threads are
+    # bit-identical, run after run, to one thread visiting the same cells
+    monkeypatch.setattr(sgd_module, "MIN_RATINGS_PER_THREAD", 1)
+    X = _ratings(90, 70, 0.4, seed=4)
+    kw = dict(factors=20, epochs=3, random_state=2, backend=backend)
+    two = SGDMF(num_threads=2, **kw).fit(X)
+    again = SGDMF(num_threads=2, **kw).fit(X)
+    grid = (two.n_chunks_, two.n_blocks_)
+    assert two.history_[0]["threads"] == 2 and grid[0] == grid[1] and grid[0] % 2 == 0
+    monkeypatch.setattr(sgd_module, "cache_blocks", lambda *args: grid)
+    one = SGDMF(num_threads=1, **kw).fit(X)
+    assert one.history_[0]["threads"] == 1
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        assert np.array_equal(getattr(two, name), getattr(again, name)), name
+        assert np.array_equal(getattr(two, name), getattr(one, name)), name
+
+
+def test_phases_visit_the_cells_in_order():
+    # two chunks (users [0, 1] and [2]) and two blocks visited as [1, 0]:
+    # phase 0 is cell (chunk 0, block 1) then (chunk 1, block 0); phase 1 is
+    # (chunk 0, block 0) then (chunk 1, block 1)
+    block_ptr = [[0, 1, 2], [2, 2, 4], [4, 5, 6]]
+    order = visiting_order(block_ptr, [0, 1, 2], [0, 2, 3], [1, 0])
+    assert order == [(0, 1), (1, 2), (1, 3), (2, 4), (0, 0), (2, 5)]
+
+
 @settings(max_examples=10)
 @given(
     factors=st.integers(1, 12),
@@ -672,7 +699,7 @@ def test_normal_fill_backends_agree_and_padding_stays_zero(dtype, n_rows, k, see
 )
 def test_normal_fill_matches_the_reference(n_rows, k, seed, scale):
     # every draw, fast and slow (about 1% of them), equals the plain-Python
-    # ziggurat; k up to 140 crosses the Cython twin's 64-draw blocks
+    # ziggurat, in both backends and both dtypes
     tables = ziggurat_tables()
     want = normal_fill_reference(n_rows, k, seed, scale, *tables)
     for backend in ("numba", "cython"):
@@ -681,6 +708,17 @@ def test_normal_fill_matches_the_reference(n_rows, k, seed, scale):
             get_kernel("sgd", "normal_fill", backend)(out, k, np.uint64(seed), scale, *tables)
             assert np.array_equal(out[:, :k], want.astype(dtype)), (backend, dtype)
             assert not out[:, k:].any()
+
+
+def test_normal_fill_is_the_same_for_any_thread_count(backend):
+    tables = ziggurat_tables()
+    outs = []
+    for n in (1, 2):
+        out = np.zeros((301, 37))
+        with threads(n):
+            get_kernel("sgd", "normal_fill", backend)(out, 37, np.uint64(99), 0.5, *tables)
+        outs.append(out)
+    assert np.array_equal(outs[0], outs[1])
 
 
 def test_normal_fill_slow_draws_match_the_reference():

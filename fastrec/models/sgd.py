@@ -19,29 +19,38 @@ by ``random_state``:
 1. once per fit, the items are relabelled by a random permutation and each
    user's ratings are visited in ascending new label (LIBMF's random shuffle
    followed by sorting, Chin et al., ACM TIST 2015, section 4): a random order
-   within every row. The label range is cut into item blocks of at most
-   ``ITEM_BLOCK_BYTES`` of factors (one block unless the item factors are
-   large). Then one seed each for the user and the item factors, which the
-   compiled ziggurat ``normal_fill`` turns into N(0, init_std^2) draws
-   (:func:`padded_factors`);
+   within every row. The kernel keeps the item rows and biases in label
+   order (so one block's rows are contiguous) and :meth:`SGDMF.fit` puts
+   them back in item order at the end. The label range is cut into item
+   blocks of about equal rating counts. Then one seed each for the user and
+   the item factors, which the compiled ziggurat ``normal_fill`` turns into
+   N(0, init_std^2) draws (:func:`padded_factors`);
 2. every epoch, the users are visited in a fresh random permutation, cut into
-   contiguous chunks of about equal rating counts (and at most
-   ``USER_CHUNK_BYTES`` of factors), and the blocks in a fresh random order.
-   A chunk is run by one thread, which walks the item blocks starting at its
-   own offset in that order (so threads mostly work in different blocks):
-   no two threads ever write the same user row and only item rows are
-   shared (the Hogwild race). Within (chunk, block), two lanes take the
-   chunk's users in order, one user's run at a time, and alternate one rating
-   each (two independent update chains per thread; a lane that finishes takes
-   the next user at once; see the kernel's docstring).
+   contiguous chunks of about equal rating counts, and the blocks in a fresh
+   random order. The epoch is one phase per block: in phase ``s`` chunk ``c``
+   works in block ``block_order[(c + s) % n_blocks]``, the chunks of a phase
+   side by side, and the next phase starts when they are all done. Within a
+   (chunk, block) cell, two lanes take the chunk's users in order, one
+   user's run at a time, and alternate one rating each (two independent
+   update chains per thread; a lane that finishes takes the next user at
+   once; see the kernel's docstring).
+
+How many chunks and blocks (:func:`cache_blocks`): with one thread, as the
+caches suggest (one of each on small data); with several, a square grid of
+``g x g`` cells, ``g`` a multiple of the threads. The cells of a phase then
+share no user and no item, so no two threads ever write the same row: the
+result does not depend on the timing, and a seeded fit is reproducible for a
+given thread count (the grid, and so the visiting order, depends on it). Only
+when there are fewer items than ``g`` do two cells of a phase share item
+rows (the Hogwild race, permitted; then a multi-threaded result varies from
+run to run).
 
 Without a callback, validation data or a progress bar, the schedules of all the
 epochs are drawn first (the same draws in the same order) and the epochs run in
 one kernel call (``sgd_epochs``): the result is the same as epoch by epoch.
 
 With ``num_threads=1`` a seeded fit is bit-for-bit reproducible, and the Numba
-and Cython backends give identical factors. With more threads the item updates
-race and the result varies from run to run (statistically it does not).
+and Cython backends give identical factors.
 """
 
 from __future__ import annotations
@@ -70,12 +79,13 @@ LR_SCHEDULES = ("constant", "decay")
 # Cells per thread in every phase of a multi-threaded epoch (dynamic
 # scheduling evens out the load; see cache_blocks).
 GRID_PER_THREAD = 2
-# Fewer ratings than this per thread: use fewer threads. Waking a thread team
-# for every epoch costs more than it saves on small data (ml-latest-small's
-# 80k ratings take 2-4 ms per epoch on one core). Re-measured with the
-# vectorised kernel on the shared 2-core machine (load average ~3): two threads
-# made the 20-epoch ml-latest-small fit 3x slower (each epoch's join waits for
-# a descheduled thread), so small data stays single-threaded.
+# Fewer ratings than this per thread: use fewer threads. Every phase ends at a
+# barrier, and on a shared machine a descheduled thread stalls it. Measured on
+# the shared 2-core VM with the race-free grid (ml-latest-small, 80k ratings,
+# 40-80 barriers per fit): in quiet spells two threads fitted in 25-45 ms
+# against 38-40 ms on one, but in spells where the two vCPUs did not run at
+# once every barrier cost about 8.5 ms (fits of 350-680 ms), so small data
+# stays single-threaded (and reproducible whatever num_threads says).
 MIN_RATINGS_PER_THREAD = 50_000
 # Target sizes of one item block and of one user chunk's factors (see the
 # kernel). Measured on synthetic(138_000, 27_000, 20M) with 2 threads (Xeon,
@@ -284,11 +294,12 @@ class SGDMF(Recommender):
     random_state : None, int or numpy.random.Generator
         Seeds the initial factors and the visiting order.
     num_threads : int
-        Threads for fitting; 0 means all cores. One thread + a seed gives
-        bit-identical runs; more threads race on the item rows (Hogwild).
-        Small data sets use fewer threads: at most one per
-        ``MIN_RATINGS_PER_THREAD`` (50 000) training ratings, so a fit on
-        fewer than 100 000 ratings is single-threaded and reproducible.
+        Threads for fitting; 0 means all cores. A seed gives bit-identical
+        runs for a given number of threads used (the threads work on disjoint
+        rows; see the module docstring for the one exception). Small data
+        sets use fewer threads: at most one per ``MIN_RATINGS_PER_THREAD``
+        (50 000) training ratings, so a fit on fewer than 100 000 ratings is
+        single-threaded.
     backend : {"auto", "numba", "cython"}
 
     Attributes
@@ -438,12 +449,13 @@ class SGDMF(Recommender):
         )
         # the kernel works on padded, cache-line aligned rows, the item rows
         # (and item biases) in label order; _publish sets the public attributes
-        user_rows = padded_factors(
-            rng, self.n_users_, k, dtype, params["init_std"], params["backend"]
-        )
-        item_rows = padded_factors(
-            rng, self.n_items_, k, dtype, params["init_std"], params["backend"]
-        )
+        with _backend.threads(threads):
+            user_rows = padded_factors(
+                rng, self.n_users_, k, dtype, params["init_std"], params["backend"]
+            )
+            item_rows = padded_factors(
+                rng, self.n_items_, k, dtype, params["init_std"], params["backend"]
+            )
         self.user_bias_ = np.zeros(self.n_users_, dtype=dtype)
         label_bias = np.zeros(self.n_items_, dtype=dtype)
         rows = (user_rows, item_rows, label_bias, item_label)
@@ -613,7 +625,11 @@ class SGDMF(Recommender):
     ) -> None:
         # the padded rows are contiguous (one pass each); their padding stays 0
         arrays = (rows[0], rows[1], self.user_bias_, rows[2])
-        if math.isfinite(loss) and all(np.isfinite(a).all() for a in arrays):
+        # a NaN or an infinity anywhere makes the sum non-finite; a finite sum
+        # proves the array finite (an overflowing sum falls back to the full test)
+        if math.isfinite(loss) and all(
+            np.isfinite(a.sum()) or np.isfinite(a).all() for a in arrays
+        ):
             return
         raise DivergenceError(
             f"SGDMF diverged in epoch {epoch}: the training loss or the factors became NaN or "

@@ -1,17 +1,22 @@
 # cython: language_level=3
-"""Hogwild SGD for biased matrix factorisation (twin of ``numba/sgd.py``).
+"""Lock-free parallel SGD for biased matrix factorisation (twin of ``numba/sgd.py``).
 
-See ``kernels/numba/sgd.py`` for the model, the update rule, the schedule, the
-lane order of the dot product and the (documented, permitted) Hogwild race on
-item rows. Both twins round identically, so one-thread runs agree bit for bit.
+See ``kernels/numba/sgd.py`` for the model, the update rule, the phased block
+schedule, the lane order of the dot product and when the (documented,
+permitted) Hogwild race on item rows can happen. Both twins round
+identically, so they agree bit for bit wherever the result is deterministic.
 
 The row arithmetic of one update (:c:func:`fr_step_f32` / ``fr_step_f64``) is
 a small C helper below: Cython's C for the same lane loops was not vectorised
 by GCC 12 (scalar ``vfmadd231ss``, measured), while the helper's 64-byte GCC/Clang
 vector types give one full vector per cache line of the padded rows (AVX-512:
-two ``zmm`` accumulators; AVX2 and SSE builds split them). Other compilers get
-a plain C loop with the same lanes and the same summation tree, hence the same
-numbers. The helper also prefetches item rows a few ratings ahead.
+``zmm`` registers; AVX2 and SSE builds split them). Rows of 1 to 8 whole
+vectors (the models' padded rows up to 128 float32 or 64 float64 factors) get
+an unrolled version that keeps both rows in registers; other lengths a loop.
+Other compilers get a plain C loop with the same lanes and the same summation
+tree, hence the same numbers. The cell loop prefetches item rows a few
+ratings ahead, and calls the helpers directly (always inlined): through a
+``cdef inline`` wrapper GCC left them as calls.
 """
 
 from cython cimport floating
@@ -47,7 +52,7 @@ cdef extern from *:
        Update (NumPy): step = lr * err, keep = 1 - shrink;
        p, q = (p - shrink p) + step q, (q - shrink q) + step p: two fused multiply-adds
        each, and only one way to contract them (the same in GCC and LLVM). */
-    #define FR_SGD_SCALAR_TAIL(T, W, s, f, k, p, q, dot)                          \\
+    #define FR_SGD_SCALAR_TAIL(T, W, s, f, k, p, q, dot)                           \\
         do {                                                                       \\
             ptrdiff_t j_, h_;                                                      \\
             for (; (f) < (k); (f)++) {                                             \\
@@ -59,15 +64,15 @@ cdef extern from *:
             dot = s[0];                                                            \\
         } while (0)
 
-    #define FR_SGD_UPDATE_TAIL(T, f, k, p, q, step, shrink)                       \\
+    #define FR_SGD_UPDATE_TAIL(T, f, k, p, q, step, shrink)                        \\
         for (; (f) < (k); (f)++) {                                                 \\
             T pf_ = p[f], qf_ = q[f];                                              \\
-            p[f] = (pf_ - shrink * pf_) + step * qf_;                            \\
-            q[f] = (qf_ - shrink * qf_) + step * pf_;                            \\
+            p[f] = (pf_ - shrink * pf_) + step * qf_;                              \\
+            q[f] = (qf_ - shrink * qf_) + step * pf_;                              \\
         }
 
     #define FR_SGD_BIASES(T, err, step, shrink, bu, bi, rating, mu, lr, dot, use_bias) \\
-        err = rating - (((mu + bu[0]) + bi[0]) + dot);                            \\
+        err = rating - (((mu + bu[0]) + bi[0]) + dot);                             \\
         step = lr * err;                                                           \\
         if (use_bias) {                                                            \\
             T bu_ = bu[0], bi_ = bi[0];                                            \\
@@ -105,14 +110,14 @@ cdef extern from *:
                          T mu, T lr, T shrink, int use_bias, ptrdiff_t k) {        \\
         T dot, err, step, s[2 * W];                                                \\
         ptrdiff_t f = 0, kw = k - k % W;                                           \\
-        V a0 = {0}, a1 = {0}, x, y, vstep, vshrink, np_, nq_;                        \\
+        V a0 = {0}, a1 = {0}, x, y, vstep, vshrink, np_, nq_;                      \\
         for (; f + 2 * W <= kw; f += 2 * W) {                                      \\
-            memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V)); a0 += x * y;  \\
+            memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V)); a0 += x * y; \\
             memcpy(&x, p + f + W, sizeof(V)); memcpy(&y, q + f + W, sizeof(V));    \\
             a1 += x * y;                                                           \\
         }                                                                          \\
         if (f < kw) {                                                              \\
-            memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V)); a0 += x * y;  \\
+            memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V)); a0 += x * y; \\
             f += W;                                                                \\
         }                                                                          \\
         if (f == k) {                                                              \\
@@ -123,11 +128,11 @@ cdef extern from *:
         }                                                                          \\
         FR_SGD_BIASES(T, err, step, shrink, bu, bi, rating, mu, lr, dot, use_bias) \\
         vstep = step - (V){0};                                                     \\
-        vshrink = shrink - (V){0};                                                   \\
+        vshrink = shrink - (V){0};                                                 \\
         for (f = 0; f < kw; f += W) {                                              \\
             memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V));            \\
-            np_ = (x - vshrink * x) + vstep * y;                                      \\
-            nq_ = (y - vshrink * y) + vstep * x;                                      \\
+            np_ = (x - vshrink * x) + vstep * y;                                   \\
+            nq_ = (y - vshrink * y) + vstep * x;                                   \\
             memcpy(p + f, &np_, sizeof(V)); memcpy(q + f, &nq_, sizeof(V));        \\
         }                                                                          \\
         FR_SGD_UPDATE_TAIL(T, f, k, p, q, step, shrink)                            \\
@@ -147,7 +152,7 @@ cdef extern from *:
                          T* FR_SGD_RESTRICT bu, T* FR_SGD_RESTRICT bi, T rating,   \\
                          T mu, T lr, T shrink, int use_bias) {                     \\
         T dot, err, step;                                                          \\
-        V x[NV], y[NV], a0 = {0}, a1 = {0}, vstep, vshrink, np_, nq_;                \\
+        V x[NV], y[NV], a0 = {0}, a1 = {0}, vstep, vshrink, np_, nq_;              \\
         int v;                                                                     \\
         for (v = 0; v < (NV); v++) {                                               \\
             memcpy(&x[v], p + v * (W), sizeof(V));                                 \\
@@ -157,10 +162,10 @@ cdef extern from *:
         dot = FOLD(a0 + a1);                                                       \\
         FR_SGD_BIASES(T, err, step, shrink, bu, bi, rating, mu, lr, dot, use_bias) \\
         vstep = step - (V){0};                                                     \\
-        vshrink = shrink - (V){0};                                                   \\
+        vshrink = shrink - (V){0};                                                 \\
         for (v = 0; v < (NV); v++) {                                               \\
-            np_ = (x[v] - vshrink * x[v]) + vstep * y[v];                                     \\
-            nq_ = (y[v] - vshrink * y[v]) + vstep * x[v];                                     \\
+            np_ = (x[v] - vshrink * x[v]) + vstep * y[v];                          \\
+            nq_ = (y[v] - vshrink * y[v]) + vstep * x[v];                          \\
             memcpy(p + v * (W), &np_, sizeof(V));                                  \\
             memcpy(q + v * (W), &nq_, sizeof(V));                                  \\
         }                                                                          \\
@@ -402,8 +407,6 @@ cdef inline unsigned long long mix64(unsigned long long z) noexcept nogil:
     return z ^ (z >> 31)
 
 
-# Draws computed side by side before the rare slow ones are redone.
-DEF FILL_BLOCK = 64
 
 
 cdef double slow_draw(unsigned long long first, const double* edges, const double* widths,
@@ -445,6 +448,26 @@ cdef double slow_draw(unsigned long long first, const double* edges, const doubl
         bits = mix64(state)
 
 
+cdef void fill_row(floating* out, Py_ssize_t k, unsigned long long base, double scale,
+                   const double* edges, const double* widths,
+                   const double* heights) noexcept nogil:
+    # out[:k] from the draws with counters base + golden, base + 2 golden, ...
+    cdef unsigned long long golden = 0x9E3779B97F4A7C15ULL
+    cdef unsigned long long bits
+    cdef Py_ssize_t f, layer
+    cdef double x
+    cdef double signed_scale[2]
+    signed_scale[0] = scale
+    signed_scale[1] = -scale
+    for f in range(k):
+        bits = mix64(base + <unsigned long long> (f + 1) * golden)
+        layer = <Py_ssize_t> (bits & 255)
+        x = <double> <long long> (bits >> 12) * widths[layer]
+        if not x < edges[layer + 1]:
+            x = slow_draw(bits, edges, widths, heights)
+        out[f] = <floating> (x * signed_scale[(bits >> 8) & 1])  # a lookup, not a branch
+
+
 def normal_fill(floating[:, ::1] out, Py_ssize_t k, unsigned long long seed, double scale,
                 const double[::1] edges, const double[::1] widths, const double[::1] heights):
     """``out[:, :k] = scale * N(0, 1)`` draws; columns ``k:`` untouched.
@@ -452,33 +475,17 @@ def normal_fill(floating[:, ::1] out, Py_ssize_t k, unsigned long long seed, dou
     Marsaglia & Tsang's 256-layer ziggurat on counter-based SplitMix64 bits;
     see ``kernels/numba/sgd.py`` for the tables, the bit layout and how each
     draw gets its bits. Every draw depends only on the seed and its position,
-    so blocks of ``FILL_BLOCK`` fast tests run side by side (GCC vectorises
-    them) and the rare slow draws are redone after. The same seed gives the
-    same numbers in both backends.
+    so rows are filled in parallel; the same seed gives the same numbers in
+    both backends, for any thread count. (A version that ran the fast tests of
+    64 draws side by side was vectorised by GCC but, without gathers for the
+    table lookups, ran 1.3x slower than this loop.)
     """
     cdef unsigned long long golden = 0x9E3779B97F4A7C15ULL
-    cdef unsigned long long base, bits
-    cdef Py_ssize_t row, f0, f, n, layer
-    cdef double x
-    cdef double signed_scale[2]
-    cdef double value[FILL_BLOCK]
-    cdef unsigned long long missed[FILL_BLOCK]
-    signed_scale[0] = scale
-    signed_scale[1] = -scale
+    cdef Py_ssize_t row
+    if out.shape[0] == 0 or k <= 0:
+        return
     with nogil:
-        for row in range(out.shape[0]):
-            for f0 in range(0, k, FILL_BLOCK):
-                n = min(FILL_BLOCK, k - f0)
-                # draw j = row k + f uses the counter j + 1: bits = mix64(seed + (j + 1) golden)
-                base = seed + <unsigned long long> (row * k + f0 + 1) * golden
-                for f in range(n):  # the fast test, branch-free
-                    bits = mix64(base + <unsigned long long> f * golden)
-                    layer = <Py_ssize_t> (bits & 255)
-                    x = <double> <long long> (bits >> 12) * widths[layer]
-                    value[f] = x * signed_scale[(bits >> 8) & 1]
-                    missed[f] = 0 if x < edges[layer + 1] else bits
-                for f in range(n):
-                    if missed[f] != 0:
-                        x = slow_draw(missed[f], &edges[0], &widths[0], &heights[0])
-                        value[f] = x * signed_scale[(missed[f] >> 8) & 1]
-                    out[row, f0 + f] = <floating> value[f]
+        for row in prange(out.shape[0], schedule="static"):
+            # draw j = row k + f uses the counter j + 1: bits = mix64(seed + (j + 1) golden)
+            fill_row(&out[row, 0], k, seed + <unsigned long long> (row * k) * golden, scale,
+                     &edges[0], &widths[0], &heights[0])

@@ -1,4 +1,4 @@
-"""Hogwild SGD for biased matrix factorisation (twin of ``cython/sgd.pyx``).
+"""Lock-free parallel SGD for biased matrix factorisation (twin of ``cython/sgd.pyx``).
 
 One call of :func:`sgd_epoch` is one pass over every training rating;
 :func:`sgd_epochs` runs several passes in one call (the same arithmetic, pass by
@@ -16,39 +16,42 @@ folded into the learning rate), all factors updated from their old values:
     b_u += lr * (err - reg * b_u)                 b_i += lr * (err - reg * b_i)
     p_u += lr * (err * q_i - reg * p_u)           q_i += lr * (err * p_u - reg * q_i)
 
-computed as ``x += (step * y - shrink * x)`` with ``step = lr * err`` and
-``shrink = lr * reg`` (the same numbers, rounded differently; this form
-vectorises well, where the textbook form ran 3x slower in Numba).
+computed as ``x_new = (x - shrink * x) + step * y`` with ``step = lr * err``
+and ``shrink = lr * reg`` for the factors (two fused multiply-adds per element,
+and only one way for a compiler to contract them, so GCC and LLVM round
+alike; the old ``x + (step * y - shrink * x)`` took three operations) and
+``b + (step - shrink * b)`` for the biases.
 
-Parallelism is Hogwild (Niu, Recht, Re & Wright, NIPS 2011): threads update the
-shared item rows without locks. The schedule is a lock-free version of the
-block schedules of DSGD (Gemulla et al., KDD 2011) and LIBMF (Chin et al., ACM
-TIST 2015, section 4), chosen for the caches:
+Parallelism: threads update the shared factors without locks (Hogwild: Niu,
+Recht, Re & Wright, NIPS 2011), in the block schedule of DSGD (Gemulla et al.,
+KDD 2011) and LIBMF (Chin et al., ACM TIST 2015, section 4):
 
 - the users are a permutation cut into contiguous chunks; a chunk is run by
-  one thread, so a user row is written by one thread only;
+  one thread at a time, so a user row is written by one thread only;
 - the items are cut into ``n_blocks`` blocks (the caller relabels the items at
-  random and sorts every row by label, so a user's ratings of one block are a
-  contiguous run of its row, between ``block_ptr[u, b]`` and
-  ``block_ptr[u, b + 1]``); chunk ``c`` walks the blocks in the order
-  ``block_order[(c + s) % n_blocks]``, s = 0, 1, ..., so the rows of one item
-  block and of one user chunk are all it touches for a while (sized by the
-  caller for the caches), and chunks running side by side mostly
-  work in different item blocks;
-- within (chunk, block), two lanes walk the users' runs: lane a takes the
-  chunk's first user with ratings in the block, lane b the next one; then the
-  lanes alternate one rating at a time (a, b, a, b, ...), and a lane whose run
-  is done takes the chunk's next user with ratings in the block at once
-  (right after its last rating, before the other lane's turn). Two independent
+  random, stores the item rows in label order and sorts every row by label, so
+  a user's ratings of one block are a contiguous run of its row, between
+  ``block_ptr[u, b]`` and ``block_ptr[u, b + 1]``, and one block's item rows
+  and biases are contiguous in memory);
+- a pass is ``n_blocks`` phases; in phase ``s`` chunk ``c`` works in the cell
+  (c, ``block_order[(c + s) % n_blocks]``), the chunks of a phase in parallel
+  (dynamic schedule), and the next phase starts when every cell of this one is
+  done (a barrier). With ``n_chunks <= n_blocks`` the cells of a phase share
+  no user and no item: no two threads ever write the same row or bias, and
+  the result does not depend on the thread count or the timing (the model
+  uses a square grid with several threads). With more chunks than blocks,
+  two cells of a phase may share item rows: the Hogwild race, the only one
+  permitted in fastrec, and then a multi-threaded result is not
+  deterministic;
+- within a cell, two lanes walk the users' runs: lane a takes the chunk's
+  first user with ratings in the block, lane b the next one; then the lanes
+  alternate one rating at a time (a, b, a, b, ...), and a lane whose run is
+  done takes the chunk's next user with ratings in the block at once (right
+  after its last rating, before the other lane's turn). Two independent
   dependency chains keep the core busy while one waits for its dot product,
-  and on skewed data a long run is overlapped with many short ones (fixed
-  pairs of users left a long run alone for most of its length; on
-  ml-latest-small the lanes were 1.3x faster at 32 factors, no different at
-  100). Only the last run of a chunk may run alone.
-
-Item rows and item biases are the only race (the one permitted in fastrec).
-With one thread the result is a deterministic function of the inputs; with
-more threads it is not.
+  and on skewed data a long run is overlapped with many short ones. Only the
+  last run of a cell may run alone. (Three and four lanes were measured in
+  the Cython twin on ml-latest-small at 100 factors: no faster.)
 
 The dot product is summed in ``2 W`` lanes, ``W = 64 / itemsize`` (one cache
 line: 16 float32 or 8 float64): lane ``j`` holds the products of the factors
@@ -214,7 +217,7 @@ def sgd_epoch(
     item_bias,
     chunk_loss,
 ):
-    """One Hogwild SGD pass over all ratings, updating the factors in place.
+    """One lock-free SGD pass over all ratings, updating the factors in place.
 
     Parameters
     ----------
@@ -224,16 +227,17 @@ def sgd_epoch(
         and ``block_ptr[u, n_blocks]`` are the CSR row bounds (with one block
         this is ``indptr[:-1]`` and ``indptr[1:]`` side by side).
     indices : (nnz,) int32
-        Item of each rating.
+        Item row of each rating (the model passes item labels: its item rows
+        are stored in label order).
     ratings : (nnz,) float32/float64 (the factors' dtype)
     user_order : (n_order,) int32
         Users in visiting order (normally a permutation of all users).
     chunk_bounds : (n_chunks + 1,) int64
-        ``user_order[chunk_bounds[c]:chunk_bounds[c + 1]]`` is chunk ``c``, run
-        by one thread; chunks run in parallel, in order when single-threaded.
+        ``user_order[chunk_bounds[c]:chunk_bounds[c + 1]]`` is chunk ``c``.
     block_order : (n_blocks,) int32
-        A permutation of the item blocks; chunk ``c`` visits
-        ``block_order[(c + s) % n_blocks]`` for s = 0 .. n_blocks - 1.
+        A permutation of the item blocks; in phase ``s`` (s = 0 .. n_blocks -
+        1) chunk ``c`` works in block ``block_order[(c + s) % n_blocks]``; the
+        chunks of a phase run in parallel (in order when single-threaded).
     global_mean, learning_rate, regularization : scalar of the factors' dtype
         ``mu`` (0 for a model without biases), step size and L2 weight.
     use_bias : bool
@@ -252,9 +256,11 @@ def sgd_epoch(
     Notes
     -----
     The visiting order is spelled out in the module docstring (and in
-    ``tests/reference_sgd.visiting_order``). Lock-free: different threads may
-    update the same item row at once (the Hogwild race); with more than one
-    thread the result is not deterministic. A user with no ratings, or not in
+    ``tests/reference_sgd.visiting_order``). Lock-free: with ``n_chunks <=
+    n_blocks`` the cells of a phase share no row and the result is the same
+    for any thread count; with more chunks than blocks, threads may update
+    the same item row at once (the Hogwild race) and a multi-threaded result
+    is not deterministic. A user with no ratings, or not in
     ``user_order``, is not touched. Non-finite values are not checked here;
     the caller inspects ``chunk_loss`` after the pass.
     """
@@ -388,7 +394,7 @@ def slow_draw(first, edges, widths, heights):
         state, bits = splitmix64(state)
 
 
-@jit
+@jit(parallel=True)
 def normal_fill(out, k, seed, scale, edges, widths, heights):
     """``out[:, :k] = scale * N(0, 1)`` draws; columns ``k:`` untouched.
 
@@ -407,14 +413,14 @@ def normal_fill(out, k, seed, scale, edges, widths, heights):
     99% of draws). Otherwise :func:`slow_draw` finishes it (wedge test, tail,
     or new candidates) from a private stream seeded by those bits; the sign
     stays bit 8 of the first bits. Every draw depends only on the seed and its
-    position, so the Cython twin runs the fast tests of many draws side by
-    side. Every value is computed in float64 and rounded once to ``out``'s
-    dtype; the same seed gives the same numbers in both backends.
+    position, so rows are filled in parallel. Every value is computed in float64 and
+    rounded once to ``out``'s dtype; the same seed gives the same numbers in
+    both backends, for any thread count.
     """
     base = np.uint64(seed)
     one = np.uint64(1)
     signed_scale = np.array((scale, -scale))
-    for row in range(out.shape[0]):
+    for row in prange(out.shape[0]):  # draws depend on their position only
         for f in range(k):
             bits = mix64(base + np.uint64(row * k + f + 1) * _GOLDEN)
             layer = np.int64(bits & np.uint64(255))
