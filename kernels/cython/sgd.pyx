@@ -211,6 +211,7 @@ cdef extern from *:
     FR_SGD_DEFINE_DISPATCH(float, 16, fr_step_f32, f32)
     FR_SGD_DEFINE_DISPATCH(double, 8, fr_step_f64, f64)
 
+
     #else  /* no vector extensions (or -DFR_SGD_NO_VECTOR): the same lanes and tree, one element at a time */
     #define FR_SGD_DEFINE_STEP(T, W, NAME)                                         \\
     FR_SGD_INLINE T NAME(T* FR_SGD_RESTRICT p, T* FR_SGD_RESTRICT q,               \\
@@ -250,6 +251,23 @@ cdef inline void prefetch_row(const floating* row, Py_ssize_t k) noexcept nogil:
         prefetch(base + off)
 
 
+cdef inline Py_ssize_t take_run(const long long* block_ptr, Py_ssize_t width, Py_ssize_t blk,
+                                const int* user_order, Py_ssize_t* nxt, Py_ssize_t end,
+                                int* user, Py_ssize_t* run_end) noexcept nogil:
+    # the next user of user_order[nxt[0]:end] with ratings in block blk: sets
+    # user[0] and run_end[0], advances nxt[0] past it and returns the run's
+    # start (== run_end[0] when no such user is left; user[0] is then unchanged)
+    cdef Py_ssize_t start = run_end[0]
+    cdef int u
+    while start == run_end[0] and nxt[0] < end:
+        u = user_order[nxt[0]]
+        nxt[0] = nxt[0] + 1
+        user[0] = u
+        start = block_ptr[u * width + blk]
+        run_end[0] = block_ptr[u * width + blk + 1]
+    return start
+
+
 cdef double run_cell(const long long* block_ptr, Py_ssize_t width, const int* indices,
                      const floating* ratings, const int* user_order, Py_ssize_t first,
                      Py_ssize_t end, Py_ssize_t blk, floating mu, floating lr,
@@ -265,16 +283,8 @@ cdef double run_cell(const long long* block_ptr, Py_ssize_t width, const int* in
     cdef int a = 0, b = 0, i
     cdef floating err, bias_a = 0, bias_b = 0
     cdef double loss = 0.0
-    while ea == ea_end and nxt < end:  # lane a: the first user with ratings here
-        a = user_order[nxt]
-        nxt = nxt + 1
-        ea = block_ptr[a * width + blk]
-        ea_end = block_ptr[a * width + blk + 1]
-    while eb == eb_end and nxt < end:  # lane b: the next one
-        b = user_order[nxt]
-        nxt = nxt + 1
-        eb = block_ptr[b * width + blk]
-        eb_end = block_ptr[b * width + blk + 1]
+    ea = take_run(block_ptr, width, blk, user_order, &nxt, end, &a, &ea_end)  # lane a
+    eb = take_run(block_ptr, width, blk, user_order, &nxt, end, &b, &eb_end)  # lane b
     bias_a = user_bias[a]
     bias_b = user_bias[b]
     while ea < ea_end or eb < eb_end:
@@ -292,17 +302,13 @@ cdef double run_cell(const long long* block_ptr, Py_ssize_t width, const int* in
             ea = ea + 1
             if ea == ea_end:
                 user_bias[a] = bias_a
-                while ea == ea_end and nxt < end:
-                    a = user_order[nxt]
-                    nxt = nxt + 1
-                    ea = block_ptr[a * width + blk]
-                    ea_end = block_ptr[a * width + blk + 1]
+                ea = take_run(block_ptr, width, blk, user_order, &nxt, end, &a, &ea_end)
                 bias_a = user_bias[a]
         if eb < eb_end:
             if eb + PREFETCH_AHEAD < eb_end:
                 prefetch_row(&item_factors[indices[eb + PREFETCH_AHEAD] * k], k)
             i = indices[eb]
-            if floating is float:  # (called directly: GCC inlines these, not a cdef wrapper)
+            if floating is float:
                 err = fr_step_f32(&user_factors[b * k], &item_factors[i * k], &bias_b,
                                   &item_bias[i], ratings[eb], mu, lr, shrink, use_bias, k)
             else:
@@ -312,11 +318,7 @@ cdef double run_cell(const long long* block_ptr, Py_ssize_t width, const int* in
             eb = eb + 1
             if eb == eb_end:
                 user_bias[b] = bias_b
-                while eb == eb_end and nxt < end:
-                    b = user_order[nxt]
-                    nxt = nxt + 1
-                    eb = block_ptr[b * width + blk]
-                    eb_end = block_ptr[b * width + blk + 1]
+                eb = take_run(block_ptr, width, blk, user_order, &nxt, end, &b, &eb_end)
                 bias_b = user_bias[b]
     return loss
 
