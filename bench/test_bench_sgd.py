@@ -1,4 +1,4 @@
-"""pytest-benchmark suite for Hogwild SGD: fastrec vs its naive reference vs peers.
+"""pytest-benchmark suite for SGDMF: fastrec vs its naive reference vs peers.
 
 Run: ``python -m pytest bench/test_bench_sgd.py --benchmark-only``
 (``--benchmark-compare`` etc. as usual). Peers that are not installed are
@@ -56,11 +56,11 @@ def test_fastrec_fit(benchmark, data, backend):
 
 def _epoch_inputs(X):
     rng = np.random.default_rng(0)
-    block_ptr, indices, ratings = training_layout(X.matrix, rng, np.float32)
+    block_ptr, labels, ratings, _ = training_layout(X.matrix, rng, np.float32)
     schedule = epoch_schedule(np.diff(X.matrix.indptr), rng, 1)
     P = rng.normal(0, 0.1, (X.n_users, FACTORS)).astype(np.float32)
     Q = rng.normal(0, 0.1, (X.n_items, FACTORS)).astype(np.float32)
-    return (block_ptr, indices, ratings, *schedule), P, Q
+    return (block_ptr, labels, ratings, *schedule), P, Q  # item rows in label order
 
 
 @pytest.mark.parametrize("backend", ["numba", "cython"])
