@@ -38,6 +38,24 @@ def csr_check_reference(indptr, indices, n_cols):
     return 0, -1
 
 
+def relabel_rows_reference(indptr, indices, data, label, block_of_label, n_blocks):
+    """Per row: new labels sorted by ``np.argsort``, block counts by ``np.bincount``."""
+    n_rows = len(indptr) - 1
+    out_labels = np.empty(len(indices), dtype=np.int32)
+    out_data = np.empty_like(data)
+    block_ptr = np.empty((n_rows, n_blocks + 1), dtype=np.int64)
+    for u in range(n_rows):
+        start, end = int(indptr[u]), int(indptr[u + 1])
+        new = label[indices[start:end]]
+        order = np.argsort(new, kind="stable")
+        out_labels[start:end] = new[order]
+        out_data[start:end] = data[start:end][order]
+        counts = np.bincount(block_of_label[new], minlength=n_blocks)
+        block_ptr[u, 0] = start
+        block_ptr[u, 1:] = start + np.cumsum(counts)
+    return out_labels, out_data, block_ptr
+
+
 def ranking_reference(recommended, relevant, k):
     """Per-user metrics by direct loops over each list."""
     out = {m: [] for m in ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")}

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import fastrec as fr
 from fastrec import _backend
-from tests.reference_core import csr_check_reference, topk_reference
+from tests.reference_core import csr_check_reference, relabel_rows_reference, topk_reference
 
 from .conftest import BACKENDS, DTYPES, tol
 
@@ -195,6 +195,135 @@ def test_csr_check_matches_reference(backend, structure):
     assert (int(code), int(pos)) == csr_check_reference(indptr, indices, n_cols)
     code64, pos64 = kernel(indptr.astype(np.int64), indices, n_cols)
     assert (int(code64), int(pos64)) == (int(code), int(pos))
+
+
+def _relabel(backend, indptr, indices, data, label, block_of_label, n_blocks):
+    """Call relabel_rows with outputs and scratch pre-filled with junk (all must be written)."""
+    kernel = _backend.get_kernel("csr", "relabel_rows", backend)
+    nnz, n_rows, n_cols = indices.shape[0], indptr.shape[0] - 1, label.shape[0]
+    out_labels = np.full(nnz, -7, dtype=np.int32)
+    out_data = np.full(nnz, np.nan, dtype=data.dtype)
+    block_ptr = np.full((n_rows, n_blocks + 1), -7, dtype=np.int64)
+    label_start = np.full(n_cols + 1, 99, dtype=np.int64)
+    scratch_rows = np.full(nnz, 12345, dtype=np.int32)
+    scratch_data = np.full(nnz, np.inf, dtype=data.dtype)
+    kernel(
+        indptr, indices, data, label, block_of_label, out_labels, out_data, block_ptr,
+        label_start, scratch_rows, scratch_data,
+    )  # fmt: skip
+    return out_labels, out_data, block_ptr
+
+
+@st.composite
+def relabel_problems(draw):
+    """Random CSR (empty rows, no rows, no entries, one column), label permutation, blocks."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    n_rows = draw(st.integers(0, 25))
+    n_cols = draw(st.sampled_from([1, 2, 3, 4, 5, 8, 9, 17, 64, 65]))  # digit widths
+    density = draw(st.sampled_from([0.0, 0.1, 0.5, 1.0]))
+    mask = rng.random((n_rows, n_cols)) < density
+    if n_rows and draw(st.booleans()):
+        mask[rng.random(n_rows) < 0.3] = False  # more empty rows
+    matrix = sp.csr_matrix(np.where(mask, rng.normal(size=mask.shape), 0.0))
+    indptr = matrix.indptr.astype(np.int64)
+    indices = matrix.indices.astype(np.int32)
+    data = matrix.data  # distinct values: a wrong permutation shows
+    label = rng.permutation(n_cols).astype(np.int32)
+    n_blocks = draw(st.integers(1, 5))
+    block_of_label = np.sort(rng.integers(0, n_blocks, n_cols)).astype(np.int32)
+    return indptr, indices, data, label, block_of_label, n_blocks
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(problem=relabel_problems())
+@settings(max_examples=40, deadline=None)
+def test_relabel_rows_matches_reference(backend, dtype, problem):
+    indptr, indices, data, label, block_of_label, n_blocks = problem
+    data = data.astype(dtype)
+    got = _relabel(backend, indptr, indices, data, label, block_of_label, n_blocks)
+    ref = relabel_rows_reference(indptr, indices, data, label, block_of_label, n_blocks)
+    for g, r in zip(got, ref):
+        assert g.dtype == r.dtype and g.shape == r.shape
+        np.testing.assert_array_equal(g, r)
+    # the SciPy path the kernel replaces gives the same rows
+    n_rows, n_cols = indptr.shape[0] - 1, label.shape[0]
+    relabelled = sp.csr_matrix((data, label[indices], indptr), shape=(n_rows, n_cols))
+    ordered = relabelled.tocsc().tocsr()
+    np.testing.assert_array_equal(got[0], ordered.indices)
+    np.testing.assert_array_equal(got[1], ordered.data)
+
+
+def test_relabel_rows_by_hand(backend, dtype):
+    # row 0: columns 0, 2, 3; row 1 empty; row 2: columns 0, 1
+    indptr = np.array([0, 3, 3, 5], dtype=np.int64)
+    indices = np.array([0, 2, 3, 0, 1], dtype=np.int32)
+    data = np.array([1.0, 2.0, 3.0, 4.0, 5.0], dtype=dtype)
+    label = np.array([2, 0, 3, 1], dtype=np.int32)  # column c -> label[c]
+    block_of_label = np.array([0, 0, 2, 2], dtype=np.int32)  # block 1 is empty
+    out_labels, out_data, block_ptr = _relabel(
+        backend, indptr, indices, data, label, block_of_label, 3
+    )
+    # row 0: labels 2, 3, 1 -> 1, 2, 3 (values 3, 1, 2); row 2: labels 2, 0 -> 0, 2 (values 5, 4)
+    assert out_labels.tolist() == [1, 2, 3, 0, 2]
+    assert out_data.tolist() == [3.0, 1.0, 2.0, 5.0, 4.0]
+    assert block_ptr.tolist() == [[0, 1, 1, 3], [3, 3, 3, 3], [3, 4, 4, 5]]
+    # one block: block_ptr is the row pointer's two columns
+    _, _, one = _relabel(backend, indptr, indices, data, label, np.zeros(4, np.int32), 1)
+    assert one.tolist() == [[0, 3], [3, 3], [3, 5]]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "n_rows, n_cols, density",
+    [
+        (120, 1000, 0.6),  # 72k entries: several blocks of rows (32768 entries each)
+        (3000, 2**20 + 1, 1.5e-6),  # 21-bit labels: blocks of at most 1024 rows
+        (2, 40000, 0.99),  # rows longer than a block
+    ],
+)
+def test_relabel_rows_across_row_blocks(backend, n_rows, n_cols, density):
+    rng = np.random.default_rng(n_rows)
+    matrix = sp.random(n_rows, n_cols, density=density, format="csr", random_state=rng)
+    matrix.data = rng.normal(size=matrix.nnz)
+    indptr = matrix.indptr.astype(np.int64)
+    indices = matrix.indices.astype(np.int32)
+    label = rng.permutation(n_cols).astype(np.int32)
+    block_of_label = (np.arange(n_cols) * 3 // n_cols).astype(np.int32)
+    got = _relabel(backend, indptr, indices, matrix.data, label, block_of_label, 3)
+    ref = relabel_rows_reference(indptr, indices, matrix.data, label, block_of_label, 3)
+    for g, r in zip(got, ref):
+        np.testing.assert_array_equal(g, r)
+
+
+def test_relabel_rows_degenerate_and_bad_shapes(backend):
+    # no rows, no entries
+    empty = np.zeros(0, dtype=np.int32)
+    got = _relabel(
+        backend, np.zeros(1, np.int64), empty, np.zeros(0), np.arange(3, dtype=np.int32),
+        np.zeros(3, np.int32), 2,
+    )  # fmt: skip
+    assert [g.shape for g in got] == [(0,), (0,), (0, 3)]
+    # rows but no columns (so no entries)
+    got = _relabel(
+        backend, np.zeros(4, np.int64), empty, np.zeros(0, np.float32), empty, empty, 1
+    )  # fmt: skip
+    assert got[2].tolist() == [[0, 0]] * 3
+    kernel = _backend.get_kernel("csr", "relabel_rows", backend)
+    indptr = np.array([0, 1], dtype=np.int64)
+    one = np.zeros(1, dtype=np.int32)
+    vals = np.ones(1)
+    with pytest.raises(ValueError, match="shapes"):  # block_ptr has 2 rows for 1
+        kernel(
+            indptr, one, vals, one, one, one.copy(), vals.copy(), np.zeros((2, 2), np.int64),
+            np.zeros(2, np.int64), one.copy(), vals.copy(),
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="shapes"):  # no block at all
+        kernel(
+            indptr, one, vals, one, one, one.copy(), vals.copy(), np.zeros((1, 1), np.int64),
+            np.zeros(2, np.int64), one.copy(), vals.copy(),
+        )  # fmt: skip
 
 
 def test_backend_resolution(monkeypatch):
