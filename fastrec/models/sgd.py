@@ -196,18 +196,26 @@ def cache_blocks(
 
 
 def training_layout(
-    matrix: sp.csr_matrix, rng: np.random.Generator, dtype: type, n_blocks: int = 1
+    matrix: sp.csr_matrix,
+    rng: np.random.Generator,
+    dtype: type,
+    n_blocks: int = 1,
+    backend: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The training ratings in visiting order, with items relabelled and cut into blocks.
 
     Items get a random new label (a permutation drawn from ``rng``): the
     kernel works on item rows stored in label order. Each row is sorted by
-    label (two counting sorts through CSC, O(nnz)), which is a random order
-    within the row. The labels are cut into ``n_blocks`` contiguous ranges of
-    about equal numbers of ratings (label ``l`` goes to block
-    ``(ratings of labels below l) * n_blocks // nnz``), so a user's ratings of
-    one block are a contiguous run of its row, and one block's item rows and
-    biases are contiguous in memory.
+    label (the compiled ``relabel_rows``: counting sorts over blocks of rows,
+    O(nnz); the same as SciPy's ``tocsc().tocsr()`` of the relabelled matrix),
+    which is a random order within the row. The labels are cut into
+    ``n_blocks`` contiguous ranges of about equal numbers of ratings (label
+    ``l`` goes to block ``(ratings of labels below l) * n_blocks // nnz``), so a
+    user's ratings of one block are a contiguous run of its row, and one
+    block's item rows and biases are contiguous in memory.
+
+    ``matrix`` is a canonical CSR matrix (sorted, unique int32 column indices),
+    as ``Interactions.matrix`` always is.
 
     Returns
     -------
@@ -219,27 +227,26 @@ def training_layout(
     """
     n_users, n_items = matrix.shape
     item_label = rng.permutation(n_items).astype(np.int32)
-    relabelled = sp.csr_matrix(
-        (matrix.data, item_label[matrix.indices], matrix.indptr), shape=(n_users, n_items)
-    )
-    ordered = relabelled.tocsc().tocsr()  # rows come back sorted by label
-    indptr = np.asarray(ordered.indptr, dtype=np.int64)
-    labels = np.asarray(ordered.indices, dtype=np.int32)
-    block_ptr = np.empty((n_users, n_blocks + 1), dtype=np.int64)
-    block_ptr[:, 0] = indptr[:-1]
+    indptr = np.asarray(matrix.indptr, dtype=np.int64)
+    indices = np.asarray(matrix.indices, dtype=np.int32)
+    data = np.ascontiguousarray(matrix.data, dtype=dtype)
+    nnz = indices.shape[0]
     if n_blocks == 1:
-        block_ptr[:, 1] = indptr[1:]
+        block_of_label = np.zeros(n_items, dtype=np.int32)
     else:
-        nnz = max(labels.shape[0], 1)
-        per_label = np.bincount(labels, minlength=n_items)
+        per_label = np.empty(n_items, dtype=np.int64)
+        per_label[item_label] = np.bincount(indices, minlength=n_items)
         before = np.cumsum(per_label) - per_label  # ratings of the labels below
-        block_of_label = before * n_blocks // nnz
-        rows = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(indptr))
-        keys = rows * n_blocks + block_of_label[labels]
-        counts = np.bincount(keys, minlength=n_users * n_blocks).reshape(n_users, n_blocks)
-        np.cumsum(counts, axis=1, out=block_ptr[:, 1:])
-        block_ptr[:, 1:] += indptr[:-1, None]
-    return block_ptr, labels, np.ascontiguousarray(ordered.data, dtype=dtype), item_label
+        block_of_label = (before * n_blocks // max(nnz, 1)).astype(np.int32)
+    labels = np.empty(nnz, dtype=np.int32)
+    ratings = np.empty(nnz, dtype=dtype)
+    block_ptr = np.empty((n_users, n_blocks + 1), dtype=np.int64)
+    _backend.get_kernel("csr", "relabel_rows", backend)(
+        indptr, indices, data, item_label, block_of_label, labels, ratings, block_ptr,
+        np.empty(n_items + 1, dtype=np.int64), np.empty(nnz, dtype=np.int32),
+        np.empty(nnz, dtype=dtype),
+    )  # fmt: skip
+    return block_ptr, labels, ratings, item_label
 
 
 def epoch_schedule(
@@ -445,7 +452,7 @@ class SGDMF(Recommender):
             self.n_users_, self.n_items_, k, np.dtype(dtype).itemsize, threads
         )
         block_ptr, labels, ratings, item_label = training_layout(
-            self._seen, rng, dtype, n_blocks
+            self._seen, rng, dtype, n_blocks, params["backend"]
         )
         # the kernel works on padded, cache-line aligned rows, the item rows
         # (and item biases) in label order; _publish sets the public attributes
