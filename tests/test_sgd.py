@@ -340,9 +340,7 @@ def test_model_epoch_equals_reference_with_its_schedule(backend, dtype, monkeypa
     assert model.n_blocks_ > 1 and model.n_chunks_ > 1
     # re-derive the model's visiting order from the same Generator stream
     rng = np.random.default_rng(11)
-    block_ptr, labels, ratings, item_label = training_layout(
-        X.matrix, rng, dtype, model.n_blocks_
-    )
+    block_ptr, labels, ratings, item_label = training_layout(X.matrix, rng, dtype, model.n_blocks_)
     P0 = padded_factors(rng, X.n_users, 5, dtype, 0.1, backend)[:, :5]
     Q0 = padded_factors(rng, X.n_items, 5, dtype, 0.1, backend)[:, :5]  # in label order
     schedule = epoch_schedule(np.diff(X.matrix.indptr), rng, model.n_chunks_, model.n_blocks_)
