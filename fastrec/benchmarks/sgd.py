@@ -31,7 +31,7 @@ import numpy as np
 
 from ..data import Interactions
 from ..datasets import movielens_small, synthetic
-from ..models.sgd import SGDMF
+from ..models.sgd import MIN_RATINGS_PER_THREAD, SGDMF
 from ..split import random_split
 from . import row, timed
 
@@ -159,7 +159,8 @@ def _surprise_row(num_threads: int, quick: bool) -> dict:
         task, shape, t_fast, "surprise SVD", t_peer,
         quality=f"test rmse {fast_rmse:.4f} vs {peer_rmse:.4f}",
         note=f"speed-up {t_peer / t_fast:.1f}x; fastrec num_threads={num_threads}, "
-        f"{model.history_[0]['threads']} used (below 50k ratings per thread it uses fewer), "
+        f"{model.history_[0]['threads']} used (below {MIN_RATINGS_PER_THREAD // 1000}k ratings "
+        "per thread it uses fewer), "
         f"medians of {_ROUNDS} interleaved rounds; surprise single-threaded",
     )  # fmt: skip
 

@@ -76,17 +76,19 @@ __all__ = ["SGDMF", "DivergenceError"]
 
 LR_SCHEDULES = ("constant", "decay")
 
-# Cells per thread in every phase of a multi-threaded epoch (dynamic
-# scheduling evens out the load; see cache_blocks).
-GRID_PER_THREAD = 2
-# Fewer ratings than this per thread: use fewer threads. Every phase ends at a
-# barrier, and on a shared machine a descheduled thread stalls it. Measured on
-# the shared 2-core VM with the race-free grid (ml-latest-small, 80k ratings,
-# 40-80 barriers per fit): in quiet spells two threads fitted in 25-45 ms
-# against 38-40 ms on one, but in spells where the two vCPUs did not run at
-# once every barrier cost about 8.5 ms (fits of 350-680 ms), so small data
-# stays single-threaded (and reproducible whatever num_threads says).
-MIN_RATINGS_PER_THREAD = 50_000
+# Cells per thread in every phase of a multi-threaded epoch (see cache_blocks).
+# Each phase ends at a barrier, so fewer, larger cells pay: on ml-latest-small
+# with two threads, 1 cell per thread fitted in 33.5-40 ms against 36-45 ms
+# for 2 and 41-52 ms for 4 (medians of 7, two runs; the cells are cut to equal
+# rating shares, so one each is balanced to within 1% on average).
+GRID_PER_THREAD = 1
+# Fewer ratings than this per thread: use fewer threads. Measured on the
+# shared 2-vCPU machine, ml-latest-small (80k ratings, 100 factors, 20 epochs,
+# 40 phase barriers): two threads fitted in 27-40 ms (medians of 7, six runs)
+# against 42-66 ms on one. Before the kernel's own phase barrier (it naps
+# after a short spin), libgomp's spinning barrier cost about 8.5 ms a phase
+# in spells when the two vCPUs did not run at once (fits of 350-680 ms).
+MIN_RATINGS_PER_THREAD = 20_000
 # Target sizes of one item block and of one user chunk's factors (see the
 # kernel). Measured on synthetic(138_000, 27_000, 20M) with 2 threads (Xeon,
 # 2 MiB L2 per core, large shared L3): L2-sized item blocks did not pay, as the
@@ -305,7 +307,7 @@ class SGDMF(Recommender):
         runs for a given number of threads used (the threads work on disjoint
         rows; see the module docstring for the one exception). Small data
         sets use fewer threads: at most one per ``MIN_RATINGS_PER_THREAD``
-        (50 000) training ratings, so a fit on fewer than 100 000 ratings is
+        (20 000) training ratings, so a fit on fewer than 40 000 ratings is
         single-threaded.
     backend : {"auto", "numba", "cython"}
 

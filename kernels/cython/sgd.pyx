@@ -26,12 +26,57 @@ cdef extern from *:
     """
     #include <stddef.h>
     #include <string.h>
-    /* Cython's prange inside parallel() is "omp for nowait": the phases of
-       sgd_epochs are separated by this barrier */
+    /* The barrier between phases (Cython's prange inside parallel() is "omp for
+       nowait"). libgomp's own barrier spins with PAUSE for GOMP_SPINCOUNT
+       rounds (300,000 by default; a PAUSE takes about 140 cycles on this
+       Xeon, so about 10 ms) before it sleeps: on the shared 2-vCPU machine,
+       in spells when the two vCPUs did not run at once, every phase then
+       cost about 8.5 ms (measured). This one spins 400 PAUSEs (about 20 us:
+       the usual wait at the end of a balanced phase) and then naps 20 us at a
+       time, so a waiting thread's vCPU goes idle and the other can run.
+       Arriving increments `arrived` (acquire-release); the last thread resets
+       it and publishes the next `phase` (release); waiters read `phase`
+       (acquire): every write made before the barrier is visible after it. */
+    typedef struct { int arrived; int phase; } fr_phase_barrier;
     #ifdef _OPENMP
-    #define FR_SGD_BARRIER() _Pragma("omp barrier")
+    #include <omp.h>
+    #define FR_TEAM_SIZE() omp_get_num_threads()
     #else
-    #define FR_SGD_BARRIER() ((void)0)
+    #define FR_TEAM_SIZE() 1
+    #endif
+    #if defined(__GNUC__) || defined(__clang__)
+    #include <time.h>
+    static inline void fr_pause(void) {
+    #if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+    #endif
+    }
+    static void fr_phase_wait(fr_phase_barrier* b) {
+        int n = FR_TEAM_SIZE(), phase, spins = 0;
+        struct timespec nap = {0, 20000};
+        if (n <= 1) return;
+        phase = __atomic_load_n(&b->phase, __ATOMIC_ACQUIRE);
+        if (__atomic_add_fetch(&b->arrived, 1, __ATOMIC_ACQ_REL) == n) {
+            __atomic_store_n(&b->arrived, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(&b->phase, phase + 1, __ATOMIC_RELEASE);
+            return;
+        }
+        while (__atomic_load_n(&b->phase, __ATOMIC_ACQUIRE) == phase) {
+            if (spins < 400) {
+                spins++;
+                fr_pause();
+            } else {
+                nanosleep(&nap, NULL);
+            }
+        }
+    }
+    #else  /* other compilers: OpenMP's own (orphaned) barrier */
+    static void fr_phase_wait(fr_phase_barrier* b) {
+        (void)b;
+    #ifdef _OPENMP
+        _Pragma("omp barrier")
+    #endif
+    }
     #endif
     #if defined(__GNUC__) || defined(__clang__)
     #define FR_SGD_PREFETCH(ptr) __builtin_prefetch((const void*)(ptr), 1, 3)
@@ -231,7 +276,10 @@ cdef extern from *:
     #endif
     """
     void prefetch "FR_SGD_PREFETCH"(const void* ptr) noexcept nogil
-    void omp_barrier "FR_SGD_BARRIER"() noexcept nogil
+    ctypedef struct fr_phase_barrier:
+        int arrived
+        int phase
+    void fr_phase_wait(fr_phase_barrier* barrier) noexcept nogil
     float fr_step_f32(float* p, float* q, float* bu, float* bi, float rating, float mu,
                       float lr, float shrink, int use_bias, Py_ssize_t k) noexcept nogil
     double fr_step_f64(double* p, double* q, double* bu, double* bi, double rating, double mu,
@@ -343,10 +391,13 @@ def sgd_epoch(const long long[:, ::1] block_ptr, const int[::1] indices,
     cdef floating mu = <floating> global_mean
     cdef floating lr = <floating> learning_rate
     cdef floating shrink = lr * <floating> regularization
+    cdef fr_phase_barrier barrier
+    barrier.arrived = 0
+    barrier.phase = 0
     chunk_loss[:] = 0.0
     if n_chunks <= 0 or n_blocks <= 0 or ratings.shape[0] == 0:
         return
-    with nogil:
+    with nogil, parallel():
         for s in range(n_blocks):
             for c in prange(n_chunks, schedule="dynamic", chunksize=1):
                 chunk_loss[c] += run_cell(
@@ -354,6 +405,7 @@ def sgd_epoch(const long long[:, ::1] block_ptr, const int[::1] indices,
                     chunk_bounds[c], chunk_bounds[c + 1], block_order[(c + s) % n_blocks],
                     mu, lr, shrink, use_bias, &user_factors[0, 0], &item_factors[0, 0], k,
                     &user_bias[0], &item_bias[0])
+            fr_phase_wait(&barrier)  # the next phase starts when every cell of this one is done
 
 
 def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
@@ -366,8 +418,9 @@ def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
     with ``user_orders[e]``, ``chunk_bounds[e]``, ``block_orders[e]`` and
     ``learning_rates[e]``, its losses in ``chunk_loss[e]``.
 
-    One OpenMP team runs every phase of every epoch (a barrier after each
-    phase). See ``kernels/numba/sgd.py`` for the parameters.
+    One OpenMP team runs every phase of every epoch, with ``fr_phase_wait``
+    (spin briefly, then nap) between phases. See ``kernels/numba/sgd.py``
+    for the parameters.
     """
     cdef Py_ssize_t n_epochs = learning_rates.shape[0]
     cdef Py_ssize_t n_chunks = chunk_bounds.shape[1] - 1
@@ -377,6 +430,9 @@ def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
     cdef floating mu = <floating> global_mean
     cdef floating reg = <floating> regularization
     cdef floating lr, shrink
+    cdef fr_phase_barrier barrier
+    barrier.arrived = 0
+    barrier.phase = 0
     chunk_loss[:, :] = 0.0
     if n_epochs <= 0 or n_chunks <= 0 or n_blocks <= 0 or ratings.shape[0] == 0:
         return
@@ -392,7 +448,7 @@ def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
                         block_orders[e, (c + s) % n_blocks], mu, lr, shrink, use_bias,
                         &user_factors[0, 0], &item_factors[0, 0], k, &user_bias[0],
                         &item_bias[0])
-                omp_barrier()  # the next phase starts when every cell of this one is done
+                fr_phase_wait(&barrier)  # the next phase starts when every cell of this one is done
 
 
 # ---------------------------------------------------------------- initialisation
