@@ -21,6 +21,7 @@ ratings ahead, and calls the helpers directly (always inlined): through a
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange
+from libc.stdlib cimport calloc, free
 
 cdef extern from *:
     """
@@ -70,12 +71,27 @@ cdef extern from *:
             }
         }
     }
+    /* the next unclaimed cell of a phase: cells are handed out in order, one at
+       a time (what schedule(dynamic, 1) does, without an OpenMP loop: GCC
+       puts a barrier of its own at the start of every "omp for" that Cython
+       emits, for the loop variable's firstprivate/lastprivate copies) */
+    static inline Py_ssize_t fr_claim_cell(int* claimed) {
+        return (Py_ssize_t)__atomic_fetch_add(claimed, 1, __ATOMIC_RELAXED);
+    }
     #else  /* other compilers: OpenMP's own (orphaned) barrier */
     static void fr_phase_wait(fr_phase_barrier* b) {
         (void)b;
     #ifdef _OPENMP
         _Pragma("omp barrier")
     #endif
+    }
+    static inline Py_ssize_t fr_claim_cell(int* claimed) {
+        int got;
+    #ifdef _OPENMP
+        _Pragma("omp atomic capture")
+    #endif
+        got = (*claimed)++;
+        return (Py_ssize_t)got;
     }
     #endif
     #if defined(__GNUC__) || defined(__clang__)
@@ -280,6 +296,7 @@ cdef extern from *:
         int arrived
         int phase
     void fr_phase_wait(fr_phase_barrier* barrier) noexcept nogil
+    Py_ssize_t fr_claim_cell(int* claimed) noexcept nogil
     float fr_step_f32(float* p, float* q, float* bu, float* bi, float rating, float mu,
                       float lr, float shrink, int use_bias, Py_ssize_t k) noexcept nogil
     double fr_step_f64(double* p, double* q, double* bu, double* bi, double rating, double mu,
@@ -392,20 +409,27 @@ def sgd_epoch(const long long[:, ::1] block_ptr, const int[::1] indices,
     cdef floating lr = <floating> learning_rate
     cdef floating shrink = lr * <floating> regularization
     cdef fr_phase_barrier barrier
+    cdef int* claimed
     barrier.arrived = 0
     barrier.phase = 0
     chunk_loss[:] = 0.0
     if n_chunks <= 0 or n_blocks <= 0 or ratings.shape[0] == 0:
         return
+    claimed = <int*> calloc(n_blocks, sizeof(int))  # cells handed out, per phase
+    if claimed == NULL:
+        raise MemoryError()
     with nogil, parallel():
         for s in range(n_blocks):
-            for c in prange(n_chunks, schedule="dynamic", chunksize=1):
+            c = fr_claim_cell(&claimed[s])
+            while c < n_chunks:
                 chunk_loss[c] += run_cell(
                     &block_ptr[0, 0], n_blocks + 1, &indices[0], &ratings[0], &user_order[0],
                     chunk_bounds[c], chunk_bounds[c + 1], block_order[(c + s) % n_blocks],
                     mu, lr, shrink, use_bias, &user_factors[0, 0], &item_factors[0, 0], k,
                     &user_bias[0], &item_bias[0])
+                c = fr_claim_cell(&claimed[s])
             fr_phase_wait(&barrier)  # the next phase starts when every cell of this one is done
+    free(claimed)
 
 
 def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
@@ -418,9 +442,10 @@ def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
     with ``user_orders[e]``, ``chunk_bounds[e]``, ``block_orders[e]`` and
     ``learning_rates[e]``, its losses in ``chunk_loss[e]``.
 
-    One OpenMP team runs every phase of every epoch, with ``fr_phase_wait``
-    (spin briefly, then nap) between phases. See ``kernels/numba/sgd.py``
-    for the parameters.
+    One OpenMP team runs every phase of every epoch: the threads claim the
+    phase's cells in order from an atomic counter (``fr_claim_cell``) and meet
+    at ``fr_phase_wait`` (spin briefly, then nap) before the next phase. See
+    ``kernels/numba/sgd.py`` for the parameters.
     """
     cdef Py_ssize_t n_epochs = learning_rates.shape[0]
     cdef Py_ssize_t n_chunks = chunk_bounds.shape[1] - 1
@@ -431,24 +456,31 @@ def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
     cdef floating reg = <floating> regularization
     cdef floating lr, shrink
     cdef fr_phase_barrier barrier
+    cdef int* claimed
     barrier.arrived = 0
     barrier.phase = 0
     chunk_loss[:, :] = 0.0
     if n_epochs <= 0 or n_chunks <= 0 or n_blocks <= 0 or ratings.shape[0] == 0:
         return
+    claimed = <int*> calloc(n_epochs * n_blocks, sizeof(int))  # cells handed out, per phase
+    if claimed == NULL:
+        raise MemoryError()
     with nogil, parallel():
         for e in range(n_epochs):
             lr = learning_rates[e]
             shrink = lr * reg
             for s in range(n_blocks):
-                for c in prange(n_chunks, schedule="dynamic", chunksize=1):
+                c = fr_claim_cell(&claimed[e * n_blocks + s])
+                while c < n_chunks:
                     chunk_loss[e, c] += run_cell(
                         &block_ptr[0, 0], n_blocks + 1, &indices[0], &ratings[0],
                         &user_orders[e, 0], chunk_bounds[e, c], chunk_bounds[e, c + 1],
                         block_orders[e, (c + s) % n_blocks], mu, lr, shrink, use_bias,
                         &user_factors[0, 0], &item_factors[0, 0], k, &user_bias[0],
                         &item_bias[0])
+                    c = fr_claim_cell(&claimed[e * n_blocks + s])
                 fr_phase_wait(&barrier)  # the next phase starts when every cell of this one is done
+    free(claimed)
 
 
 # ---------------------------------------------------------------- initialisation
