@@ -320,6 +320,25 @@ def test_fit_in_one_call_equals_epoch_by_epoch(backend, dtype, monkeypatch):
     ]
 
 
+def test_callback_sees_each_epochs_factors(backend):
+    X = _ratings(seed=6)
+    seen = []
+
+    def record(epoch, info):
+        seen.append((model.user_factors_.copy(), model.item_factors_.copy(),
+                     model.user_bias_.copy(), model.item_bias_.copy()))  # fmt: skip
+
+    model = SGDMF(factors=7, epochs=3, random_state=1, backend=backend)
+    model.fit(X, callback=record)
+    assert len(seen) == 3 and not np.array_equal(seen[0][1], seen[1][1])
+    final = (model.user_factors_, model.item_factors_, model.user_bias_, model.item_bias_)
+    for got, want in zip(seen[-1], final):
+        assert np.array_equal(got, want)
+    # the same model as a fit without a callback (item order restored each time)
+    plain = SGDMF(factors=7, epochs=3, random_state=1, backend=backend).fit(X)
+    assert np.array_equal(plain.item_factors_, model.item_factors_)
+
+
 def test_one_thread_seed_is_deterministic(backend):
     X = _ratings()
     kw = dict(factors=8, epochs=4, random_state=3, num_threads=1, backend=backend)

@@ -418,7 +418,8 @@ class SGDMF(Recommender):
         show_progress : bool
             A tqdm bar over the epochs.
         callback : callable(epoch, info), optional
-            Called after every epoch with ``info`` holding ``epoch``,
+            Called after every epoch (the model's factor and bias attributes
+            then hold that epoch's values) with ``info`` holding ``epoch``,
             ``train_loss`` (mean squared error of the pass, each error taken
             just before its update), ``train_rmse``, ``learning_rate``,
             ``threads`` (used), ``seconds`` and, with validation data,
@@ -520,8 +521,9 @@ class SGDMF(Recommender):
                     "seconds": time.perf_counter() - start,
                 }
                 stop = False
+                # validation and the callback see the current factors
+                self._publish(k, *rows)
                 if val_pairs is not None:
-                    self._publish(k, *rows)
                     uidx, iidx, truth = val_pairs
                     pred = self._predict_indices(uidx, iidx)
                     val_rmse = float(np.sqrt(np.mean((pred - truth) ** 2)))
@@ -543,7 +545,6 @@ class SGDMF(Recommender):
                     break
         if bar is not None:
             bar.close()
-        self._publish(k, *rows)
         if best is not None:
             (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_) = best
         self._end_fit()
