@@ -724,6 +724,18 @@ def test_kernel_layout_helpers(n_blocks):
     assert sorted(blocks) == list(range(n_blocks))
 
 
+def test_training_layout_checks_an_untrusted_matrix():
+    rng = np.random.default_rng(0)
+    bad = sp.csr_matrix(
+        (np.ones(2), np.array([0, 7]), np.array([0, 1, 2])), shape=(2, 3)
+    )  # column 7 of 3
+    with pytest.raises(ValueError, match="matrix"):
+        training_layout(bad, rng, np.float32)
+    nan = sp.csr_matrix(np.array([[1.0, np.nan]]))
+    with pytest.raises(ValueError, match="matrix.data"):
+        training_layout(nan, rng, np.float32)
+
+
 def test_cache_blocks_sizes():
     from fastrec.models.sgd import cache_blocks
 

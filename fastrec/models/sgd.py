@@ -67,7 +67,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .. import _backend
-from .._validation import check_choice, check_dtype_arg, check_float, check_int
+from .._validation import check_choice, check_csr, check_dtype_arg, check_float, check_int
 from ..data import Interactions
 from ._factors import cosine_similar, factor_scores
 from .base import Recommender, expect_array
@@ -203,6 +203,8 @@ def training_layout(
     dtype: type,
     n_blocks: int = 1,
     backend: str = "auto",
+    *,
+    trusted: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The training ratings in visiting order, with items relabelled and cut into blocks.
 
@@ -216,8 +218,10 @@ def training_layout(
     user's ratings of one block are a contiguous run of its row, and one
     block's item rows and biases are contiguous in memory.
 
-    ``matrix`` is a canonical CSR matrix (sorted, unique int32 column indices),
-    as ``Interactions.matrix`` always is.
+    ``matrix`` is checked first (``check_csr``: a valid CSR structure, finite
+    data) unless ``trusted`` says it comes from an ``Interactions``, which
+    checked it when it was built: the sort runs in a compiled kernel without
+    bounds checks.
 
     Returns
     -------
@@ -227,6 +231,8 @@ def training_layout(
     ratings : (nnz,) ``dtype``
     item_label : (n_items,) int32, the label of every item (a permutation)
     """
+    if not trusted:
+        matrix = check_csr(matrix, "matrix", dtype=dtype)
     n_users, n_items = matrix.shape
     item_label = rng.permutation(n_items).astype(np.int32)
     indptr = np.asarray(matrix.indptr, dtype=np.int64)
@@ -455,7 +461,7 @@ class SGDMF(Recommender):
             self.n_users_, self.n_items_, k, np.dtype(dtype).itemsize, threads
         )
         block_ptr, labels, ratings, item_label = training_layout(
-            self._seen, rng, dtype, n_blocks, params["backend"]
+            self._seen, rng, dtype, n_blocks, params["backend"], trusted=True
         )
         # the kernel works on padded, cache-line aligned rows, the item rows
         # (and item biases) in label order; _publish sets the public attributes
