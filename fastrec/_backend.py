@@ -8,12 +8,17 @@ kernel (once per dtype, then from its on-disk cache) the first time it runs.
 
 ``num_threads=0`` means every core. Inside a kernel call, the BLAS libraries
 are held to one thread (threadpoolctl) so that the library's own parallel
-regions do not oversubscribe the machine; everything is restored afterwards.
+regions do not oversubscribe the machine; everything is restored afterwards,
+exactly, however the calls of several Python threads interleave: Numba's and
+OpenMP's counts are per thread, and the process-wide BLAS count is held by
+one reference-counted hold (set by the first call to enter, restored by the
+last to leave).
 """
 
 from __future__ import annotations
 
 import importlib
+import _thread
 import os
 import threading
 from collections.abc import Iterator
@@ -140,6 +145,110 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+class _BlasAgent:
+    """One long-lived thread that makes every BLAS thread-count change of fastrec.
+
+    OpenBLAS (0.3.30/0.3.31 as shipped with NumPy and SciPy) sometimes ignores
+    ``openblas_set_num_threads`` called from a short-lived thread while the
+    count set by another live thread is in force (measured: the call returns,
+    and every thread still reads the old count). Changes made by one and the
+    same thread always take effect, so they are all made here.
+    """
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._job: Any = None
+        self._done = False
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while self._job is None:
+                    self._cv.wait()
+                job = self._job
+            try:
+                job[1] = (True, job[0]())
+            except BaseException as exc:  # noqa: BLE001  (re-raised in the caller)
+                job[1] = (False, exc)
+            with self._cv:
+                self._job = None
+                self._done = True
+                self._cv.notify_all()
+
+    def run(self, fn: Any) -> Any:
+        """Run ``fn()`` on the agent thread and return its result (callers hold _blas_lock)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="fastrec-blas", daemon=True)
+            self._thread.start()
+        job = [fn, None]
+        interrupted = False
+        with self._cv:
+            self._done = False
+            self._job = job
+            self._cv.notify_all()
+            while not self._done:
+                try:
+                    self._cv.wait()
+                except KeyboardInterrupt:
+                    # the job takes microseconds: finish it, so that the hold
+                    # count stays right, and deliver the interrupt just after
+                    interrupted = True
+        if interrupted:
+            _thread.interrupt_main()
+        ok, value = job[1]
+        if not ok:
+            raise value
+        return value
+
+
+_blas_agent = _BlasAgent()
+_blas_lock = threading.Lock()
+_blas_holders = 0  # threads() blocks open in the whole process
+_blas_saved: list[tuple[Any, int]] = []  # (library controller, its thread count before)
+
+
+def _blas_limit() -> list[tuple[Any, int]]:
+    saved = [(lib, lib.num_threads) for lib in _blas_controller().lib_controllers]
+    saved = [(lib, n) for lib, n in saved if lib.user_api == "blas"]
+    for lib, n in saved:
+        if n != 1:
+            lib.set_num_threads(1)
+    return saved
+
+
+def _blas_restore(saved: list[tuple[Any, int]]) -> None:
+    for lib, n in saved:
+        if n != 1:
+            lib.set_num_threads(n)
+
+
+def _blas_hold() -> None:
+    """Hold the BLAS libraries at one thread while any kernel call is running.
+
+    The BLAS thread count is process-wide, so overlapping ``threads()`` blocks
+    of several Python threads share one hold: the first to enter saves the
+    counts and sets 1, the last to leave restores the saved counts. (Each
+    block saving and restoring on its own, as a plain threadpoolctl limit
+    does, leaves 1 behind when the blocks interleave.)
+    """
+    global _blas_holders
+    with _blas_lock:
+        if _blas_holders == 0:
+            _blas_saved[:] = _blas_agent.run(_blas_limit)
+        _blas_holders += 1
+
+
+def _blas_release() -> None:
+    global _blas_holders
+    with _blas_lock:
+        _blas_holders -= 1
+        if _blas_holders == 0:
+            saved = list(_blas_saved)
+            _blas_saved.clear()
+            _blas_agent.run(lambda: _blas_restore(saved))
+
+
 @contextmanager
 def threads(num_threads: int = 0) -> Iterator[int]:
     """Run the enclosed kernel calls on ``num_threads`` threads, BLAS on one.
@@ -166,8 +275,11 @@ def threads(num_threads: int = 0) -> Iterator[int]:
     if omp is not None:
         omp.set_num_threads(n)
     try:
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        _blas_hold()
+        try:
             yield n
+        finally:
+            _blas_release()
     finally:
         stack.pop()
         if numba_was_running:
