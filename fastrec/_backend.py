@@ -17,8 +17,8 @@ last to leave).
 
 from __future__ import annotations
 
-import importlib
 import _thread
+import importlib
 import os
 import threading
 from collections.abc import Iterator
