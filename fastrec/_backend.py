@@ -288,3 +288,44 @@ def threads(num_threads: int = 0) -> Iterator[int]:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         if omp is not None:
             omp.set_num_threads(old_omp)
+
+
+# ------------------------------------------------------------------ slicing
+#: Wall time aimed at for one slice of a long kernel call, in seconds. A
+#: compiled kernel does not look at signals; Python raises KeyboardInterrupt
+#: between two calls, so a Ctrl-C stops a sliced call within about a slice.
+SLICE_SECONDS = 0.1
+
+#: Largest slice, in work units (rows, epochs); None: no cap. For tests, to
+#: force many slices on small data.
+slice_cap: int | None = None
+
+
+def slices(total: int, first: int = 1, target: float | None = None) -> Iterator[tuple[int, int]]:
+    """Consecutive ranges ``(start, stop)`` covering ``range(total)``.
+
+    The first range has ``first`` units; each next one is sized from the time
+    the caller spent on the previous one, so that a range takes about
+    ``target`` seconds (``SLICE_SECONDS``), growing at most 8x and shrinking
+    at most 4x at a step. Slicing changes nothing but the granularity: the
+    callers' kernels give the same result for any split of the work.
+    """
+    import time
+
+    target = SLICE_SECONDS if target is None else target
+    size = max(1, int(first))
+    start = 0
+    while start < total:
+        if slice_cap is not None:
+            size = min(size, max(1, slice_cap))
+        stop = min(total, start + size)
+        tic = time.perf_counter()
+        yield start, stop
+        elapsed = time.perf_counter() - tic
+        done = stop - start
+        start = stop
+        if elapsed <= 0:
+            size = done * 8
+        else:
+            size = int(done * min(8.0, max(0.25, target / elapsed)))
+        size = max(1, size)
