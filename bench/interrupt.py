@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default="cython,numba")
     parser.add_argument("--skip-ab", action="store_true")
+    parser.add_argument("--skip-stop", action="store_true")
     args = parser.parse_args()
     import fastrec as fr
     from fastrec import _backend
@@ -96,7 +97,7 @@ def main() -> None:
                 f"unsliced {med['unsliced']:.2f} s, "
                 f"ratio {med['sliced'] / med['unsliced']:.3f}, identical output: {same}"
             )
-        for _ in range(args.repeats):
+        for _ in range(0 if args.skip_stop else args.repeats):
             stopped, outcome = time_to_stop(backend)
             print(f"{backend}: SIGINT -> stopped in {stopped:.2f} s ({outcome})", flush=True)
 
