@@ -208,3 +208,19 @@ def check_choice(value: Any, name: str, choices: tuple) -> Any:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
+
+
+def check_item_similarity(matrix: Any, name: str = "item_similarity", dtype: Any = None):
+    """A square item x item similarity as a validated CSR (see :func:`check_csr`).
+
+    The order of the entries within a row means nothing in a similarity
+    matrix, so a CSR with unsorted rows (``fastrec.similarity`` returns each
+    row by descending similarity) is sorted into a copy instead of rejected;
+    repeated entries are still an error.
+    """
+    if sp.issparse(matrix) and matrix.format == "csr" and not matrix.has_sorted_indices:
+        matrix = matrix.sorted_indices()
+    sim = check_csr(matrix, name, dtype=dtype)
+    if sim.shape[0] != sim.shape[1]:
+        raise ValueError(f"{name} must be square (n_items, n_items), got shape {sim.shape}")
+    return sim
