@@ -66,7 +66,9 @@ def mmr(
     item_similarity : scipy.sparse matrix (n_items, n_items)
         ``S``, e.g. ``fr.similarity(train, kind="cosine", axis="items",
         k=100)`` or ``ItemKNN().fit(train).similarity_``. Missing entries
-        count as similarity 0. Converted to the dtype of ``scores``.
+        count as similarity 0; the entries of a row may be in any order, and
+        repeated entries add up (as in scipy). Its data is converted to the
+        dtype of ``scores``.
     diversity : float in [0, 1]
         The weight of the similarity penalty. 0 keeps the input order of the
         highest scores (ties as below), 1 ignores the scores after the

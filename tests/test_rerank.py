@@ -160,6 +160,29 @@ def test_mmr_diversity_zero_is_a_stable_sort(backend):
     np.testing.assert_array_equal(got_scores, np.take_along_axis(scores, order, axis=1))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mmr_unsorted_rows_and_repeated_entries_add_up(backend):
+    rng = np.random.default_rng(7)
+    dense = np.where(rng.random((12, 12)) < 0.4, rng.integers(-8, 9, (12, 12)) / 16, 0.0)
+    coo = sp.coo_matrix(dense)
+    # every entry split in two halves, rows stored in reverse column order
+    rows = np.concatenate([coo.row, coo.row])
+    cols = np.concatenate([coo.col, coo.col])
+    vals = np.concatenate([coo.data / 2, coo.data / 2])
+    order = np.lexsort((-cols, rows))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=12))])
+    split = sp.csr_matrix((vals[order], cols[order], indptr), shape=(12, 12))
+    np.testing.assert_array_equal(split.toarray(), dense)
+    ids = _candidates(rng, 40, 10, 12, 0.1)
+    scores = np.where(ids >= 0, rng.integers(0, 9, ids.shape) / 8, -np.inf)
+    want, _ = fr.rerank.mmr(ids, scores, sp.csr_matrix(dense), 0.5, 6, backend=backend)
+    got, _ = fr.rerank.mmr(ids, scores, split, 0.5, 6, backend=backend)
+    np.testing.assert_array_equal(got, want)
+    assert fr.metrics.intra_list_diversity(want, split) == pytest.approx(
+        fr.metrics.intra_list_diversity(want, sp.csr_matrix(dense))
+    )
+
+
 def test_mmr_backends_and_threads_agree():
     rng = np.random.default_rng(5)
     ids = _candidates(rng, 3000, 50, 400, 0.05)
@@ -270,5 +293,15 @@ def test_mmr_bad_input():
         ValueError, match=r"item_similarity.data must be finite: found nan at position 2"
     ):
         mmr(ids, scores, S_nan)
+    broken = S.copy()
+    broken.indices[3] = 7
+    with pytest.raises(
+        ValueError, match=r"item_similarity.indices has column index 7 at position 3"
+    ):
+        mmr(ids, scores, broken)
+    broken = S.copy()
+    broken.indptr[2] = 9
+    with pytest.raises(ValueError, match=r"item_similarity.indptr must be non-decreasing"):
+        mmr(ids, scores, broken)
     with pytest.raises(ValueError, match=r"backend must be"):
         mmr(ids, scores, S, backend="fortran")

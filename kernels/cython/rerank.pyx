@@ -60,12 +60,12 @@ cdef void _mmr_row(const int* ids, const floating* s, int n_cand,
         out[step] = best
         alive[best] = 0
         if step + 1 < m:
-            # cur[c] = S[picked, ids[c]] for the candidates still in play
+            # cur[c] = S[picked, ids[c]] for the candidates still in play (0 on entry)
             item = ids[best]
             for e in range(sim_indptr[item], sim_indptr[item + 1]):
                 c = pos[sim_indices[e]]
                 if c >= 0 and alive[c]:
-                    cur[c] = sim_data[e]
+                    cur[c] += sim_data[e]  # a repeated entry adds up, as in scipy
     for step in range(m, n):
         out[step] = -1
     for c in range(n_cand):

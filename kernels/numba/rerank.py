@@ -37,7 +37,8 @@ def mmr_row(
         (no item twice; every index < n_items)
     s : (n_cand,) float32/float64, the candidates' scores (finite where ids >= 0)
     sim_indptr, sim_indices, sim_data : CSR (n_items, n_items) of the same dtype
-        as ``s``, sorted unique int32 indices
+        as ``s``; int32 indices in range, in any order within a row (repeats
+        add up)
     w_rel, w_div : scalars of the dtype of ``s``: 1 - diversity and diversity
     pos : (n_items,) int32 scratch, all -1 on entry and on return
     rel, pen, cur : (n_cand,) scratch of the dtype of ``s``
@@ -97,12 +98,12 @@ def mmr_row(
         out[step] = best
         alive[best] = False
         if step + 1 < m:
-            # cur[c] = S[picked, ids[c]] for the candidates still in play
+            # cur[c] = S[picked, ids[c]] for the candidates still in play (0 on entry)
             p = ids[best]
             for e in range(sim_indptr[p], sim_indptr[p + 1]):
                 c = pos[sim_indices[e]]
                 if c >= 0 and alive[c]:
-                    cur[c] = sim_data[e]
+                    cur[c] += sim_data[e]  # a repeated entry adds up, as in scipy
     for step in range(m, n):
         out[step] = -1
     for c in range(n_cand):
@@ -119,8 +120,8 @@ def mmr(ids, scores, sim_indptr, sim_indices, sim_data, w_rel, w_div, out_pos):
     ids : (n_rows, n_cand) int32, C order; item indices, -1 = empty slot; in
         each row no item twice, every index < n_items
     scores : (n_rows, n_cand) float32/float64, C order, finite where ids >= 0
-    sim_indptr : (n_items + 1,) int32/int64, sim_indices : (nnz,) int32 sorted
-        unique within each row, sim_data : (nnz,) dtype of ``scores``
+    sim_indptr : (n_items + 1,) int32/int64, sim_indices : (nnz,) int32 in
+        [0, n_items), any order within a row, sim_data : (nnz,) dtype of ``scores``
         The item x item similarity ``S`` as CSR.
     w_rel, w_div : dtype of ``scores``, 1 - diversity and diversity
     out_pos : (n_rows, n) int32, written: the picked positions of each row
