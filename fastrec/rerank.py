@@ -123,6 +123,8 @@ def mmr(
     """
     diversity = check_float(diversity, "diversity", minimum=0.0, maximum=1.0)
     n = check_int(n, "n", minimum=1)
+    backend = _backend.resolve_backend(backend)
+    _backend.resolve_threads(num_threads)
     raw = np.asarray(ids)
     if raw.ndim != 2:
         raise ValueError(
@@ -161,7 +163,7 @@ def mmr(
     if n_rows and n_cand:
         kernel = _backend.get_kernel("rerank", "mmr", backend)
         w_rel, w_div = dtype.type(1.0 - diversity), dtype.type(diversity)
-        if _backend.resolve_backend(backend) == "cython":
+        if backend == "cython":
             w_rel, w_div = float(w_rel), float(w_div)
         with _backend.threads(num_threads):
             kernel(idx, score_arr, sim.indptr, sim.indices, sim.data, w_rel, w_div, out_pos)
@@ -174,8 +176,8 @@ def mmr(
     else:
         out_ids = np.zeros((n_rows, n), dtype=raw.dtype if raw.dtype.kind in "iu" else object)
     if not picked.all():
-        if out_ids.dtype.kind == "i":
-            out_ids = out_ids.copy()
+        if out_ids.dtype.kind in "iu":
+            out_ids = out_ids.astype(np.int64 if out_ids.dtype.kind == "u" else out_ids.dtype)
             out_ids[~picked] = -1
         else:
             out_ids = out_ids.astype(object)

@@ -304,4 +304,9 @@ def test_mmr_bad_input():
     with pytest.raises(ValueError, match=r"item_similarity.indptr must be non-decreasing"):
         mmr(ids, scores, broken)
     with pytest.raises(ValueError, match=r"backend must be"):
-        mmr(ids, scores, S, backend="fortran")
+        mmr(ids[:0], scores[:0], S, backend="fortran")
+    with pytest.raises(ValueError, match=r"num_threads must be >= 0"):
+        mmr(ids, scores, S, num_threads=-1)
+    # unsigned indices: padded slots come back as -1 in int64
+    got, _ = mmr(np.array([[1, 2]], dtype=np.uint16), np.ones((1, 2)), S, n=3)
+    assert got.dtype == np.int64 and got.tolist() == [[1, 2, -1]]
