@@ -305,7 +305,8 @@ def intra_list_diversity(recommended: Any, item_similarity: Any, per_user: bool 
     "Improving recommendation lists through topic diversification", WWW 2005,
     with similarity turned into dissimilarity). Missing entries
     of ``S`` count 0, so an item pair that a top-k similarity does not keep
-    counts as fully dissimilar; the diagonal is never used. The result is the
+    counts as fully dissimilar; repeated entries add up (as in scipy); the
+    diagonal is never used. The result is the
     mean over the lists with at least two items.
 
     Parameters
@@ -340,14 +341,7 @@ def intra_list_diversity(recommended: Any, item_similarity: Any, per_user: bool 
     lists = _list_indicator(rec, n_items)
     m = np.diff(lists.indptr).astype(np.float64)
     if isinstance(item_similarity, Interactions):
-        # sum_{i != j in L} cos(i, j) = ||sum_{i in L} x_i / ||x_i||||^2 - #(i in L with x_i != 0)
-        cols = sp.csc_matrix(matrix, dtype=np.float64)
-        norms = np.sqrt(np.asarray(cols.multiply(cols).sum(axis=0)).ravel())
-        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        unit = sp.csr_matrix(cols.multiply(inv[None, :]).T)  # items x users, unit rows
-        summed = lists @ unit
-        squared = np.asarray(summed.multiply(summed).sum(axis=1)).ravel()
-        pair_sum = squared - lists @ (norms > 0).astype(np.float64)
+        pair_sum = _cosine_pair_sums(rec, matrix)
     else:
         # sum_{i, j in L} S[i, j] = sum_{j in L} (1_L @ S)[j], minus the diagonal
         through = lists @ sim
@@ -356,6 +350,49 @@ def intra_list_diversity(recommended: Any, item_similarity: Any, per_user: bool 
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(m >= 2, 1.0 - pair_sum / (m * (m - 1)), np.nan)
     return _mean_or_per_user(values, per_user)
+
+
+#: Entries of one dense block of the Gram matrix in ``_cosine_pair_sums`` (32 MiB).
+_GRAM_BLOCK = 1 << 22
+
+
+def _cosine_pair_sums(rec: np.ndarray, matrix: sp.spmatrix) -> np.ndarray:
+    """Per list, the sum of cos(i, j) over its ordered pairs i != j.
+
+    Only the items that appear in the lists are compared: their unit columns
+    ``U`` (users x distinct items) give the Gram matrix ``U.T @ U``, built a
+    block of rows at a time as a dense array of at most ``_GRAM_BLOCK``
+    entries, and each list pair is read from it. The cost is that of the products, about
+    ``sum over users of (their number of listed items)**2``, never a pass
+    over every listed item's full column per list.
+    """
+    n_rows, k = rec.shape
+    pair_sum = np.zeros(n_rows)
+    valid = rec >= 0
+    items, local_flat = np.unique(rec[valid], return_inverse=True)
+    if items.size == 0 or k < 2:
+        return pair_sum
+    local = np.full(rec.shape, -1, dtype=np.int64)
+    local[valid] = local_flat.ravel()
+    cols = sp.csc_matrix(matrix, dtype=np.float64)[:, items]
+    norms = np.sqrt(np.asarray(cols.multiply(cols).sum(axis=0)).ravel())
+    inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    unit = sp.csc_matrix(cols @ sp.diags(inv))  # users x distinct items, unit columns
+    unit_t = sp.csr_matrix(unit.T)
+    a_pos, b_pos = np.triu_indices(k, 1)
+    first, second = local[:, a_pos], local[:, b_pos]  # (n_rows, pairs): unordered pairs
+    both = (first >= 0) & (second >= 0)
+    block = max(1, _GRAM_BLOCK // items.size)
+    for start in range(0, items.size, block):
+        gram = (unit_t[start : start + block] @ unit).toarray()
+        sel = both & (first >= start) & (first < start + block)
+        rows_sel = np.nonzero(sel)[0]
+        if rows_sel.size == 0:
+            continue
+        values = gram[first[sel] - start, second[sel]]
+        # cos is symmetric: each unordered pair counts twice
+        pair_sum += 2.0 * np.bincount(rows_sel, weights=values, minlength=n_rows)
+    return pair_sum
 
 
 def _check_distinct(rec: np.ndarray) -> None:

@@ -81,7 +81,7 @@ def test_intra_list_diversity_matches_reference(case):
         assert math.isnan(mean)
 
 
-def test_intra_list_diversity_exact_cosine_of_interactions():
+def test_intra_list_diversity_exact_cosine_of_interactions(monkeypatch):
     X = fr.datasets.synthetic(60, 25, 500, seed=2)
     dense = X.matrix.toarray().astype(np.float64)
     dense[:, 3] = 0  # an item without entries: similarity 0 to every other
@@ -94,6 +94,11 @@ def test_intra_list_diversity_exact_cosine_of_interactions():
     want = intra_list_diversity_reference(rec, cos)
     got = M.intra_list_diversity(rec, X0, per_user=True)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    # the Gram matrix one row a block (7 entries < 25 listed items), then 2 rows a block
+    monkeypatch.setattr(M, "_GRAM_BLOCK", 7)
+    np.testing.assert_allclose(M.intra_list_diversity(rec, X0, per_user=True), want, atol=1e-12)
+    monkeypatch.setattr(M, "_GRAM_BLOCK", 60)  # 2 rows a block
+    np.testing.assert_allclose(M.intra_list_diversity(rec, X0, per_user=True), want, atol=1e-12)
     # the same as fr.similarity's cosine with every neighbour kept (float64)
     S = fr.similarity(X0, kind="cosine", axis="items", k=25, dtype=np.float64)
     np.testing.assert_allclose(M.intra_list_diversity(rec, S, per_user=True), want, atol=1e-12)

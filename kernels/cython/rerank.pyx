@@ -15,7 +15,7 @@ cdef void _mmr_row(const int* ids, const floating* s, int n_cand,
                    const floating* sim_data, floating w_rel, floating w_div,
                    int* pos, floating* rel, floating* pen, floating* cur,
                    unsigned char* alive, int* out, int n) noexcept nogil:
-    # One row: see ``mmr_row`` in kernels/numba/rerank.py (same steps, same order).
+    # One row: see ``_mmr_row`` in kernels/numba/rerank.py (same steps, same order).
     cdef int count = 0, c, item, m, step, best
     cdef floating lo = s[0], hi = s[0], inv, val, best_val, best_rel
     cdef floating one = 1

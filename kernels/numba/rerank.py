@@ -26,7 +26,7 @@ BLOCKS = 64
 
 
 @jit
-def mmr_row(
+def _mmr_row(
     ids, s, sim_indptr, sim_indices, sim_data, w_rel, w_div, pos, rel, pen, cur, alive, out
 ):
     """Re-rank one row of candidates; write the picked positions into ``out``.
@@ -125,7 +125,7 @@ def mmr(ids, scores, sim_indptr, sim_indices, sim_data, w_rel, w_div, out_pos):
         The item x item similarity ``S`` as CSR.
     w_rel, w_div : dtype of ``scores``, 1 - diversity and diversity
     out_pos : (n_rows, n) int32, written: the picked positions of each row
-        (see ``mmr_row``), -1 padded
+        (see ``_mmr_row``), -1 padded
 
     Memory: per block of rows (``BLOCKS`` at most) an int32 map of n_items entries (every block
     returns it to all -1) and four arrays of n_cand. Each row is written by
@@ -143,7 +143,7 @@ def mmr(ids, scores, sim_indptr, sim_indices, sim_data, w_rel, w_div, out_pos):
         cur = np.empty(n_cand, dtype=scores.dtype)
         alive = np.empty(n_cand, dtype=np.bool_)
         for r in range(r0, r1):
-            mmr_row(
+            _mmr_row(
                 ids[r],
                 scores[r],
                 sim_indptr,
