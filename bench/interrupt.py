@@ -72,7 +72,7 @@ def main() -> None:
     X = fr.datasets.synthetic(50_000, 10_000, 3_000_000)
     sliced_fn = _backend.slices
 
-    def one_range(total, first=1, target=None):
+    def one_range(total, first=1, target=None, minimum=1):
         yield 0, total
 
     for backend in args.backends.split(","):

@@ -301,19 +301,23 @@ SLICE_SECONDS = 0.1
 slice_cap: int | None = None
 
 
-def slices(total: int, first: int = 1, target: float | None = None) -> Iterator[tuple[int, int]]:
+def slices(
+    total: int, first: int = 1, target: float | None = None, minimum: int = 1
+) -> Iterator[tuple[int, int]]:
     """Consecutive ranges ``(start, stop)`` covering ``range(total)``.
 
     The first range has ``first`` units; each next one is sized from the time
     the caller spent on the previous one, so that a range takes about
     ``target`` seconds (``SLICE_SECONDS``), growing at most 8x and shrinking
-    at most 4x at a step. Slicing changes nothing but the granularity: the
+    at most 4x at a step, never below ``minimum`` units (enough to keep every
+    thread of a parallel kernel busy). Slicing changes nothing but the granularity: the
     callers' kernels give the same result for any split of the work.
     """
     import time
 
     target = SLICE_SECONDS if target is None else target
-    size = max(1, int(first))
+    minimum = max(1, int(minimum))
+    size = max(minimum, int(first))
     start = 0
     while start < total:
         if slice_cap is not None:
@@ -328,4 +332,4 @@ def slices(total: int, first: int = 1, target: float | None = None) -> Iterator[
             size = done * 8
         else:
             size = int(done * min(8.0, max(0.25, target / elapsed)))
-        size = max(1, size)
+        size = max(minimum, size)

@@ -378,14 +378,16 @@ def _run(
     n = prepared.n
     with _backend.threads(num_threads) as n_threads, _dynamic_chunks(backend):
         n_sets = _heap_sets(prepared, rows, k, n_threads, backend)
-        first = 4 * n_threads  # then sized by time
+        # the first rows are the heaviest (each pairs with every later row):
+        # at least 4 rows per thread and per heap set, so that none idles
+        minimum = 4 * max(n_threads, n_sets)
         if n_sets:
             name = "pearson_topk_all" if prepared.kind == "pearson" else "dot_topk_all"
             kernel = _backend.get_kernel("similarity", name, backend)
             valid = () if prepared.kind == "pearson" else (prepared.valid,)
             heaps = _heaps(n_sets, n, k, a.dtype)
             own_size = np.zeros(n, dtype=np.int32)
-            for lo, hi in _backend.slices(n, first):
+            for lo, hi in _backend.slices(n, minimum, minimum=minimum):
                 kernel(
                     *args, *valid, k, min_support, shrinkage, min_similarity, lo, hi,
                     *heaps, own_size, out_idx, out_val,
@@ -396,7 +398,7 @@ def _run(
             name = "pearson_topk" if prepared.kind == "pearson" else "dot_topk"
             kernel = _backend.get_kernel("similarity", name, backend)
             valid = () if prepared.kind == "pearson" else (prepared.valid,)
-            for lo, hi in _backend.slices(rows.shape[0], first):
+            for lo, hi in _backend.slices(rows.shape[0], minimum, minimum=minimum):
                 kernel(
                     *args, *valid, rows[lo:hi], k, min_support, shrinkage, min_similarity,
                     out_idx[lo:hi], out_val[lo:hi],

@@ -88,7 +88,7 @@ def topk_unchecked(
     # still holds absolute positions into the indices
     first = max(1, (1 << 20) // max(scores.shape[1], 1))
     with _backend.threads(num_threads):
-        for lo, hi in _backend.slices(n_rows, first):
+        for lo, hi in _backend.slices(n_rows, first, minimum=64):
             kernel(
                 scores[lo:hi], k, excl_indptr[lo : hi + 1], excl_indices,
                 out_idx[lo:hi], out_val[lo:hi],
@@ -137,7 +137,7 @@ def factor_topk_unchecked(
     # does not depend on the others
     first = max(1, (1 << 22) // max(item_factors.shape[0] * item_factors.shape[1], 1))
     with _backend.threads(num_threads):
-        for lo, hi in _backend.slices(m, first):
+        for lo, hi in _backend.slices(m, first, minimum=64):
             kernel(
                 row_vectors, item_factors, offset, rows[lo:hi], k, excl_indptr, excl_indices,
                 out_idx[lo:hi], out_val[lo:hi],

@@ -29,11 +29,11 @@ from fastrec.models import NotFittedError
 BACKENDS = _backend.available_backends()
 
 
-def _one_range(total, first=1, target=None):
+def _one_range(total, first=1, target=None, minimum=1):
     yield 0, total
 
 
-def _interrupt_at_second(total, first=1, target=None):
+def _interrupt_at_second(total, first=1, target=None, minimum=1):
     size = max(1, min(first, max(1, total // 3)))
     yield 0, min(total, size)
     raise KeyboardInterrupt

@@ -151,7 +151,7 @@ def half_sweep(
     # each a view of X and of the row pointer (absolute positions into indices)
     n_rows = X.shape[0]
     first = max(1, (n_rows * (1 << 16)) // max(int(indptr[-1]), 1))
-    for lo, hi in _backend.slices(n_rows, first):
+    for lo, hi in _backend.slices(n_rows, first, minimum=256):
         kernel(indptr[lo : hi + 1], indices, data, X[lo:hi], Y, *extra)
 
 
