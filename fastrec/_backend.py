@@ -294,7 +294,7 @@ def threads(num_threads: int = 0) -> Iterator[int]:
 #: Wall time aimed at for one slice of a long kernel call, in seconds. A
 #: compiled kernel does not look at signals; Python raises KeyboardInterrupt
 #: between two calls, so a Ctrl-C stops a sliced call within about a slice.
-SLICE_SECONDS = 0.1
+SLICE_SECONDS = 0.25
 
 #: Largest slice, in work units (rows, epochs); None: no cap. For tests, to
 #: force many slices on small data.
