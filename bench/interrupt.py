@@ -1,9 +1,10 @@
 """Ctrl-C figures: the cost of slicing long kernel calls, and the time to stop.
 
     python bench/interrupt.py [--repeats 3] [--backends cython,numba]
+        [--size 50000,10000,3000000] [--skip-ab] [--skip-stop]
 
-On ``fr.datasets.synthetic(50_000, 10_000, 3_000_000)``, Pearson user-user
-``fr.similarity`` (k=20):
+Pearson user-user ``fr.similarity`` (k=20), on ``fr.datasets.synthetic`` of
+``--size`` for the timing and of (50_000, 10_000, 3_000_000) for the stop:
 
 - time sliced (the library's default) against one unsliced kernel call over
   every row (``_backend.slices`` replaced by a single range, which is the
@@ -64,12 +65,16 @@ def main() -> None:
     parser.add_argument("--backends", default="cython,numba")
     parser.add_argument("--skip-ab", action="store_true")
     parser.add_argument("--skip-stop", action="store_true")
+    parser.add_argument(
+        "--size", default="50000,10000,3000000", help="n_users,n_items,nnz of the timing data"
+    )
     args = parser.parse_args()
     import fastrec as fr
     from fastrec import _backend
 
     print(f"cores: {_backend.cpu_count()}  pid {os.getpid()}")
-    X = fr.datasets.synthetic(50_000, 10_000, 3_000_000)
+    n_users, n_items, nnz = (int(v) for v in args.size.split(","))
+    X = fr.datasets.synthetic(n_users, n_items, nnz) if not args.skip_ab else None
     sliced_fn = _backend.slices
 
     def one_range(total, first=1, target=None, minimum=1):
