@@ -111,18 +111,11 @@ def cpu_count() -> int:
 
 
 def resolve_threads(num_threads: int) -> int:
-    """Validate ``num_threads`` (0 = all cores) and return a positive count."""
-    if isinstance(num_threads, bool) or not isinstance(num_threads, int | _np_integer()):
-        raise ValueError(f"num_threads must be an integer >= 0, got {num_threads!r}")
-    if num_threads < 0:
-        raise ValueError(f"num_threads must be >= 0 (0 means all cores), got {num_threads}")
-    return int(num_threads) if num_threads > 0 else cpu_count()
+    """Validate ``num_threads`` (0 = all cores, at most 4096) and return a positive count."""
+    from ._validation import check_num_threads
 
-
-def _np_integer():
-    import numpy as np
-
-    return np.integer
+    num_threads = check_num_threads(num_threads)
+    return num_threads if num_threads > 0 else cpu_count()
 
 
 @cache

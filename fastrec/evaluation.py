@@ -115,7 +115,7 @@ def evaluate(
             q = query[start : start + batch_size]
             idx, _ = model._recommend_indices(
                 q,
-                k,
+                min(k, max(model.n_items_, 1)),  # longer lists could only hold padding
                 exclude_seen,
                 getattr(model, "backend", "auto"),
                 getattr(model, "num_threads", 0),

@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 
 from .. import _backend
 from .._validation import (
+    check_memory,
     as_float_array,
     check_choice,
     check_csr,
@@ -352,6 +353,10 @@ class ALS(Recommender):
         self._begin_fit(X)
         dtype = params["dtype"]
         k = params["factors"]
+        check_memory(
+            (self.n_users_ + self.n_items_) * k * np.dtype(dtype).itemsize,
+            f"factors={k} for {self.n_users_} users and {self.n_items_} items",
+        )
         rng = np.random.default_rng(self.random_state)
         user_items = _kernel_csr(self._seen, dtype)
         item_users = _kernel_csr(self._seen.T.tocsr(), dtype)
