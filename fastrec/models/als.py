@@ -53,13 +53,13 @@ from tqdm.auto import tqdm
 
 from .. import _backend
 from .._validation import (
-    check_memory,
     as_float_array,
     check_choice,
     check_csr,
     check_dtype_arg,
     check_float,
     check_int,
+    check_memory,
 )
 from ..data import IdVocabulary, Interactions
 from ..topk import topk_unchecked

@@ -69,11 +69,11 @@ from tqdm.auto import tqdm
 from .. import _backend
 from .._validation import (
     check_choice,
-    check_memory,
     check_csr,
     check_dtype_arg,
     check_float,
     check_int,
+    check_memory,
 )
 from ..data import Interactions
 from ._factors import cosine_similar, factor_scores
