@@ -129,7 +129,7 @@ class IdVocabulary:
                         out[found] = self._order[pos[found]]
                     else:  # comparison between incomparable kinds
                         raise TypeError
-                except TypeError:
+                except (TypeError, OverflowError):  # e.g. a Python int beyond int64
                     d = {v: i for i, v in enumerate(self.ids.tolist())}
                     out = np.fromiter(
                         (d.get(v, -1) for v in raw.tolist()), dtype=np.int64, count=raw.size

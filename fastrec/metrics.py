@@ -125,7 +125,7 @@ def _hits(recommended: Any, relevant: Any, k: int | None) -> tuple[np.ndarray, n
     if k is None:
         k = rec.shape[1]
     k = check_int(k, "k", 1)
-    rec = rec[:, :k]
+    rec = rec[:, : min(k, rec.shape[1])]
     if rec.dtype.kind == "u" and rec.size and rec.max() > np.iinfo(np.int64).max:
         pos = np.unravel_index(int(np.argmax(rec > np.iinfo(np.int64).max)), rec.shape)
         raise ValueError(f"recommended[{pos[0]}, {pos[1]}] = {rec[pos]} is not an item index")
@@ -188,7 +188,7 @@ def ranking_metrics(
     ranks = np.arange(1, h.shape[1] + 1, dtype=np.float64)
     discounts = 1.0 / np.log2(ranks + 1.0)
     # the ideal list has min(|R|, k) hits (k may exceed the lists' width: no allocation of k)
-    n_ideal = np.minimum(n_rel, kk)
+    n_ideal = np.minimum(n_rel, min(kk, 2**62))  # (k may be any Python int)
     ideal_ranks = np.arange(1, int(n_ideal.max(initial=0)) + 1, dtype=np.float64)
     ideal = np.concatenate(([0.0], np.cumsum(1.0 / np.log2(ideal_ranks + 1.0))))[n_ideal]
     cum_hits = np.cumsum(h, axis=1)
@@ -198,7 +198,7 @@ def ranking_metrics(
             "precision": n_hits / kk,
             "recall": n_hits / n_rel,
             "ndcg": (h * discounts).sum(axis=1) / ideal,
-            "map": (h * cum_hits / ranks).sum(axis=1) / np.minimum(n_rel, kk),
+            "map": (h * cum_hits / ranks).sum(axis=1) / n_ideal,
             "hit_rate": (n_hits > 0).astype(np.float64),
             "mrr": np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0),
         }
