@@ -40,8 +40,22 @@ def cython_available() -> bool:
     return _cython_error() is None
 
 
+@cache
+def _numba_error() -> str | None:
+    """None when the Numba kernel package imports, else why it does not."""
+    try:
+        importlib.import_module(f"{_KERNEL_PACKAGE}.numba")
+        importlib.import_module("numba")
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
 def available_backends() -> list[str]:
-    return ["numba"] + (["cython"] if cython_available() else [])
+    """The backends whose kernels import here (what ``show_config`` reports)."""
+    return (["numba"] if _numba_error() is None else []) + (
+        ["cython"] if cython_available() else []
+    )
 
 
 def resolve_backend(backend: str) -> str:
@@ -49,7 +63,11 @@ def resolve_backend(backend: str) -> str:
     if not isinstance(backend, str) or backend not in ("auto",) + BACKENDS:
         raise ValueError(f"backend must be 'auto', 'numba' or 'cython', got {backend!r}")
     if backend == "auto":
-        return "cython" if cython_available() else "numba"
+        if cython_available():
+            return "cython"
+        if _numba_error() is not None:
+            raise ValueError(f"no fastrec backend is usable: {_numba_error()}")
+        return "numba"
     if backend == "cython" and not cython_available():
         raise ValueError(
             "backend='cython' is not available: the compiled extension did not import "

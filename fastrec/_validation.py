@@ -402,14 +402,12 @@ def check_timestamps(values: Any, n: int) -> np.ndarray:
 def check_scores(scores: Any, name: str = "scores") -> np.ndarray:
     """A 2-D real score matrix as C-ordered float32/float64; NaN refused, -inf allowed.
 
-    Object, string and complex arrays are refused (``TypeError``) rather than
+    Object, string and complex arrays are refused (``ValueError``) rather than
     converted: numpy would parse strings and drop imaginary parts silently.
     """
     arr = np.asarray(scores)
     if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{name} must be an array of real numbers (float or integer), got dtype {arr.dtype}"
-        )
+        raise ValueError(f"{name} must be numeric: a float or integer array, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-dimensional (n_rows, n_cols), got shape {arr.shape}")
     arr = as_float_array(arr, name, finite=False)

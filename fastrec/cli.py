@@ -363,8 +363,17 @@ def cmd_demo(args, extra) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (``fastrec <cmd>: error: ...``), status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        text = " ".join(message.split())
+        print(f"{self.prog}: error: {text} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fastrec", description="fastrec: fast recommender kernels")
+    p = _Parser(prog="fastrec", description="fastrec: fast recommender kernels")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="train every model on the bundled MovieLens data")

@@ -23,9 +23,7 @@ without are skipped, and ``per_user=True`` gives NaN for them).
 
 A list must name each item at most once: a repeated item (other than the -1
 padding) is a ``ValueError`` naming the row and positions, since counting it
-twice would push precision, recall or ndcg above 1. ``k`` larger than the
-lists' width is allowed: the missing slots count as empty (no hit), so
-precision@k still divides by ``k``.
+twice would push precision, recall or ndcg above 1.
 Everything is vectorised: 100,000 users take well under a second.
 """
 
@@ -115,8 +113,14 @@ def _index_row(values: Any, name: str) -> np.ndarray:
     return np.unique(arr.astype(np.int64).ravel())
 
 
-def _hits(recommended: Any, relevant: Any, k: int | None) -> tuple[np.ndarray, np.ndarray, int]:
-    """(hits (n, min(k, width)) bool, n_relevant (n,), k) for the top-k lists."""
+def _hits(
+    recommended: Any, relevant: Any, k: int | None, short_lists: bool = False
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(hits (n, min(k, width)) bool, n_relevant (n,), k) for the top-k lists.
+
+    ``short_lists``: lists narrower than ``k`` are allowed, their missing
+    slots empty (``evaluate`` with ``k`` above the number of items).
+    """
     rec = np.asarray(recommended)
     if rec.ndim != 2:
         raise ValueError(f"recommended must be 2-D (n_users, k), got shape {rec.shape}")
@@ -125,6 +129,8 @@ def _hits(recommended: Any, relevant: Any, k: int | None) -> tuple[np.ndarray, n
     if k is None:
         k = rec.shape[1]
     k = check_int(k, "k", 1)
+    if k > rec.shape[1] and not short_lists:
+        raise ValueError(f"k={k} is larger than the lists in recommended ({rec.shape[1]})")
     rec = rec[:, : min(k, rec.shape[1])]
     if rec.dtype.kind == "u" and rec.size and rec.max() > np.iinfo(np.int64).max:
         pos = np.unravel_index(int(np.argmax(rec > np.iinfo(np.int64).max)), rec.shape)
@@ -176,7 +182,13 @@ def ranking_metrics(
     ``n_relevant`` overrides the size of each relevant set (e.g. to count
     relevant items that cannot be recommended at all); default: as given.
     """
-    hits, n_rel, kk = _hits(recommended, relevant, k)
+    return _ranking(recommended, relevant, k, n_relevant)
+
+
+def _ranking(
+    recommended: Any, relevant: Any, k: int | None, n_relevant: Any, short_lists: bool = False
+) -> dict[str, np.ndarray]:
+    hits, n_rel, kk = _hits(recommended, relevant, k, short_lists)
     if n_relevant is not None:
         n_rel = np.asarray(n_relevant, dtype=np.int64)
         if n_rel.shape != (hits.shape[0],):

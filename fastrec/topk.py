@@ -27,7 +27,7 @@ def topk(
     scores : array_like, shape (n_rows, n_cols), float32 or float64
         Real scores (integers are converted to float32); ``-inf`` is allowed
         and ranks last. NaN is a ``ValueError`` naming its position; object,
-        string and complex arrays are a ``TypeError``.
+        string and complex arrays are refused (``ValueError``), not converted.
     k : int >= 1
         How many entries to keep per row. ``k`` larger than ``n_cols`` is
         clamped to ``n_cols``: the result has ``min(k, n_cols)`` columns.
