@@ -566,3 +566,13 @@ def test_cli_fifo_model_in_a_subprocess_does_not_hang(cli_files):
     ok = proc.returncode == 2 and len(lines) == 1 and "not a regular file" in lines[0]
     TALLY["clean_errors" if ok else "bad"] += 1
     assert ok, (proc.returncode, proc.stderr)
+
+
+@pytest.mark.parametrize("name", ["Popularity", "ItemKNN", "SGDMF"])
+def test_fit_when_the_last_users_have_no_ratings(name):
+    # e.g. the train part of a split: raised IndexError from add.reduceat before
+    m = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0], [0.0, 0.0]]))
+    kw = FAST.get(name, {})
+    model = getattr(fr, name)(**kw).fit(fr.Interactions.from_csr(m))
+    assert model.user_mean_.tolist()[:2] == [1.0, 2.0]
+    assert model.user_mean_[2] == model.user_mean_[3] == pytest.approx(1.5)
