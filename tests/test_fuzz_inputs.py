@@ -576,3 +576,31 @@ def test_fit_when_the_last_users_have_no_ratings(name):
     model = getattr(fr, name)(**kw).fit(fr.Interactions.from_csr(m))
     assert model.user_mean_.tolist()[:2] == [1.0, 2.0]
     assert model.user_mean_[2] == model.user_mean_[3] == pytest.approx(1.5)
+
+
+def test_narrow_signed_ids_are_not_corrupted():
+    X = fr.Interactions.from_arrays([0, 1], np.array([-100, 100], np.int8), [1.0, 2.0])
+    assert X.item_ids.tolist() == [-100, 100]
+    assert X.item_index(np.array([100, -100], np.int8)).tolist() == [1, 0]
+
+
+def test_malformed_ratings_file_names_file_and_line(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("userId,movieId,rating,timestamp\n1,2,3,9\n1,3,4,9\n2,3,4,9,9\n")
+    with pytest.raises(ValueError, match=r"ratings\.csv.*line 4"):
+        fr.datasets.load_movielens(path)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = cli_main(
+            ["fit", "--model", "popularity", "--data", str(path), "--out", str(tmp_path / "x.npz")]
+        )
+    assert rc == 2
+    assert "ratings.csv" in err.getvalue() and "line 4" in err.getvalue()
+    assert len(err.getvalue().strip().splitlines()) == 1
+
+
+def test_csv_with_26_digit_ids_keeps_them_as_strings(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("user,item,rating\n12345678901234567890123456,1,4\n7,1,3\n")
+    X = fr.datasets.load_csv(path)
+    assert sorted(X.user_ids.tolist()) == ["12345678901234567890123456", "7"]
