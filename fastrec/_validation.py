@@ -343,7 +343,11 @@ def check_ids(values: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be a plain array of ids, got dtype {arr.dtype}")
     elif kind == "O":
         for pos, v in enumerate(arr.tolist()):
-            if v is None or (isinstance(v, float) and v != v):
+            if (
+                v is None
+                or (isinstance(v, float) and v != v)
+                or type(v).__name__ in ("NAType", "NaTType")  # pandas' missing values
+            ):
                 raise ValueError(f"{name} must not be missing (None/NaN): found at position {pos}")
             if _int64_overflow(v):
                 raise ValueError(

@@ -6,7 +6,8 @@ names the field or parameter at fault. Any other exception (OverflowError,
 MemoryError, IndexError, a wrapped-around id, a metric above 1, ...) fails.
 
 The tallies of every run (calls, correct results, clean errors, bad outcomes)
-are written as JSON to the file named by ``FASTREC_FUZZ_TALLY`` when it is set.
+are written as JSON to the file named by ``FASTREC_FUZZ_TALLY`` when it is set;
+``FASTREC_FUZZ_EXAMPLES`` (default 20) sets the examples per test.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ INT64_MAX = int(np.iinfo(np.int64).max)
 HUGE = [2**40, 2**44, 2**62, 2**63 + 1, 10**30]
 
 TALLY = {"calls": 0, "correct": 0, "clean_errors": 0, "bad": 0}
+# examples per test (FASTREC_FUZZ_EXAMPLES raises it for a longer run; the CLI test runs 2x)
+EXAMPLES = int(os.environ.get("FASTREC_FUZZ_EXAMPLES", "20"))
 FUZZ = settings(
-    max_examples=20,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -494,7 +497,9 @@ CLI_CASES = [
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=2 * EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     case=st.sampled_from(CLI_CASES),
