@@ -211,9 +211,11 @@ def load_csv(
     width = len(rows[0])
     if width < 2:
         raise ValueError(f"{path!r}: expected at least the columns user,item")
-    for r, line in zip(rows, lines):
+    for pos, (r, line) in enumerate(zip(rows, lines)):
         if len(r) != width:
-            raise ValueError(f"{path!r} line {line}: {len(r)} fields, expected {width}")
+            raise ValueError(
+                f"{path!r} line {line}: row {pos} has {len(r)} fields, expected {width}"
+            )
     users = _ids_column(_auto_column([r[0] for r in rows]))
     items = _ids_column(_auto_column([r[1] for r in rows]))
     ratings = None
