@@ -21,9 +21,8 @@ hit indicators h_1..h_k of the top-k list:
 Each function returns the mean over rows with at least one relevant item (rows
 without are skipped, and ``per_user=True`` gives NaN for them).
 
-A list must name each item at most once: a repeated item (other than the -1
-padding) is a ``ValueError`` naming the row and positions, since counting it
-twice would push precision, recall or ndcg above 1.
+An item repeated within a list counts once, at its first (best) position: a
+later repeat is an empty slot, never a second hit, so no metric exceeds 1.
 Everything is vectorised: 100,000 users take well under a second.
 """
 
@@ -135,8 +134,7 @@ def _hits(
     if rec.dtype.kind == "u" and rec.size and rec.max() > np.iinfo(np.int64).max:
         pos = np.unravel_index(int(np.argmax(rec > np.iinfo(np.int64).max)), rec.shape)
         raise ValueError(f"recommended[{pos[0]}, {pos[1]}] = {rec[pos]} is not an item index")
-    rec = rec.astype(np.int64)
-    _check_no_repeats(rec)
+    rec = _first_occurrences(rec.astype(np.int64))
     n = rec.shape[0]
     rel = _relevant_csr(relevant, n, int(rec.max(initial=-1)) + 1)
     n_items = max(rel.shape[1], int(rec.max(initial=-1)) + 1, 1)
@@ -150,20 +148,20 @@ def _hits(
     return hits, np.diff(rel.indptr).astype(np.int64), k
 
 
-def _check_no_repeats(rec: np.ndarray) -> None:
-    """A top-k list names each item at most once (-1 padding aside)."""
+def _first_occurrences(rec: np.ndarray) -> np.ndarray:
+    """``rec`` with every repeat of an item within its row replaced by -1 (empty)."""
     if rec.shape[1] < 2 or rec.size == 0:
-        return
-    srt = np.sort(rec, axis=1)
-    dup = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
-    if dup.any():
-        row = int(np.argmax(dup.any(axis=1)))
-        item = int(srt[row, 1:][dup[row]][0])
-        cols = np.flatnonzero(rec[row] == item)
-        raise ValueError(
-            f"recommended[{row}] repeats item {item} (positions {int(cols[0])} and "
-            f"{int(cols[1])}): a top-k list must name each item at most once"
-        )
+        return rec
+    order = np.argsort(rec, axis=1, kind="stable")  # equal items: earliest position first
+    srt = np.take_along_axis(rec, order, axis=1)
+    later = np.zeros(rec.shape, dtype=bool)
+    later[:, 1:] = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
+    if not later.any():
+        return rec
+    out = rec.copy()
+    rows = np.broadcast_to(np.arange(rec.shape[0])[:, None], rec.shape)
+    out[rows[later], order[later]] = -1
+    return out
 
 
 def _average(per_user: np.ndarray, n_rel: np.ndarray, return_per_user: bool):
