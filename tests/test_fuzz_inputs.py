@@ -324,9 +324,9 @@ def test_ranking_metrics_never_exceed_one(data):
     n_rows = data.draw(st.integers(1, 4))
     width = data.draw(st.integers(1, 6))
     rec = np.array(
-        data.draw(st.lists(st.integers(-1, 5), min_size=n_rows * width, max_size=n_rows * width))
+        data.draw(st.lists(st.integers(-1, 3), min_size=n_rows * width, max_size=n_rows * width))
     ).reshape(n_rows, width)
-    relevant = [data.draw(st.lists(st.integers(0, 5), max_size=4)) for _ in range(n_rows)]
+    relevant = [data.draw(st.lists(st.integers(0, 4), max_size=3)) for _ in range(n_rows)]
     k = data.draw(st.sampled_from([None, 1, width, width + 3, 2**40]))
     ok, got = call(lambda: fr.metrics.ranking_metrics(rec, relevant, k=k), ["k="])
     too_long = k is not None and k > width
@@ -628,3 +628,10 @@ def test_csv_with_26_digit_ids_keeps_them_as_strings(tmp_path):
     path.write_text("user,item,rating\n12345678901234567890123456,1,4\n7,1,3\n")
     X = fr.datasets.load_csv(path)
     assert sorted(X.user_ids.tolist()) == ["12345678901234567890123456", "7"]
+
+
+def test_repeated_item_counts_once():
+    got = fr.metrics.ranking_metrics(np.array([[0, 0, 0], [2, 1, 2]]), [[0], [2, 1]])
+    assert got["precision"].tolist() == pytest.approx([1 / 3, 2 / 3])
+    assert got["ndcg"].tolist() == pytest.approx([1.0, 1.0])
+    assert got["recall"].tolist() == [1.0, 1.0]
