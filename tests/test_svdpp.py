@@ -121,6 +121,33 @@ def test_two_threads_on_disjoint_items_equal_the_reference(backend):
         _assert_close(g, w, dtype)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hogwild_epochs_on_shared_items_stay_close_to_one_thread(backend):
+    # every user rates popular items: two threads race on their rows (Hogwild),
+    # which may change the numbers a little but not the fit
+    data = fr.datasets.synthetic(400, 150, 12_000, seed=7)
+    csr = data.matrix
+    indptr, items = csr.indptr.astype(np.int64), csr.indices.astype(np.int32)
+    ratings = csr.data.astype(np.float32)
+    rng = np.random.default_rng(0)
+    params = [
+        (rng.standard_normal(s) * 0.1).astype(np.float32)
+        for s in ((400, 8), (150, 8), (150, 8), (400,), (150,))
+    ]
+    mu = float(ratings.mean())
+    losses = {}
+    for threads in (1, 2):
+        arrays = [a.copy() for a in params]
+        for epoch in range(5):
+            order = np.random.default_rng(epoch).permutation(400).astype(np.int32)
+            bounds = np.linspace(0, 400, 9).astype(np.int64)
+            arrays, loss = _kernel_epoch(backend, indptr, items, ratings, order, bounds, mu,
+                                         0.01, 0.02, arrays, threads)  # fmt: skip
+        assert all(np.isfinite(a).all() for a in arrays)
+        losses[threads] = loss.sum() / csr.nnz
+    assert losses[2] == pytest.approx(losses[1], rel=0.02), losses
+
+
 # ---------------------------------------------------------------- model
 def _ratings(seed=0, n_users=60, n_items=40, nnz=700):
     return fr.datasets.synthetic(n_users, n_items, nnz, seed=seed)
@@ -180,13 +207,11 @@ def test_learns_and_beats_the_baseline_on_held_out_ratings():
     rmse = {}
     for name, model in {
         "svdpp": SVDpp(random_state=0),
-        "two_threads": SVDpp(random_state=0, num_threads=2),
         "popularity_mean": fr.SGDMF(factors=1, epochs=1, learning_rate=1e-9, random_state=0),
     }.items():
         model.fit(train)
         rmse[name] = float(np.sqrt(np.mean((model.predict(uid, iid) - truth) ** 2)))
     assert rmse["svdpp"] < 0.95 * rmse["popularity_mean"], rmse
-    assert abs(rmse["two_threads"] - rmse["svdpp"]) < 0.02, rmse
     hist = SVDpp(random_state=0).fit(train).history_
     assert hist[-1]["train_rmse"] < hist[0]["train_rmse"]
 
