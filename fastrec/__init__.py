@@ -31,6 +31,7 @@ _LAZY = {
     "datasets": ("fastrec.datasets", None),
     "split": ("fastrec.split", None),
     "metrics": ("fastrec.metrics", None),
+    "rerank": ("fastrec.rerank", None),
 }
 
 __all__ = ["__version__", "Interactions", "topk", *_LAZY]
