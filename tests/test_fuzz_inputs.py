@@ -369,13 +369,19 @@ TINY = fr.Interactions.from_arrays(
 )
 SIZE_PARAMS = {
     "SGDMF": ["factors", "num_threads"],
+    "SVDpp": ["factors", "num_threads"],
     "ALS": ["factors", "num_threads"],
     "MLPRecommender": ["embedding_dim", "batch_size", "negatives", "num_threads"],
     "ItemKNN": ["k", "max_neighbors", "min_support", "num_threads"],
     "UserKNN": ["k", "max_neighbors", "min_support", "num_threads"],
 }
 ODD_VALUES = HUGE + [-1, 0, -(2**63), float("nan"), float("inf"), "12", None, True, 2.5, [3]]
-FAST = {"SGDMF": {"epochs": 2}, "ALS": {"iterations": 2}, "MLPRecommender": {"epochs": 1}}
+FAST = {
+    "SGDMF": {"epochs": 2},
+    "SVDpp": {"epochs": 2},
+    "ALS": {"iterations": 2},
+    "MLPRecommender": {"epochs": 1},
+}
 
 
 @FUZZ
