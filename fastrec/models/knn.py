@@ -260,7 +260,7 @@ class _NeighborhoodModel(Recommender):
                 _KIND_CODE.get(self.similarity, 1),
                 int(self.min_support),
                 float(self.shrinkage),
-                int(self.k),
+                self._k_eff(),
                 bool(self.centered),
                 group_target,
                 group_ptr,
@@ -291,6 +291,11 @@ class _NeighborhoodModel(Recommender):
         if self.fallback == "global":
             return np.full(uidx.shape, self.global_mean_, dtype=np.float64)
         return super()._baseline(uidx, iidx)
+
+    def _k_eff(self) -> int:
+        """``k`` capped at the number of possible neighbours (the kernels size buffers by it)."""
+        n = self.n_users_ if self._user_based else self.n_items_
+        return max(1, min(int(self.k), n))
 
     def _similar_internal(self, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         side = self._side
@@ -329,7 +334,8 @@ class UserKNN(_NeighborhoodModel):
     Parameters
     ----------
     k : int >= 1, default 40
-        Neighbours (users who rated the item) aggregated per prediction.
+        Neighbours (users who rated the item) aggregated per prediction; more
+        than the number of users (items for ItemKNN) is capped at that number.
     similarity : {"pearson", "centered_cosine", "cosine", "adjusted_cosine"}
         See :mod:`fastrec.neighbours`; "pearson" is over the co-rated support.
     min_support : int >= 0
@@ -375,7 +381,7 @@ class UserKNN(_NeighborhoodModel):
                 _KIND_CODE.get(self.similarity, 1),
                 int(self.min_support),
                 float(self.shrinkage),
-                int(self.k),
+                self._k_eff(),
                 int(self.min_k),
                 bool(self.centered),
                 int(min(max_nb, np.iinfo(np.int32).max)),
@@ -490,7 +496,7 @@ class ItemKNN(_NeighborhoodModel):
                 self._nbr_indices,
                 self._nbr_data,
                 self._means,
-                int(self.k),
+                self._k_eff(),
                 int(self.min_k),
                 bool(self.centered),
                 uidx,
