@@ -80,6 +80,7 @@ the user's mean, or the global mean with ``fallback="global"`` (as
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -91,14 +92,31 @@ from .._validation import check_choice, check_csr, check_float, check_int
 from ..data import Interactions
 from .base import CallbackType, Recommender, expect_array
 
-__all__ = ["ItemKNN", "UserKNN"]
+__all__ = ["ItemKNN", "UserKNN", "fit_baselines"]
 
-SIMILARITIES = ("pearson", "centered_cosine", "cosine", "adjusted_cosine")
+SIMILARITIES = (
+    "pearson",
+    "centered_cosine",
+    "cosine",
+    "adjusted_cosine",
+    "pearson_baseline",
+    "tfidf",
+    "bm25",
+)
 FALLBACKS = ("means", "global")  # see the ``fallback`` parameter
-_KIND_CODE = {"pearson": 0}  # every other kind is a dot product of transformed rows (1)
+CENTERINGS = ("mean", "baseline", "zscore", "none")
+RANKINGS = ("sum", "weighted", "rating")
+BASELINE_METHODS = ("als", "sgd")
+# kernel code of each similarity; every other kind is a dot product of transformed rows (1)
+_KIND_CODE = {"pearson": 0, "pearson_baseline": 2}
+_RANK_CODE = {"rating": 0, "sum": 1, "weighted": 2}
 
 # Bytes of padded (rows, max_neighbors) output computed at once by ItemKNN.fit.
 _NEIGHBOR_BLOCK_BYTES = 64 << 20
+# Work (inner-loop steps: co-rating visits, scored entries) of one compiled
+# call in fit / predict / recommend. The calls run in slices of about this
+# much work (tens of milliseconds), and Python checks for Ctrl-C between them.
+_SLICE_WORK = 1 << 25
 
 
 def _transpose(m: sp.csr_matrix) -> sp.csr_matrix:
@@ -107,10 +125,101 @@ def _transpose(m: sp.csr_matrix) -> sp.csr_matrix:
     return t
 
 
-class _Side:
-    """One orientation of the ratings for the kernels (A by rows, B = A.T)."""
+def _slices(cost: np.ndarray, budget: int | None = None) -> Iterator[slice]:
+    """Consecutive slices of ``range(len(cost))`` of about ``budget`` total cost each."""
+    budget = _SLICE_WORK if budget is None else budget
+    n = cost.shape[0]
+    if n == 0:
+        return
+    ends = np.cumsum(cost, dtype=np.float64)
+    start = 0
+    while start < n:
+        base = ends[start - 1] if start else 0.0
+        stop = int(np.searchsorted(ends, base + budget, side="right"))
+        stop = min(max(stop, start + 1), n)
+        yield slice(start, stop)
+        start = stop
 
-    def __init__(self, A: sp.csr_matrix, B: sp.csr_matrix, kind: str) -> None:
+
+def fit_baselines(
+    R: sp.csr_matrix,
+    method: str = "als",
+    n_epochs: int | None = None,
+    reg_u: float = 15.0,
+    reg_i: float = 10.0,
+    reg: float = 0.02,
+    learning_rate: float = 0.005,
+    backend: str = "auto",
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Baselines ``b_ui = mu + b_u + b_i`` as scikit-surprise's ``BaselineOnly`` fits them.
+
+    Parameters
+    ----------
+    R : csr_matrix (n_users, n_items), the ratings
+    method : {"als", "sgd"}
+        ``"als"`` (surprise's default): ``n_epochs`` (default 10) rounds of
+        ``b_i = sum_u (r_ui - mu - b_u) / (reg_i + |U_i|)`` for every item, then
+        ``b_u = sum_i (r_ui - mu - b_i) / (reg_u + |I_u|)`` for every user,
+        starting from zeros. Each half-step is exact and order-free, so the
+        result is surprise's up to rounding. ``"sgd"``: ``n_epochs`` (default
+        20) passes of ``err = r - (mu + b_u + b_i); b_u += lr (err - reg b_u);
+        b_i += lr (err - reg b_i)`` over the ratings in user order (surprise
+        walks them in the order users appear in its data set, so the results
+        differ slightly).
+    reg_u, reg_i : ALS regularisation (surprise: 15 and 10)
+    reg, learning_rate : SGD parameters (surprise: 0.02 and 0.005)
+
+    Returns
+    -------
+    mu : float, bu : (n_users,) float64, bi : (n_items,) float64
+    """
+    method = check_choice(method, "baseline", BASELINE_METHODS)
+    r = np.asarray(R.data, dtype=np.float64)
+    n_users, n_items = R.shape
+    mu = float(r.mean()) if r.size else 0.0
+    bu = np.zeros(n_users)
+    bi = np.zeros(n_items)
+    if n_epochs is None:
+        n_epochs = 10 if method == "als" else 20
+    if method == "als":
+        rows = np.repeat(np.arange(n_users), np.diff(R.indptr))
+        cols = R.indices
+        n_u = np.diff(R.indptr).astype(np.float64)
+        n_i = np.bincount(cols, minlength=n_items).astype(np.float64)
+        for _ in range(n_epochs):
+            bi = np.bincount(cols, weights=r - mu - bu[rows], minlength=n_items) / (reg_i + n_i)
+            bu = np.bincount(rows, weights=r - mu - bi[cols], minlength=n_users) / (reg_u + n_u)
+    else:
+        kernel = _backend.get_kernel("knn", "baseline_sgd", backend)
+        kernel(
+            np.ascontiguousarray(R.indptr, dtype=np.int64),
+            np.ascontiguousarray(R.indices, dtype=np.int32),
+            np.ascontiguousarray(r),
+            mu,
+            float(learning_rate),
+            float(reg),
+            int(n_epochs),
+            bu,
+            bi,
+        )
+    return mu, bu, bi
+
+
+class _Side:
+    """One orientation of the ratings for the kernels (A by rows, B = A.T).
+
+    ``a_ratings`` / ``b_ratings`` are the ratings; ``a_sim`` / ``b_sim`` the
+    values the similarity is computed on (the ratings for Pearson, baseline
+    residuals for pearson_baseline, transformed values for the dot kinds).
+    """
+
+    def __init__(
+        self,
+        A: sp.csr_matrix,
+        B: sp.csr_matrix,
+        kind: str,
+        residual_A: sp.csr_matrix | None = None,
+    ) -> None:
         self.a_indptr = np.ascontiguousarray(A.indptr, dtype=np.int64)
         self.a_indices = np.ascontiguousarray(A.indices, dtype=np.int32)
         self.a_ratings = np.ascontiguousarray(A.data, dtype=np.float32)
@@ -120,12 +229,21 @@ class _Side:
         if kind == "pearson":
             self.a_sim = self.a_ratings
             self.b_sim = self.b_ratings
+        elif kind == "pearson_baseline":
+            assert residual_A is not None
+            self.a_sim = np.ascontiguousarray(residual_A.data, dtype=np.float32)
+            self.b_sim = np.ascontiguousarray(_transpose(residual_A).data, dtype=np.float32)
         else:
             from ..neighbours import prepare
 
             prepared = prepare(A, kind, matrix_T=B, dtype=np.float32)
             self.a_sim = np.ascontiguousarray(prepared.matrix.data, dtype=np.float32)
             self.b_sim = np.ascontiguousarray(prepared.matrix_T.data, dtype=np.float32)
+        # work of one target row's similarity pass: its co-rating visits
+        col_len = np.diff(self.b_indptr).astype(np.float64)
+        self.row_work = np.add.reduceat(
+            np.r_[col_len[self.a_indices], 0.0], np.minimum(self.a_indptr[:-1], A.nnz)
+        ) * (np.diff(self.a_indptr) > 0) + 1.0
 
     def csr_args(self) -> tuple[np.ndarray, ...]:
         return (
@@ -148,13 +266,21 @@ class _NeighborhoodModel(Recommender):
         k: int = 40,
         similarity: str = "pearson",
         min_support: int = 1,
-        shrinkage: float = 0.0,
+        shrinkage: float = 100.0,
         min_k: int = 1,
-        centered: bool = True,
+        centered: bool | None = None,
         max_neighbors: int | None = 200,
         fallback: str = "means",
         num_threads: int = 0,
         backend: str = "auto",
+        centering: str = "mean",
+        ranking: str = "sum",
+        baseline: str = "als",
+        baseline_epochs: int | None = None,
+        baseline_reg_u: float = 15.0,
+        baseline_reg_i: float = 10.0,
+        baseline_reg: float = 0.02,
+        baseline_lr: float = 0.005,
     ) -> None:
         self.k = k
         self.similarity = similarity
@@ -166,6 +292,14 @@ class _NeighborhoodModel(Recommender):
         self.fallback = fallback
         self.num_threads = num_threads
         self.backend = backend
+        self.centering = centering
+        self.ranking = ranking
+        self.baseline = baseline
+        self.baseline_epochs = baseline_epochs
+        self.baseline_reg_u = baseline_reg_u
+        self.baseline_reg_i = baseline_reg_i
+        self.baseline_reg = baseline_reg
+        self.baseline_lr = baseline_lr
 
     # ----------------------------------------------------------------- params
     def _check_params(self) -> None:
@@ -180,13 +314,34 @@ class _NeighborhoodModel(Recommender):
         check_int(self.min_k, "min_k", minimum=0)
         if self.min_k > np.iinfo(np.int32).max:
             raise ValueError(f"min_k must fit in int32, got {self.min_k}")
-        if not isinstance(self.centered, bool | np.bool_):
-            raise ValueError(f"centered must be a bool, got {self.centered!r}")
+        if self.centered is not None and not isinstance(self.centered, bool | np.bool_):
+            raise ValueError(f"centered must be a bool or None, got {self.centered!r}")
+        check_choice(self.centering, "centering", CENTERINGS)
+        if self.centered is not None and self.centering not in ("mean", "none"):
+            raise ValueError(
+                f"centered={self.centered!r} conflicts with centering={self.centering!r}: "
+                "give centering only"
+            )
+        check_choice(self.ranking, "ranking", RANKINGS)
         if self.max_neighbors is not None:
             check_int(self.max_neighbors, "max_neighbors", minimum=1)
         check_choice(self.fallback, "fallback", FALLBACKS)
+        check_choice(self.baseline, "baseline", BASELINE_METHODS)
+        if self.baseline_epochs is not None:
+            check_int(self.baseline_epochs, "baseline_epochs", minimum=0)
+        check_float(self.baseline_reg_u, "baseline_reg_u", minimum=0.0)
+        check_float(self.baseline_reg_i, "baseline_reg_i", minimum=0.0)
+        check_float(self.baseline_reg, "baseline_reg", minimum=0.0)
+        check_float(self.baseline_lr, "baseline_lr", minimum=0.0)
         _backend.resolve_threads(self.num_threads)
         _backend.resolve_backend(self.backend)
+
+    @property
+    def _centering(self) -> str:
+        """``centering``, with the older ``centered`` flag mapped onto it."""
+        if self.centered is None:
+            return self.centering
+        return "mean" if self.centered else "none"
 
     # -------------------------------------------------------------------- fit
     def fit(
@@ -195,7 +350,7 @@ class _NeighborhoodModel(Recommender):
         show_progress: bool = False,
         callback: CallbackType | None = None,
     ) -> _NeighborhoodModel:
-        """Learn the means and the rating lookups (and ItemKNN's neighbour lists).
+        """Learn the means, baselines and rating lookups (and ItemKNN's neighbour lists).
 
         Parameters
         ----------
@@ -217,17 +372,56 @@ class _NeighborhoodModel(Recommender):
         self._end_fit()
         return self
 
+    def _needs_baselines(self) -> bool:
+        return self._centering == "baseline" or self.similarity == "pearson_baseline"
+
     def _prepare(self, R: sp.csr_matrix) -> None:
         R = R.astype(np.float32, copy=False)
         RT = _transpose(R)
+        residual = None
+        self.baseline_user_ = self.baseline_item_ = None
+        if self._needs_baselines():
+            mu, bu, bi = fit_baselines(
+                R,
+                self.baseline,
+                self.baseline_epochs,
+                self.baseline_reg_u,
+                self.baseline_reg_i,
+                self.baseline_reg,
+                self.baseline_lr,
+                self.backend,
+            )
+            self.baseline_mean_, self.baseline_user_, self.baseline_item_ = mu, bu, bi
+            rows = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))
+            res = R.data.astype(np.float64) - (mu + bu[rows] + bi[R.indices])
+            residual = sp.csr_matrix((res, R.indices, R.indptr), shape=R.shape)
         self._ratings = _Side(R, RT, "pearson")  # users x items, for ItemKNN scoring
         if self._user_based:
             same = self.similarity == "pearson"
-            self._side = self._ratings if same else _Side(R, RT, self.similarity)
-            self._means = np.ascontiguousarray(self.user_mean_, dtype=np.float64)
+            self._side = self._ratings if same else _Side(R, RT, self.similarity, residual)
+            mean, bias, count = self.user_mean_, self.baseline_user_, self.user_count_
+            matrix = R
         else:
-            self._side = _Side(RT, R, self.similarity)
-            self._means = np.ascontiguousarray(self.item_mean_, dtype=np.float64)
+            self._side = _Side(RT, R, self.similarity, None if residual is None else residual.T)
+            mean, bias, count = self.item_mean_, self.baseline_item_, self.item_count_
+            matrix = RT
+        centering = self._centering
+        self._scales = np.ones(mean.shape[0])
+        if centering == "baseline":
+            self._means = np.ascontiguousarray(self.baseline_mean_ + bias, dtype=np.float64)
+        else:
+            self._means = np.ascontiguousarray(mean, dtype=np.float64)
+        if centering == "zscore":
+            # population standard deviation of each row; 0 -> the overall one (surprise)
+            rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+            dev = matrix.data.astype(np.float64) - self._means[rows]
+            var = np.bincount(rows, weights=dev * dev, minlength=matrix.shape[0])
+            var = np.divide(var, count, out=np.zeros_like(var), where=count > 0)
+            sigma = np.sqrt(var)
+            overall = float(np.std(matrix.data.astype(np.float64))) if matrix.nnz else 1.0
+            sigma[sigma == 0.0] = overall if overall > 0 else 1.0
+            self._scales = sigma
+        self._kernel_centered = centering != "none"
 
     def _fit_neighbors(self, show_progress: bool, callback: CallbackType | None) -> None:
         if callback is not None:
@@ -235,6 +429,10 @@ class _NeighborhoodModel(Recommender):
 
     def _kernel(self, name: str) -> Any:
         return _backend.get_kernel("knn", name, self.backend)
+
+    def _full_baseline(self, uidx: np.ndarray, iidx: np.ndarray) -> np.ndarray:
+        """``mu + b_u + b_i`` (centering="baseline")."""
+        return self.baseline_mean_ + self.baseline_user_[uidx] + self.baseline_item_[iidx]
 
     # ---------------------------------------------------------------- predict
     def _predict_known(self, uidx: np.ndarray, iidx: np.ndarray) -> np.ndarray:
@@ -252,25 +450,40 @@ class _NeighborhoodModel(Recommender):
         count = np.empty(order.shape[0], dtype=np.int32)
         side = self._side
         kernel = self._kernel("predict_pairs")
-        with _backend.threads(self.num_threads):
-            kernel(
-                *side.csr_args(),
-                side.b_ratings,
-                self._means,
-                _KIND_CODE.get(self.similarity, 1),
-                int(self.min_support),
-                float(self.shrinkage),
-                int(self.k),
-                bool(self.centered),
-                group_target,
-                group_ptr,
-                query_other,
-                pred,
-                count,
-            )
+        # work of a group: its target's similarity pass plus its queries' columns
+        col_len = np.diff(side.b_indptr)
+        work = side.row_work[group_target] + np.add.reduceat(
+            col_len[query_other].astype(np.float64) + 1.0, group_ptr[:-1]
+        )
+        for sl in _slices(work):
+            q0, q1 = int(group_ptr[sl.start]), int(group_ptr[sl.stop])
+            with _backend.threads(self.num_threads):
+                kernel(
+                    *side.csr_args(),
+                    side.b_ratings,
+                    self._means,
+                    self._scales,
+                    _KIND_CODE.get(self.similarity, 1),
+                    int(self.min_support),
+                    float(self.shrinkage),
+                    int(self.k),
+                    bool(self._kernel_centered),
+                    group_target[sl],
+                    group_ptr[sl.start : sl.stop + 1] - q0,
+                    query_other[q0:q1],
+                    pred[q0:q1],
+                    count[q0:q1],
+                )
         few = count < max(self.min_k, 1)
         if few.any():
-            pred[few] = self._means[sorted_target[few]] if self.centered else self.global_mean_
+            centering = self._centering
+            if centering == "baseline":
+                u_s, i_s = np.asarray(uidx)[order], np.asarray(iidx)[order]
+                pred[few] = self._full_baseline(u_s[few], i_s[few])
+            elif centering == "none":
+                pred[few] = self.global_mean_
+            else:
+                pred[few] = self._means[sorted_target[few]]
         out = np.empty_like(pred)
         out[order] = pred
         np.clip(out, self.rating_min_, self.rating_max_, out=out)
@@ -279,7 +492,7 @@ class _NeighborhoodModel(Recommender):
     # -------------------------------------------------------------- recommend
     def _finish_scores(self, uidx: np.ndarray, scores: np.ndarray) -> np.ndarray:
         cold = self.item_count_ == 0
-        if cold.any():
+        if cold.any() and self.ranking == "rating":  # (top-N scores: 0, no neighbour)
             if self.fallback == "global":
                 scores[:, cold] = np.float32(self.global_mean_)
             else:
@@ -288,6 +501,16 @@ class _NeighborhoodModel(Recommender):
 
     def _baseline(self, uidx: np.ndarray, iidx: np.ndarray) -> np.ndarray:
         # pairs whose user or item has no training data (see ``fallback``)
+        if self._centering == "baseline":
+            # surprise's KNNBaseline: mu plus the biases that are known
+            out = np.full(uidx.shape, self.baseline_mean_, dtype=np.float64)
+            ku = (uidx >= 0) & (uidx < self.n_users_)
+            ku[ku] = self.user_count_[uidx[ku]] > 0
+            ki = (iidx >= 0) & (iidx < self.n_items_)
+            ki[ki] = self.item_count_[iidx[ki]] > 0
+            out[ku] += self.baseline_user_[uidx[ku]]
+            out[ki] += self.baseline_item_[iidx[ki]]
+            return np.clip(out, self.rating_min_, self.rating_max_)
         if self.fallback == "global":
             return np.full(uidx.shape, self.global_mean_, dtype=np.float64)
         return super()._baseline(uidx, iidx)
@@ -301,17 +524,19 @@ class _NeighborhoodModel(Recommender):
             out_idx.fill(-1)
             out_val.fill(-np.inf)
             return out_idx, out_val
-        with _backend.threads(self.num_threads):
-            self._kernel("similar_rows")(
-                *side.csr_args(),
-                _KIND_CODE.get(self.similarity, 1),
-                int(self.min_support),
-                float(self.shrinkage),
-                np.ascontiguousarray(rows, dtype=np.int32),
-                False,
-                out_idx,
-                out_val,
-            )
+        rows = np.ascontiguousarray(rows, dtype=np.int32)
+        for sl in _slices(side.row_work[rows]):
+            with _backend.threads(self.num_threads):
+                self._kernel("similar_rows")(
+                    *side.csr_args(),
+                    _KIND_CODE.get(self.similarity, 1),
+                    int(self.min_support),
+                    float(self.shrinkage),
+                    rows[sl],
+                    False,
+                    out_idx[sl],
+                    out_val[sl],
+                )
         return out_idx, out_val
 
     # ------------------------------------------------------------ persistence
@@ -363,26 +588,40 @@ class UserKNN(_NeighborhoodModel):
         uidx = np.ascontiguousarray(uidx, dtype=np.int32)
         side = self._side
         scores = np.empty((uidx.shape[0], self.n_items_), dtype=np.float32)
-        fallback = (
-            self.user_mean_[uidx] if self.centered else np.full(uidx.shape[0], self.global_mean_)
-        )
+        if self._kernel_centered:
+            fallback = self._means[uidx] if self._centering != "baseline" else None
+        else:
+            fallback = np.full(uidx.shape[0], self.global_mean_)
+        if fallback is None:  # baseline centering: mu + b_u + b_i varies by item
+            fallback = np.full(uidx.shape[0], np.nan)
         max_nb = self.n_users_ if self.max_neighbors is None else self.max_neighbors
-        with _backend.threads(self.num_threads):
-            self._kernel("score_user_based")(
-                *side.csr_args(),
-                side.a_ratings,
-                self._means,
-                _KIND_CODE.get(self.similarity, 1),
-                int(self.min_support),
-                float(self.shrinkage),
-                int(self.k),
-                int(self.min_k),
-                bool(self.centered),
-                int(min(max_nb, np.iinfo(np.int32).max)),
-                uidx,
-                np.ascontiguousarray(fallback, dtype=np.float64),
-                scores,
-            )
+        mode = _RANK_CODE[self.ranking]
+        # work of a user: its similarity pass plus the ratings of its neighbours
+        work = side.row_work[uidx] + self.n_items_
+        for sl in _slices(work):
+            with _backend.threads(self.num_threads):
+                self._kernel("score_user_based")(
+                    *side.csr_args(),
+                    side.a_ratings,
+                    self._means,
+                    self._scales,
+                    _KIND_CODE.get(self.similarity, 1),
+                    int(self.min_support),
+                    float(self.shrinkage),
+                    int(self.k),
+                    int(self.min_k),
+                    bool(self._kernel_centered),
+                    mode,
+                    int(min(max_nb, np.iinfo(np.int32).max)),
+                    uidx[sl],
+                    np.ascontiguousarray(fallback[sl], dtype=np.float64),
+                    scores[sl],
+                )
+        if mode == 0 and self._centering == "baseline":
+            few = np.isnan(scores)
+            if few.any():
+                r, c = np.nonzero(few)
+                scores[r, c] = self._full_baseline(uidx[r], c)
         return self._finish_scores(uidx, scores)
 
     def _similar_users_internal(self, uidx: np.ndarray, n: int):
@@ -414,6 +653,7 @@ class ItemKNN(_NeighborhoodModel):
     def _fit_neighbors(self, show_progress: bool, callback: CallbackType | None) -> None:
         # predict never needs the neighbour lists: they are built on first use
         self._similarity = None
+        self._weights = None
         self._show_progress = show_progress
         if callback is not None:
             callback(0, {})
@@ -426,18 +666,30 @@ class ItemKNN(_NeighborhoodModel):
             self._build_neighbors()
         return self._similarity
 
+    def _neighbor_cap(self) -> int:
+        n = self.n_items_
+        if self.ranking == "rating":
+            cap = n - 1 if self.max_neighbors is None else self.max_neighbors
+        else:
+            cap = self.k
+        return max(1, min(cap, n - 1))
+
     def _build_neighbors(self) -> None:
         n = self.n_items_
-        cap = max(1, min(n - 1 if self.max_neighbors is None else self.max_neighbors, n - 1))
+        cap = self._neighbor_cap()
         block = max(1, _NEIGHBOR_BLOCK_BYTES // (8 * cap))
+        side = self._side
+        slices = []
+        for sl in _slices(side.row_work):
+            slices.extend(
+                slice(a, min(a + block, sl.stop)) for a in range(sl.start, sl.stop, block)
+            )
         pieces_idx, pieces_val, lengths = [], [], []
-        starts = range(0, n, block)
-        progress = tqdm(starts, disable=not self._show_progress, desc="ItemKNN neighbours")
-        for start in progress:
-            rows = np.arange(start, min(start + block, n), dtype=np.int32)
+        progress = tqdm(slices, disable=not self._show_progress, desc="ItemKNN neighbours")
+        for sl in progress:
+            rows = np.arange(sl.start, sl.stop, dtype=np.int32)
             idx = np.empty((rows.shape[0], cap), dtype=np.int32)
             val = np.empty((rows.shape[0], cap), dtype=np.float32)
-            side = self._side
             with _backend.threads(self.num_threads):
                 self._kernel("similar_rows")(
                     *side.csr_args(),
@@ -474,29 +726,83 @@ class ItemKNN(_NeighborhoodModel):
         self._nbr_indices = np.ascontiguousarray(ST.indices, dtype=np.int32)
         self._nbr_data = np.ascontiguousarray(ST.data, dtype=np.float32)
 
+    def _rating_weights(self) -> np.ndarray:
+        """Weight of each training rating in the ``"weighted"`` top-N score.
+
+        The user's centred rating: ``r_uj - b_uj`` (centering="baseline"),
+        ``(r_uj - mean_u) / sigma_u`` ("zscore", sigma the user's standard
+        deviation), ``r_uj - mean_u`` ("mean"), ``r_uj`` ("none").
+        """
+        r = self._ratings
+        rows = np.repeat(np.arange(self.n_users_), np.diff(r.a_indptr))
+        data = r.a_ratings.astype(np.float64)
+        centering = self._centering
+        if centering == "none":
+            return np.ascontiguousarray(data, dtype=np.float32)
+        if centering == "baseline":
+            base = self._full_baseline(rows, r.a_indices)
+            return np.ascontiguousarray(data - base, dtype=np.float32)
+        w = data - self.user_mean_[rows]
+        if centering == "zscore":
+            count = np.maximum(self.user_count_, 1)
+            sigma = np.sqrt(np.bincount(rows, weights=w * w, minlength=self.n_users_) / count)
+            sigma[sigma == 0.0] = 1.0
+            w = w / sigma[rows]
+        return np.ascontiguousarray(w, dtype=np.float32)
+
     def _score_users(self, uidx: np.ndarray) -> np.ndarray:
         uidx = np.ascontiguousarray(uidx, dtype=np.int32)
         if self._similarity is None:
             self._build_neighbors()
         r = self._ratings
         scores = np.empty((uidx.shape[0], self.n_items_), dtype=np.float32)
-        fallback = self.item_mean_ if self.centered else np.full(self.n_items_, self.global_mean_)
-        with _backend.threads(self.num_threads):
-            self._kernel("score_item_based")(
-                r.a_indptr,
-                r.a_indices,
-                r.a_ratings,
-                self._nbr_indptr,
-                self._nbr_indices,
-                self._nbr_data,
-                self._means,
-                int(self.k),
-                int(self.min_k),
-                bool(self.centered),
-                uidx,
-                np.ascontiguousarray(fallback, dtype=np.float64),
-                scores,
-            )
+        nbr = (self._nbr_indptr, self._nbr_indices, self._nbr_data)
+        # work of a user: its ratings' neighbour lists plus its output row
+        lens = np.diff(self._nbr_indptr).astype(np.float64)
+        per_user = np.add.reduceat(
+            np.r_[lens[r.a_indices], 0.0], np.minimum(r.a_indptr[:-1], r.a_indices.shape[0])
+        ) * (np.diff(r.a_indptr) > 0)
+        work = per_user[uidx] + self.n_items_
+        if self.ranking != "rating":
+            if self.ranking == "sum":
+                weights = np.ones(r.a_ratings.shape[0], dtype=np.float32)
+            else:
+                if self._weights is None:
+                    self._weights = self._rating_weights()
+                weights = self._weights
+            kernel = self._kernel("score_item_topn")
+            for sl in _slices(work):
+                with _backend.threads(self.num_threads):
+                    kernel(r.a_indptr, r.a_indices, weights, *nbr, uidx[sl], scores[sl])
+            return scores
+        if not self._kernel_centered:
+            fallback = np.full(self.n_items_, self.global_mean_)
+        elif self._centering == "baseline":
+            fallback = np.full(self.n_items_, np.nan)  # mu + b_u + b_i, filled below
+        else:
+            fallback = self._means
+        kernel = self._kernel("score_item_based")
+        for sl in _slices(work):
+            with _backend.threads(self.num_threads):
+                kernel(
+                    r.a_indptr,
+                    r.a_indices,
+                    r.a_ratings,
+                    *nbr,
+                    self._means,
+                    self._scales,
+                    int(self.k),
+                    int(self.min_k),
+                    bool(self._kernel_centered),
+                    uidx[sl],
+                    np.ascontiguousarray(fallback, dtype=np.float64),
+                    scores[sl],
+                )
+        if self._centering == "baseline":
+            few = np.isnan(scores)
+            if few.any():
+                rr, c = np.nonzero(few)
+                scores[rr, c] = self._full_baseline(uidx[rr], c)
         return self._finish_scores(uidx, scores)
 
     def _similar_items_internal(self, iidx: np.ndarray, n: int):
@@ -515,6 +821,7 @@ class ItemKNN(_NeighborhoodModel):
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         super()._set_state(state)
         self._similarity = None
+        self._weights = None
         self._show_progress = False
         if "similarity_indptr" not in state:
             return
