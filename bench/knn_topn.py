@@ -16,7 +16,6 @@ import os
 import time
 
 import numpy as np
-import scipy.sparse as sp
 
 import fastrec as fr
 
@@ -45,7 +44,6 @@ def score_lists(lists, users, rel, k=10):
         ideal = disc[: min(len(r), k)].sum()
         n += (hits * disc).sum() / ideal
     return p / len(users), n / len(users)
-
 
 
 def run_fastrec(model, train, users, rel):

@@ -160,8 +160,9 @@ class Recommender:
         data = m.data.astype(np.float64)
         self.global_mean_ = float(data.mean())
         with np.errstate(invalid="ignore", divide="ignore"):
-            user_sum = np.add.reduceat(data, m.indptr[:-1]) if m.nnz else np.zeros(X.n_users)
-            user_sum[self.user_count_ == 0] = 0.0
+            # (bincount, not reduceat: reduceat fails on trailing users without ratings)
+            rows = np.repeat(np.arange(X.n_users), self.user_count_)
+            user_sum = np.bincount(rows, weights=data, minlength=X.n_users)
             self.user_mean_ = np.where(
                 self.user_count_ > 0, user_sum / np.maximum(self.user_count_, 1), self.global_mean_
             )

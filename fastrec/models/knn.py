@@ -110,6 +110,19 @@ BASELINE_METHODS = ("als", "sgd")
 # kernel code of each similarity; every other kind is a dot product of transformed rows (1)
 _KIND_CODE = {"pearson": 0, "pearson_baseline": 2}
 _RANK_CODE = {"rating": 0, "sum": 1, "weighted": 2}
+#: The shrinkage used when ``shrinkage=None`` (the default), by similarity: Koren's
+#: and scikit-surprise's 100 for the correlations, 10 for the cosine family, whose
+#: full-vector norms already damp pairs with little support (measured in
+#: ``bench/knn_defaults.py``; see BENCHMARKS.md).
+DEFAULT_SHRINKAGE = {
+    "pearson": 100.0,
+    "pearson_baseline": 100.0,
+    "centered_cosine": 10.0,
+    "cosine": 10.0,
+    "adjusted_cosine": 10.0,
+    "tfidf": 10.0,
+    "bm25": 10.0,
+}
 
 # Bytes of padded (rows, max_neighbors) output computed at once by ItemKNN.fit.
 _NEIGHBOR_BLOCK_BYTES = 64 << 20
@@ -241,9 +254,13 @@ class _Side:
             self.b_sim = np.ascontiguousarray(prepared.matrix_T.data, dtype=np.float32)
         # work of one target row's similarity pass: its co-rating visits
         col_len = np.diff(self.b_indptr).astype(np.float64)
-        self.row_work = np.add.reduceat(
-            np.r_[col_len[self.a_indices], 0.0], np.minimum(self.a_indptr[:-1], A.nnz)
-        ) * (np.diff(self.a_indptr) > 0) + 1.0
+        self.row_work = (
+            np.add.reduceat(
+                np.r_[col_len[self.a_indices], 0.0], np.minimum(self.a_indptr[:-1], A.nnz)
+            )
+            * (np.diff(self.a_indptr) > 0)
+            + 1.0
+        )
 
     def csr_args(self) -> tuple[np.ndarray, ...]:
         return (
@@ -264,9 +281,9 @@ class _NeighborhoodModel(Recommender):
     def __init__(
         self,
         k: int = 40,
-        similarity: str = "pearson",
+        similarity: str = "cosine",
         min_support: int = 1,
-        shrinkage: float = 100.0,
+        shrinkage: float | None = None,
         min_k: int = 1,
         centered: bool | None = None,
         max_neighbors: int | None = 200,
@@ -310,7 +327,8 @@ class _NeighborhoodModel(Recommender):
         check_int(self.min_support, "min_support", minimum=0)
         if self.min_support > np.iinfo(np.int32).max:
             raise ValueError(f"min_support must fit in int32, got {self.min_support}")
-        check_float(self.shrinkage, "shrinkage", minimum=0.0)
+        if self.shrinkage is not None:
+            check_float(self.shrinkage, "shrinkage", minimum=0.0)
         check_int(self.min_k, "min_k", minimum=0)
         if self.min_k > np.iinfo(np.int32).max:
             raise ValueError(f"min_k must fit in int32, got {self.min_k}")
@@ -335,6 +353,13 @@ class _NeighborhoodModel(Recommender):
         check_float(self.baseline_lr, "baseline_lr", minimum=0.0)
         _backend.resolve_threads(self.num_threads)
         _backend.resolve_backend(self.backend)
+
+    @property
+    def _shrinkage(self) -> float:
+        """``shrinkage``, or its default for the similarity when None."""
+        if self.shrinkage is not None:
+            return float(self.shrinkage)
+        return DEFAULT_SHRINKAGE[self.similarity]
 
     @property
     def _centering(self) -> str:
@@ -402,7 +427,8 @@ class _NeighborhoodModel(Recommender):
             mean, bias, count = self.user_mean_, self.baseline_user_, self.user_count_
             matrix = R
         else:
-            self._side = _Side(RT, R, self.similarity, None if residual is None else residual.T)
+            residual_T = None if residual is None else _transpose(residual)
+            self._side = _Side(RT, R, self.similarity, residual_T)
             mean, bias, count = self.item_mean_, self.baseline_item_, self.item_count_
             matrix = RT
         centering = self._centering
@@ -465,7 +491,7 @@ class _NeighborhoodModel(Recommender):
                     self._scales,
                     _KIND_CODE.get(self.similarity, 1),
                     int(self.min_support),
-                    float(self.shrinkage),
+                    self._shrinkage,
                     int(self.k),
                     bool(self._kernel_centered),
                     group_target[sl],
@@ -531,7 +557,7 @@ class _NeighborhoodModel(Recommender):
                     *side.csr_args(),
                     _KIND_CODE.get(self.similarity, 1),
                     int(self.min_support),
-                    float(self.shrinkage),
+                    self._shrinkage,
                     rows[sl],
                     False,
                     out_idx[sl],
@@ -607,7 +633,7 @@ class UserKNN(_NeighborhoodModel):
                     self._scales,
                     _KIND_CODE.get(self.similarity, 1),
                     int(self.min_support),
-                    float(self.shrinkage),
+                    self._shrinkage,
                     int(self.k),
                     int(self.min_k),
                     bool(self._kernel_centered),
@@ -695,7 +721,7 @@ class ItemKNN(_NeighborhoodModel):
                     *side.csr_args(),
                     _KIND_CODE.get(self.similarity, 1),
                     int(self.min_support),
-                    float(self.shrinkage),
+                    self._shrinkage,
                     rows,
                     True,
                     idx,
