@@ -71,11 +71,11 @@ def models(grid):
         "Popularity": lambda: fr.Popularity(),
         "ItemKNN()": lambda: fr.ItemKNN(),
         "UserKNN()": lambda: fr.UserKNN(),
-        "ItemKNN(ranking='rating', shrinkage=0) [old defaults]": lambda: fr.ItemKNN(
-            ranking="rating", shrinkage=0.0
+        "ItemKNN(similarity='pearson', shrinkage=0, ranking='rating') [old defaults]": (
+            lambda: fr.ItemKNN(similarity="pearson", shrinkage=0.0, ranking="rating")
         ),
-        "UserKNN(ranking='rating', shrinkage=0) [old defaults]": lambda: fr.UserKNN(
-            ranking="rating", shrinkage=0.0
+        "UserKNN(similarity='pearson', shrinkage=0, ranking='rating') [old defaults]": (
+            lambda: fr.UserKNN(similarity="pearson", shrinkage=0.0, ranking="rating")
         ),
     }
     if grid:

@@ -90,6 +90,7 @@ from tqdm.auto import tqdm
 from .. import _backend
 from .._validation import check_choice, check_csr, check_float, check_int
 from ..data import Interactions
+from ..neighbours import similarity_rows
 from .base import CallbackType, Recommender, expect_array
 
 __all__ = ["ItemKNN", "UserKNN", "fit_baselines"]
@@ -239,6 +240,7 @@ class _Side:
         self.b_indptr = np.ascontiguousarray(B.indptr, dtype=np.int64)
         self.b_indices = np.ascontiguousarray(B.indices, dtype=np.int32)
         self.b_ratings = np.ascontiguousarray(B.data, dtype=np.float32)
+        self.prepared = None  # the dot kinds' transformed matrix (fastrec.neighbours)
         if kind == "pearson":
             self.a_sim = self.a_ratings
             self.b_sim = self.b_ratings
@@ -250,6 +252,7 @@ class _Side:
             from ..neighbours import prepare
 
             prepared = prepare(A, kind, matrix_T=B, dtype=np.float32)
+            self.prepared = prepared
             self.a_sim = np.ascontiguousarray(prepared.matrix.data, dtype=np.float32)
             self.b_sim = np.ascontiguousarray(prepared.matrix_T.data, dtype=np.float32)
         # work of one target row's similarity pass: its co-rating visits
@@ -716,17 +719,37 @@ class ItemKNN(_NeighborhoodModel):
             rows = np.arange(sl.start, sl.stop, dtype=np.int32)
             idx = np.empty((rows.shape[0], cap), dtype=np.int32)
             val = np.empty((rows.shape[0], cap), dtype=np.float32)
-            with _backend.threads(self.num_threads):
-                self._kernel("similar_rows")(
-                    *side.csr_args(),
-                    _KIND_CODE.get(self.similarity, 1),
-                    int(self.min_support),
-                    self._shrinkage,
+            if side.prepared is not None:
+                # a dot kind: fastrec.similarity's top-k kernel (one float
+                # accumulator per candidate instead of six), same neighbours
+                idx, val = similarity_rows(
+                    side.prepared,
                     rows,
-                    True,
-                    idx,
-                    val,
+                    kind=None,
+                    k=cap,
+                    min_support=int(self.min_support),
+                    shrinkage=self._shrinkage,
+                    min_similarity=0.0,  # zeros are never kept: positive only
+                    backend=self.backend,
+                    num_threads=self.num_threads,
                 )
+                if idx.shape[1] < cap:
+                    pad = cap - idx.shape[1]
+                    idx = np.pad(idx, ((0, 0), (0, pad)), constant_values=-1)
+                    val = np.pad(val, ((0, 0), (0, pad)), constant_values=-np.inf)
+                idx[~(val > 0)] = -1
+            else:
+                with _backend.threads(self.num_threads):
+                    self._kernel("similar_rows")(
+                        *side.csr_args(),
+                        _KIND_CODE.get(self.similarity, 1),
+                        int(self.min_support),
+                        self._shrinkage,
+                        rows,
+                        True,
+                        idx,
+                        val,
+                    )
             keep = idx >= 0
             lengths.append(keep.sum(axis=1))
             pieces_idx.append(idx[keep])
@@ -751,6 +774,12 @@ class ItemKNN(_NeighborhoodModel):
         self._nbr_indptr = np.ascontiguousarray(ST.indptr, dtype=np.int64)
         self._nbr_indices = np.ascontiguousarray(ST.indices, dtype=np.int32)
         self._nbr_data = np.ascontiguousarray(ST.data, dtype=np.float32)
+        # work of scoring a user: its ratings' neighbour lists
+        r = self._ratings
+        lens = np.diff(self._nbr_indptr).astype(np.float64)
+        self._user_work = np.add.reduceat(
+            np.r_[lens[r.a_indices], 0.0], np.minimum(r.a_indptr[:-1], r.a_indices.shape[0])
+        ) * (np.diff(r.a_indptr) > 0)
 
     def _rating_weights(self) -> np.ndarray:
         """Weight of each training rating in the ``"weighted"`` top-N score.
@@ -783,19 +812,14 @@ class ItemKNN(_NeighborhoodModel):
         r = self._ratings
         scores = np.empty((uidx.shape[0], self.n_items_), dtype=np.float32)
         nbr = (self._nbr_indptr, self._nbr_indices, self._nbr_data)
-        # work of a user: its ratings' neighbour lists plus its output row
-        lens = np.diff(self._nbr_indptr).astype(np.float64)
-        per_user = np.add.reduceat(
-            np.r_[lens[r.a_indices], 0.0], np.minimum(r.a_indptr[:-1], r.a_indices.shape[0])
-        ) * (np.diff(r.a_indptr) > 0)
-        work = per_user[uidx] + self.n_items_
+        work = self._user_work[uidx] + self.n_items_
         if self.ranking != "rating":
-            if self.ranking == "sum":
-                weights = np.ones(r.a_ratings.shape[0], dtype=np.float32)
-            else:
-                if self._weights is None:
+            if self._weights is None:
+                if self.ranking == "sum":
+                    self._weights = np.ones(r.a_ratings.shape[0], dtype=np.float32)
+                else:
                     self._weights = self._rating_weights()
-                weights = self._weights
+            weights = self._weights
             kernel = self._kernel("score_item_topn")
             for sl in _slices(work):
                 with _backend.threads(self.num_threads):
