@@ -59,7 +59,7 @@ def main():
     rmse_sp = float(np.sqrt(np.mean((want - tr) ** 2)))
     f, s = statistics.median(fr_times), statistics.median(sp_times)
     print(f"test pairs {len(tu)}; max |fastrec - surprise| = {np.abs(got - want).max():.2e}")
-    print("| model | RMSE | fit+predict s (median of %d) |" % args.repeats)
+    print(f"| model | RMSE | fit+predict s (median of {args.repeats}) |")
     print("|---|---|---|")
     print(f"| surprise KNNBaseline (item, pearson_baseline, k=40) | {rmse_sp:.4f} | {s:.2f} |")
     print(f"| fastrec ItemKNN (same configuration) | {rmse_fr:.4f} | {f:.3f} |")

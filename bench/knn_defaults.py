@@ -53,8 +53,8 @@ def main():
     X = fr.datasets.movielens_small()
     splits = [fr.split.random_split(X, seed=s) for s in args.seeds]
     print(
-        "| model | similarity | shrinkage | k | p@10 per seed | ndcg@10 per seed | RMSE seed %d |"
-        " median co-ratings |" % args.seeds[0]
+        "| model | similarity | shrinkage | k | p@10 per seed | ndcg@10 per seed |"
+        f" RMSE seed {args.seeds[0]} | median co-ratings |"
     )
     print("|---|---|---|---|---|---|---|---|")
     pop = []
@@ -64,10 +64,9 @@ def main():
         m = fr.Popularity().fit(train)
         idx = train.item_index(m.recommend(train.user_ids[users], n=10)[0])
         pop.append(score_lists(idx, users, rel))
-    print(
-        "| Popularity | | | | %s | %s | | |"
-        % (" ".join(f"{p:.4f}" for p, _ in pop), " ".join(f"{n:.4f}" for _, n in pop))
-    )
+    p_txt = " ".join(f"{p:.4f}" for p, _ in pop)
+    n_txt = " ".join(f"{n:.4f}" for _, n in pop)
+    print(f"| Popularity | | | | {p_txt} | {n_txt} | | |")
     for cls in (fr.ItemKNN, fr.UserKNN):
         for sim, shr, k in CANDIDATES:
             ps, ns = [], []
@@ -86,18 +85,12 @@ def main():
                     rmse = float(np.sqrt(np.mean((pred - tr) ** 2)))
                     if cls is fr.ItemKNN:
                         co = co_rating_median(m, train)
+            co_txt = "-" if co is None else f"{co:g}"
+            p_txt = " ".join(f"{p:.4f}" for p in ps)
+            n_txt = " ".join(f"{n:.4f}" for n in ns)
             print(
-                "| %s | %s | %g | %d | %s | %s | %.4f | %s |"
-                % (
-                    cls.__name__,
-                    sim,
-                    shr,
-                    k,
-                    " ".join(f"{p:.4f}" for p in ps),
-                    " ".join(f"{n:.4f}" for n in ns),
-                    rmse,
-                    "-" if co is None else f"{co:g}",
-                ),
+                f"| {cls.__name__} | {sim} | {shr:g} | {k} | {p_txt} | {n_txt} | {rmse:.4f} "
+                f"| {co_txt} |",
                 flush=True,
             )
 

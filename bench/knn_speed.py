@@ -58,7 +58,9 @@ def main():
         t_fit = time.perf_counter() - t
         im.recommend(users, B, N=10, filter_already_liked_items=True)
         t_im.append(time.perf_counter() - t)
-        print(f"implicit Cosine(K=20): fit {t_fit:.1f} s, fit+recommend {t_im[-1]:.1f} s", flush=True)
+        print(
+            f"implicit Cosine(K=20): fit {t_fit:.1f} s, fit+recommend {t_im[-1]:.1f} s", flush=True
+        )
         del im
     f, i = statistics.median(t_fr), statistics.median(t_im)
     print(

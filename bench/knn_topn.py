@@ -119,12 +119,12 @@ def main():
                 ("implicit BM25Recommender(K=100)", BM25Recommender(K=100)),
             ):
                 rows.append((name, *run_implicit(m, train, users, rel)))
-                print("| %s | %.4f | %.4f | %.2f |" % rows[-1], flush=True)
+                print("| {} | {:.4f} | {:.4f} | {:.2f} |".format(*rows[-1]), flush=True)
         for name, make in models(args.grid).items():
             if args.only and args.only not in name:
                 continue
             rows.append((name, *run_fastrec(make(), train, users, rel)))
-            print("| %s | %.4f | %.4f | %.2f |" % rows[-1], flush=True)
+            print("| {} | {:.4f} | {:.4f} | {:.2f} |".format(*rows[-1]), flush=True)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,8 @@ Options and degenerate cases
   exactly 0 (degenerate or not) is **never stored**: the implicit zeros of the
   sparse output mean "similarity 0 or no common support". This costs nothing
   for neighbourhood models, where a zero weight contributes nothing.
-- Values are clipped to [-1, 1] (except bm25's, which are not normalised); the cosine kinds accumulate in ``dtype``,
+- Values are clipped to [-1, 1] (except bm25's, which are not normalised);
+  the cosine kinds accumulate in ``dtype``,
   pearson in float64 (then rounded to ``dtype``).
 - Each row of the output holds at most ``k`` entries sorted by descending
   similarity, ties by ascending index (so its column indices are *not*

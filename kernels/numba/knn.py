@@ -27,7 +27,8 @@ Y = {y : A[x, y] and A[x', y] both stored}, n = |Y|:
 
 Then ``n < min_support`` gives no similarity, and ``shrinkage`` multiplies by
 ``n / (n + shrinkage)`` (kinds 0 and 1, Koren) or by
-``(n - 1) / (n - 1 + shrinkage)`` (kind 2, as scikit-surprise). A pair with no co-rating, too little support or a zero
+``(n - 1) / (n - 1 + shrinkage)`` (kind 2, as scikit-surprise). A pair with no
+co-rating, too little support or a zero
 variance has no similarity (NaN inside the kernels): it is never a neighbour
 and never listed by ``similar_rows``, as in ``fastrec.similarity``. The target
 is never its own neighbour.
