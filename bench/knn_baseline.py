@@ -65,7 +65,8 @@ def main():
     print("|---|---|---|")
     print(f"| surprise KNNBaseline (item, pearson_baseline, k=40) | {rmse_sp:.4f} | {s:.2f} |")
     print(
-        f"| fastrec ItemKNN (same configuration, backend={args.backend}) | {rmse_fr:.4f} | {f:.3f} |"
+        f"| fastrec ItemKNN (same configuration, backend={args.backend}) "
+        f"| {rmse_fr:.4f} | {f:.3f} |"
     )
     print(f"speed-up {s / f:.1f}x; runs fastrec {fr_times}, surprise {sp_times}")
 
