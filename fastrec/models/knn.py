@@ -50,10 +50,13 @@ is the neighbourhood *sum* instead:
 
 Why ``"sum"``: measured on ml-latest-small, 80/20 random splits with seeds 0,
 1 and 2, relevant items = test ratings >= 4 (``bench/knn_defaults.py``,
-BENCHMARKS.md): with the default similarity the sum gives precision@10
-0.192-0.196 (ItemKNN) and 0.178-0.183 (UserKNN), the weighted sum less with
-every similarity tried, and ``"rating"`` 0.0002-0.0008; implicit's
-``CosineRecommender(K=20)`` gets 0.146-0.158 and Popularity 0.115-0.118.
+``bench/knn_topn.py``, BENCHMARKS.md): with the default similarity the sum
+gives precision@10 0.192-0.196 (ItemKNN) and 0.178-0.183 (UserKNN); the
+weighted sum scored less with every similarity and shrinkage tried (seed 0,
+``bench/knn_topn.py --grid``); ``"rating"`` with Pearson and no shrinkage
+(the former defaults) scores 0.007-0.008 (ItemKNN) and 0.001 (UserKNN), and
+0.0002-0.0008 with the cosine. implicit's ``CosineRecommender(K=20)`` gets
+0.146-0.158 and Popularity 0.115-0.118.
 
 Similarity and shrinkage defaults
 ---------------------------------
