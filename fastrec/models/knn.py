@@ -166,7 +166,7 @@ from .. import _backend
 from .._validation import check_choice, check_float, check_int
 from ..data import Interactions
 from ..neighbours import similarity_rows
-from .base import CallbackType, Recommender, expect_array, expect_csr
+from .base import CallbackType, Recommender, expect_csr
 
 __all__ = ["ItemKNN", "UserKNN", "fit_baselines"]
 
