@@ -228,7 +228,7 @@ def _on_alarm(signum, frame):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @settings(
-    max_examples=120,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
