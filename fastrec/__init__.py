@@ -24,6 +24,8 @@ _LAZY = {
     "ALS": ("fastrec.models.als", "ALS"),
     "MLPRecommender": ("fastrec.models.mlp", "MLPRecommender"),
     "Popularity": ("fastrec.models.baseline", "Popularity"),
+    "BPR": ("fastrec.models.bpr", "BPR"),
+    "EASE": ("fastrec.models.ease", "EASE"),
     "load": ("fastrec.models.base", "load"),
     "evaluate": ("fastrec.evaluation", "evaluate"),
     "show_config": ("fastrec._config", "show_config"),

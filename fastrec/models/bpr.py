@@ -135,6 +135,8 @@ class BPR(Recommender):
     :meth:`recalculate_user` folds in a new user's interactions.
     """
 
+    _is_rating_model = False  # scores rank items; they are not ratings
+
     def __init__(
         self,
         factors: int = 64,

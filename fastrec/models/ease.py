@@ -109,6 +109,8 @@ class EASE(Recommender):
     in the other items' scores).
     """
 
+    _is_rating_model = False  # scores rank items; they are not ratings
+
     def __init__(
         self,
         l2: float = 500.0,
