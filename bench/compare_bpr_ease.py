@@ -3,6 +3,8 @@
 Usage::
 
     python bench/compare_bpr_ease.py quality            # p@10 / ndcg@10, seeds 0 1 2
+    python bench/compare_bpr_ease.py negatives          # fastrec.BPR with negatives="popular"
+    python bench/compare_bpr_ease.py bpr-epoch          # one epoch, kernels only, 20M entries
     python bench/compare_bpr_ease.py bpr-speed [iters]  # synthetic ML-20M shape, 2 threads
     python bench/compare_bpr_ease.py ease-speed         # EASE vs NumPy inv on ml-latest-small
 
@@ -83,6 +85,67 @@ def quality(seeds=(0, 1, 2)) -> None:
         print(f"{name} - {p:.4f} {n:.4f}", flush=True)
 
 
+def popular_negatives(seeds=(0, 1, 2)) -> None:
+    train, test = split_small()
+    print("model seed p@10 ndcg@10")
+    for seed in seeds:
+        model = BPR(negatives="popular", random_state=seed, num_threads=2).fit(train)
+        p, n = evaluate(model, train, test)
+        print(f"fastrec.BPR negatives=popular {seed} {p:.4f} {n:.4f}", flush=True)
+
+
+def bpr_epoch(repeats: int = 3) -> None:
+    """One epoch (20M samples) of each kernel on the same arrays, without the fit's set-up:
+    implicit's ``bpr_update`` and fastrec's ``bpr_epoch`` (both backends), 2 threads."""
+    from implicit.cpu import bpr as peer
+
+    from fastrec._backend import get_kernel, threads
+
+    matrix = binarised(fr.datasets.synthetic(138_000, 27_000, 20_000_000)).matrix
+    n_users, n_items = matrix.shape
+    nnz = matrix.nnz
+    indptr = matrix.indptr.astype(np.int64)
+    indices = matrix.indices.astype(np.int32)
+    rows = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(indptr))
+    pairs = (rows.astype(np.int64) << 32) | indices
+    rng = np.random.default_rng(0)
+    k = 64
+    P = (rng.random((n_users, k), dtype=np.float32) - 0.5) / k
+    Q = (rng.random((n_items, k), dtype=np.float32) - 0.5) / k
+    bias = np.zeros(n_items, np.float32)
+    PX = np.hstack([P, np.ones((n_users, 1), np.float32)])
+    QY = np.hstack([Q, bias[:, None]])
+    bounds = np.linspace(0, nnz, 3).round().astype(np.int64)
+    loss, skipped = np.zeros(2), np.zeros(2, np.int64)
+    times: dict[str, list[float]] = {"fastrec cython": [], "implicit": [], "fastrec numba": []}
+    with threads(2):
+        get_kernel("bpr", "bpr_epoch", "numba")(  # compile outside the timing
+            indptr, indices, pairs, np.uint64(1), 0, np.array([0, 10], np.int64), 0.01, 0.01,
+            False, P.copy(), Q.copy(), bias.copy(), loss[:1], skipped[:1],
+        )  # fmt: skip
+    for rep in range(repeats):
+        for name in times:
+            start = time.perf_counter()
+            if name == "implicit":
+                rngs = peer.RNGVector(2, nnz - 1, rng.integers(0, 2**31, size=2))
+                peer.bpr_update(rngs, rows, indices, matrix.indptr, PX, QY, 0.01, 0.01, 2, True)
+            else:
+                with threads(2):
+                    get_kernel("bpr", "bpr_epoch", name.split()[1])(
+                        indptr, indices, pairs, np.uint64(5), rep, bounds, 0.01, 0.01, False,
+                        P, Q, bias, loss, skipped,
+                    )  # fmt: skip
+            times[name].append(time.perf_counter() - start)
+        print({k: round(v[-1], 2) for k, v in times.items()}, flush=True)
+    print("one epoch of 20M samples, factors 64, float32, 2 threads")
+    for name, values in times.items():
+        print(f"{name}: median {statistics.median(values):.2f} s")
+    print(
+        "implicit / fastrec cython (medians): "
+        f"{statistics.median(times['implicit']) / statistics.median(times['fastrec cython']):.2f}"
+    )
+
+
 def _report(times: dict[str, list[float]]) -> None:
     for name, values in times.items():
         print(
@@ -158,6 +221,10 @@ if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "quality"
     if what == "quality":
         quality()
+    elif what == "negatives":
+        popular_negatives()
+    elif what == "bpr-epoch":
+        bpr_epoch()
     elif what == "bpr-speed":
         bpr_speed(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
     elif what == "ease-speed":
