@@ -2,7 +2,7 @@
 
 Public names (see the README): ``Interactions``, ``datasets``,
 ``split``, ``metrics``, ``evaluate``, ``similarity``, ``topk``, the models
-``UserKNN``, ``ItemKNN``, ``SGDMF``, ``ALS``, ``MLPRecommender``, ``load`` and
+``UserKNN``, ``ItemKNN``, ``SGDMF``, ``ALS``, ``MLPRecommender``, ``SVDpp``, ``load`` and
 ``show_config``. Submodules and models are imported on first use, so
 ``import fastrec`` stays fast.
 """
@@ -26,6 +26,7 @@ _LAZY = {
     "Popularity": ("fastrec.models.baseline", "Popularity"),
     "BPR": ("fastrec.models.bpr", "BPR"),
     "EASE": ("fastrec.models.ease", "EASE"),
+    "SVDpp": ("fastrec.models.svdpp", "SVDpp"),
     "load": ("fastrec.models.base", "load"),
     "evaluate": ("fastrec.evaluation", "evaluate"),
     "show_config": ("fastrec._config", "show_config"),

@@ -25,6 +25,7 @@ MODELS = {
     "popularity": ("fastrec.models.baseline", "Popularity"),
     "bpr": ("fastrec.models.bpr", "BPR"),
     "ease": ("fastrec.models.ease", "EASE"),
+    "svdpp": ("fastrec.models.svdpp", "SVDpp"),
 }
 BUNDLED = "movielens-small"
 
@@ -263,6 +264,7 @@ def cmd_demo(args, extra) -> int:
         ("MLPRecommender", "mlp", {"epochs": 10 if not args.quick else 2, "random_state": 0}),
         ("BPR", "bpr", {"iterations": 100 if not args.quick else 20, "random_state": 0}),
         ("EASE", "ease", {"l2": 500.0}),
+        ("SVDpp", "svdpp", {"epochs": 20 if not args.quick else 5, "random_state": 0}),
     ]
     if args.quick:
         specs[2][2]["epochs"] = 5
@@ -377,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--only",
         help="comma-separated families: "
-        + ",".join(("similarity", "knn", "sgd", "als", "mlp", "topk")),
+        + ",".join(("similarity", "knn", "sgd", "als", "mlp", "topk", "svdpp")),
     )
     b.add_argument("--out", default="bench_results", help="folder for bench.json and bench.png")
     b.add_argument("--quiet", action="store_true")
