@@ -8,15 +8,17 @@ identically, so they agree bit for bit wherever the result is deterministic.
 
 The row arithmetic of one update (:c:func:`fr_step_f32` / ``fr_step_f64``) is
 a small C helper below: Cython's C for the same lane loops was not vectorised
-by GCC 12 (scalar ``vfmadd231ss``, measured), while the helper's 64-byte GCC/Clang
-vector types give one full vector per cache line of the padded rows (AVX-512:
-``zmm`` registers; AVX2 and SSE builds split them). Rows of 1 to 8 whole
-vectors (the models' padded rows up to 128 float32 or 64 float64 factors) get
-an unrolled version that keeps both rows in registers; other lengths a loop.
-Other compilers get a plain C loop with the same lanes and the same summation
-tree, hence the same numbers. The cell loop prefetches item rows a few
-ratings ahead, and calls the helpers directly (always inlined): through a
-``cdef inline`` wrapper GCC left them as calls.
+by GCC 12 (scalar ``vfmadd231ss``, measured), while the helper's GCC/Clang
+vector types of the target's native width (64 bytes with AVX-512, 32 with
+AVX/AVX2, 16 otherwise) hold the 2W lanes in 128 / width accumulators. Rows of
+a whole number of native vectors (the models' padded rows) get an unrolled
+version that keeps both rows in registers when they fit beside the
+accumulators and reloads them from L1 for the update when they do not; other
+lengths a loop. Other compilers get a plain C loop with the same lanes and
+the same summation tree, hence the same numbers. The cell loop prefetches
+item rows a few ratings ahead, and calls the helpers directly (always
+inlined): through a ``cdef inline`` wrapper GCC left them as calls. The
+threads take the cells of all the phases from one queue (see ``fr_schedule``).
 """
 
 from cython cimport floating
