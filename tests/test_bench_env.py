@@ -68,7 +68,8 @@ def test_fresh_plan_clones_installs_and_reruns_the_same_bench():
     assert cwd2 == os.path.join("/w", "src") and install[-3:] == ["install", "--quiet", "."]
     python = install[0]
     assert python.startswith(os.path.join("/w", "venv")) and bench[0] == python
-    assert bench[1:] == ["-m", "fastrec.cli", "bench", "--quick", "--only", "sgd", "--out", "/out"]
+    assert bench[1] == "-c" and "fastrec.cli import main" in bench[2]
+    assert bench[3:] == ["bench", "--quick", "--only", "sgd", "--out", "/out"]
 
 
 @pytest.mark.skipif(environment.source_checkout() is None, reason="not a git checkout")
@@ -82,7 +83,8 @@ def test_fresh_dry_run_prints_the_commands_and_runs_nothing(tmp_path, capsys):
     assert "git clone" in lines[0] and environment.source_checkout() in lines[0]
     assert "-m venv --system-site-packages" in lines[1]
     assert lines[2].endswith("-m pip install --quiet .)")
-    assert "fastrec.cli bench --scale 1.0 --threads 2 --quick --only sgd --out" in lines[3]
+    assert "fastrec.cli import main" in lines[3]
+    assert " bench --scale 1.0 --threads 2 --quick --only sgd --out " in lines[3]
     assert lines[3].endswith(f"{out})") and lines[4].startswith("rm -rf ")
     assert not out.exists()
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "fastrec-fresh-*"))) == before

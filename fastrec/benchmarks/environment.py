@@ -183,8 +183,26 @@ def fresh_plan(
         (workdir, ["git", "clone", "--quiet", repo, src]),
         (workdir, [sys.executable, "-m", "venv", "--system-site-packages", venv]),
         (src, [python, "-m", "pip", "install", "--quiet", "."]),
-        (workdir, [python, "-m", "fastrec.cli", "bench", *bench_args, "--out", out]),
+        (workdir, [python, "-c", _FRESH_MAIN, "bench", *bench_args, "--out", out]),
     ]
+
+
+# The bench step of --fresh. With --system-site-packages, an editable install of
+# fastrec in the base interpreter (a setuptools finder on sys.meta_path, added by
+# a .pth file) would still answer for fastrec's subpackages: drop such finders,
+# and refuse to run unless fastrec comes from the fresh environment.
+_FRESH_MAIN = (
+    "import os, sys; "
+    "sys.meta_path[:] = [f for f in sys.meta_path "
+    "if not ('__editable__' in str(getattr(f, '__module__', '')) "
+    "and 'fastrec' in str(getattr(f, '__module__', '')))]; "
+    "import fastrec, fastrec._kernels, fastrec.benchmarks; "
+    "mods = (fastrec, fastrec._kernels, fastrec.benchmarks); "
+    "bad = [m.__name__ + ' from ' + m.__file__ for m in mods "
+    "if not os.path.abspath(m.__file__).startswith(sys.prefix)]; "
+    "sys.exit('fresh: not the fresh install: ' + '; '.join(bad)) if bad else None; "
+    "from fastrec.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def run_fresh(
