@@ -120,6 +120,7 @@ setup(
         "fastrec.models",
         "fastrec.datasets",
         "fastrec.nn",
+        "fastrec.benchmarks",
         "fastrec._kernels",
         "fastrec._kernels.numba",
         "fastrec._kernels.cython",
