@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 
 def _compiler_accepts(flags: list[str], code: str) -> bool:
@@ -63,10 +63,21 @@ if sys.platform == "win32":  # MSVC spells the flags differently
     link_args = []
 
 build_flags = " ".join(compile_args)
+
+
+def _build_tools() -> str:
+    """The Cython and NumPy this build uses (pip's build isolation may pick others)."""
+    import numpy
+    from Cython import __version__ as cython_version
+
+    return f"Cython {cython_version}, NumPy {numpy.__version__}"
+
+
 macros = [
     ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
     ("FASTREC_BUILD_FLAGS", '"' + build_flags + '"'),
     ("FASTREC_BUILD_NATIVE", "1" if native else "0"),
+    ("FASTREC_BUILD_TOOLS", '"' + _build_tools() + '"'),
 ]
 
 
@@ -103,16 +114,17 @@ def _extensions():
     )
 
 
+def _packages() -> list[str]:
+    """Every package, found on disk: ``fastrec`` and its subpackages, and ``kernels/``
+    (with its subpackages) installed as ``fastrec._kernels``. A new subpackage is
+    picked up without editing this file; a listed one cannot be forgotten."""
+    found = find_packages(include=["fastrec", "fastrec.*"])
+    kernels = ["fastrec._kernels"] + [f"fastrec._kernels.{p}" for p in find_packages("kernels")]
+    return sorted(found + kernels)
+
+
 setup(
-    packages=[
-        "fastrec",
-        "fastrec.models",
-        "fastrec.datasets",
-        "fastrec.nn",
-        "fastrec._kernels",
-        "fastrec._kernels.numba",
-        "fastrec._kernels.cython",
-    ],
+    packages=_packages(),
     package_dir={"fastrec": "fastrec", "fastrec._kernels": "kernels"},
     package_data={"fastrec._kernels.cython": ["*.pyx", "*.pxd"]},
     ext_modules=_extensions(),

@@ -49,17 +49,43 @@ def _load_data(spec: str):
 
     if spec == BUNDLED:
         return fr.datasets.movielens_small()
+    from .datasets.movielens import FormatError
+
     if not os.path.exists(spec):
         raise UsageError(f"data path {spec!r} does not exist (or pass {BUNDLED!r})")
+    _check_readable(spec, "data path", folder_ok=True)
     try:
         return fr.datasets.load_movielens(spec)
-    except ValueError as first:
-        if os.path.isfile(spec):  # a generic user,item,rating[,timestamp] CSV
+    except FormatError as first:
+        if os.path.isfile(spec):  # not a MovieLens layout: a generic user,item[,rating] CSV
             try:
                 return fr.datasets.load_csv(spec)
             except ValueError as second:
                 raise UsageError(f"cannot read {spec!r}: {second}") from None
         raise UsageError(str(first)) from None
+    except ValueError as exc:  # a MovieLens file with a fault: report that fault
+        raise UsageError(str(exc)) from None
+
+
+def _check_readable(path: str, what: str, folder_ok: bool = False) -> None:
+    """Refuse, without opening it, a path that is not a regular file (or folder).
+
+    A FIFO would block ``open`` until a writer appears, and a device such as
+    ``/dev/zero`` would be read without end.
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise UsageError(f"{what} {path!r}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode) and folder_ok:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise UsageError(f"{what} {path!r} is {kind}")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"{what} {path!r} is not readable (permission denied)")
 
 
 def _parse_params(cls, extra: list[str]) -> dict[str, Any]:
@@ -86,7 +112,7 @@ def _parse_params(cls, extra: list[str]) -> dict[str, Any]:
             )
         try:
             params[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
             params[name] = value  # a plain string, e.g. --similarity cosine
     return params
 
@@ -143,12 +169,24 @@ def cmd_recommend(args, extra) -> int:
         raise UsageError(f"unexpected arguments {' '.join(extra)}")
     if not os.path.exists(args.model):
         raise UsageError(f"model file {args.model!r} does not exist")
-    model = fr.load(args.model)
+    _check_readable(args.model, "model file")
+    try:
+        model = fr.load(args.model)
+    except Exception as exc:  # any fault of the file is the user's to fix: one line
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UsageError(
+            f"cannot load model file {args.model!r}: {type(exc).__name__}"
+            + (f": {detail}" if detail else "")
+        ) from None
+    if args.n < 1:
+        raise UsageError(f"-n must be >= 1, got {args.n}")
     user: Any = args.user
     ids = model.user_ids_
     if ids.dtype.kind in "iu":
         try:
             user = int(user)
+            if not -(2**63) <= user < 2**63:  # no integer id lies outside int64
+                raise ValueError
         except ValueError:
             raise UsageError(
                 f"unknown user {args.user!r} (this model's user ids are integers)"
@@ -159,11 +197,15 @@ def cmd_recommend(args, extra) -> int:
             f"unknown user {args.user!r}: not in the model's training data "
             "(pass --allow-unknown to get the most popular items)"
         )
-    items, scores = model.recommend([user], n=args.n)
+    items, scores = model.recommend([user], n=args.n)  # n beyond the catalogue is clamped
     titles = {}
     if args.titles:
+        if args.titles != BUNDLED:
+            if not os.path.exists(args.titles):
+                raise UsageError(f"titles path {args.titles!r} does not exist")
+            _check_readable(args.titles, "titles path", folder_ok=True)
         titles = fr.datasets.movie_titles(None if args.titles == BUNDLED else args.titles)
-    print(f"top {args.n} for user {user}:")
+    print(f"top {items.shape[1]} for user {user}:")
     for rank, (item, score) in enumerate(zip(items[0].tolist(), scores[0].tolist()), 1):
         if item is None or score == float("-inf"):
             continue
@@ -219,8 +261,14 @@ def cmd_bench(args, extra) -> int:
 
     if extra:
         raise UsageError(f"unexpected arguments {' '.join(extra)}")
-    if args.scale <= 0:
-        raise UsageError(f"--scale must be > 0, got {args.scale}")
+    if not args.scale > 0 or args.scale == float("inf"):
+        raise UsageError(f"--scale must be a finite number > 0, got {args.scale}")
+    from ._validation import check_num_threads
+
+    try:
+        check_num_threads(args.threads)
+    except ValueError as exc:
+        raise UsageError(f"--threads: {exc}") from None
     families = args.only.split(",") if args.only else list(benchmarks.FAMILIES)
     for f in families:
         if f not in benchmarks.FAMILIES:
@@ -228,6 +276,15 @@ def cmd_bench(args, extra) -> int:
                 f"unknown benchmark family {f!r}; choose from {', '.join(benchmarks.FAMILIES)}"
             )
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr))
+    from .benchmarks import environment
+
+    if args.fresh:  # the same command in a throwaway clone, installed with pip install .
+        return environment.run_fresh(
+            _bench_args(args), args.out, dry_run=args.dry_run, log=log, keep=args.keep_fresh
+        )
+    if args.dry_run:
+        raise UsageError("--dry-run goes with --fresh")
+    load_before = environment.load_average()
     rows = benchmarks.run(
         families, scale=args.scale, num_threads=args.threads, quick=args.quick, log=log
     )
@@ -235,7 +292,17 @@ def cmd_bench(args, extra) -> int:
     os.makedirs(args.out, exist_ok=True)
     from ._config import config
 
-    payload = {"machine": config(), "args": vars(args), "rows": rows}
+    machine = environment.machine_info()
+    machine["load_average_before"] = load_before
+    machine["load_average_after"] = machine.pop("load_average")
+    payload = {
+        "machine": machine,
+        "config": config(),
+        "versions": environment.library_versions(),
+        "commit": environment.source_commit(),
+        "args": vars(args),
+        "rows": rows,
+    }
     with open(os.path.join(args.out, "bench.json"), "w") as fh:
         json.dump(payload, fh, indent=2, default=str)
     chart = os.path.join(args.out, "bench.png")
@@ -244,6 +311,18 @@ def cmd_bench(args, extra) -> int:
     else:
         print(f"wrote {os.path.join(args.out, 'bench.json')} (no chart: matplotlib not installed)")
     return 0
+
+
+def _bench_args(args) -> list[str]:
+    """The options of this ``fastrec bench`` run to pass on to a fresh one (not --out)."""
+    out = ["--scale", repr(args.scale), "--threads", str(args.threads)]
+    if args.quick:
+        out.append("--quick")
+    if args.only:
+        out += ["--only", args.only]
+    if args.quiet:
+        out.append("--quiet")
+    return out
 
 
 def cmd_demo(args, extra) -> int:
@@ -259,6 +338,7 @@ def cmd_demo(args, extra) -> int:
     specs = [
         ("ItemKNN", "itemknn", {"k": 40}),
         ("UserKNN", "userknn", {"k": 40}),
+        ("Popularity", "popularity", {}),
         ("SGDMF", "sgdmf", {"factors": 64, "epochs": 20, "random_state": 0}),
         ("ALS (implicit)", "als", {"factors": 64, "iterations": 15, "random_state": 0}),
         ("MLPRecommender", "mlp", {"epochs": 10 if not args.quick else 2, "random_state": 0}),
@@ -267,8 +347,8 @@ def cmd_demo(args, extra) -> int:
         ("SVDpp", "svdpp", {"epochs": 20 if not args.quick else 5, "random_state": 0}),
     ]
     if args.quick:
-        specs[2][2]["epochs"] = 5
-        specs[3][2]["iterations"] = 5
+        specs[3][2]["epochs"] = 5
+        specs[4][2]["iterations"] = 5
         # EASE inverts a dense item x item matrix (9724 x 9724 here): seconds, not quick
         specs = [spec for spec in specs if spec[1] != "ease"]
         print("(--quick leaves out EASE: its fit inverts a dense 9724 x 9724 matrix)\n")
@@ -308,7 +388,9 @@ def cmd_demo(args, extra) -> int:
         )
     print(
         "(RMSE/MAE on held-out ratings; ranking metrics over all items, seen ones excluded. "
-        "ALS, BPR and EASE are trained as implicit feedback, so they have no rating error.)"
+        "ALS, BPR and EASE are trained as implicit feedback, so they have no rating error. The kNN "
+        "models rank by the neighbourhood sum (ranking='sum') and predict with the "
+        "mean-centred formula; Popularity is the non-personalised reference.)"
     )
     if fitted:
         user = 1
@@ -326,8 +408,17 @@ def cmd_demo(args, extra) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (``fastrec <cmd>: error: ...``), status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        text = " ".join(message.split())
+        print(f"{self.prog}: error: {text} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fastrec", description="fastrec: fast recommender kernels")
+    p = _Parser(prog="fastrec", description="fastrec: fast recommender kernels")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="train every model on the bundled MovieLens data")
@@ -383,6 +474,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--out", default="bench_results", help="folder for bench.json and bench.png")
     b.add_argument("--quiet", action="store_true")
+    b.add_argument(
+        "--fresh",
+        action="store_true",
+        help="clone this checkout into a temporary folder, install it there with "
+        "'pip install .' in a new venv (--system-site-packages), run the same bench "
+        "with it, then delete the folder",
+    )
+    b.add_argument("--dry-run", action="store_true", help="with --fresh: print the commands only")
+    b.add_argument("--keep-fresh", action="store_true", help=argparse.SUPPRESS)
     b.set_defaults(func=cmd_bench)
 
     i = sub.add_parser("info", help="version, backends, OpenMP, threads, BLAS")
@@ -398,9 +498,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args, extra) or 0)
     except UsageError as exc:
-        print(f"fastrec: error: {exc}", file=sys.stderr)
-    except (ValueError, OSError) as exc:
-        print(f"fastrec: error: {exc}", file=sys.stderr)
+        print(f"fastrec: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    except (ValueError, OSError, OverflowError, MemoryError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"fastrec: error: {text}", file=sys.stderr)
     except KeyboardInterrupt:
         print("fastrec: interrupted", file=sys.stderr)
         return 130
