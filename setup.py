@@ -109,6 +109,7 @@ setup(
         "fastrec.models",
         "fastrec.datasets",
         "fastrec.nn",
+        "fastrec.distributed",
         "fastrec._kernels",
         "fastrec._kernels.numba",
         "fastrec._kernels.cython",
