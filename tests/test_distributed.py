@@ -26,8 +26,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         allow_module_level=True,
     )
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 @pytest.fixture(scope="module")
 def client():

@@ -4,20 +4,24 @@ The maths is :func:`fastrec.models.als.solve_rows` (the kernels of
 ``fastrec.ALS``); this module only places the work. Per half-sweep (say the
 users, the item factors fixed):
 
-- a task computes ``Y^T Y + regularization * I`` from the item-factor blocks
-  (implicit feedback; one BLAS thread, as ``fastrec.ALS`` does it);
 - a task per user block solves that block's rows with ``solve_rows`` on the
   worker that holds the block (a preference, not a restriction), reading the
   item factors from every item block: each worker fetches the blocks it does
-  not hold, once.
+  not hold, once;
+- for implicit feedback, each task computes ``Y^T Y + regularization * I``
+  itself (one BLAS thread, as ``fastrec.ALS`` does it, so the same bits): with
+  one block per worker, the workers compute it side by side, where a separate
+  task would keep all but one waiting.
 
 Every row is solved independently by the same operations as in one process, so
 the factors are bitwise those of ``fastrec.ALS`` with the same seed, backend
 and dtype, whatever the blocks and workers. Communication per iteration, by
 this design, is the other side's factors to every worker that lacks them,
 ``(W - 1) * (n_users + n_items) * factors * itemsize`` bytes for ``W`` workers
-each holding blocks of both sides, plus the two ``k x k`` grams; ``history_``
-records the bytes dask reports having moved.
+each holding blocks of both sides; ``history_`` records the bytes dask reports
+having moved. Dask's scheduler may still move a block to another worker (work
+stealing when a worker idles, or after a worker is lost), which then shows as
+more bytes.
 
 Fault tolerance comes from dask's lineage: every block (data and factors) is
 the result of a task, the client keeps the newest factor blocks, and the
@@ -61,25 +65,27 @@ def _init_block(
     return rng.random((stop, k), dtype=dtype)[start:stop] * dtype(0.01)
 
 
-def _gram_task(regularization: float, *blocks: np.ndarray) -> np.ndarray:
-    # one BLAS thread, as fastrec.ALS computes it inside _backend.threads
-    return gram_matrix(np.concatenate(blocks), regularization, num_threads=1)
-
-
 def _solve_task(
     side: str,
     iteration: int,
     params: dict[str, Any],
     block: RowBlock,
     factors: np.ndarray,
-    gram: np.ndarray | None,
     *other: np.ndarray,
 ) -> np.ndarray:
-    """New factors of one row block (``solve_rows`` copies ``factors``: inputs stay intact)."""
+    """New factors of one row block (``solve_rows`` copies ``factors``: inputs stay intact).
+
+    The gram ``Y^T Y + regularization * I`` (implicit feedback) is computed here,
+    on one BLAS thread as ``fastrec.ALS`` does, so it is the same bits on every
+    worker; a separate gram task would make every worker wait for one worker
+    and fetch its result.
+    """
+    Y = np.concatenate(other)
+    gram = gram_matrix(Y, params["regularization"], num_threads=1) if params["implicit"] else None
     out = solve_rows(
         block.matrix,
         factors,
-        np.concatenate(other),
+        Y,
         gram=gram,
         num_threads=_cluster.worker_threads(),
         check_input=False,
@@ -289,15 +295,6 @@ class ALS:
             ]
 
         def half(side: str, it: int, blocks: list, mine: list, other: list) -> list:
-            gram = None
-            if solve["implicit"]:
-                gram = client.submit(
-                    _gram_task,
-                    solve["regularization"],
-                    *other,
-                    key=f"fastrec-als-{token}-gram-{side}-{it}",
-                    **place(0),
-                )
             return [
                 client.submit(
                     _solve_task,
@@ -306,7 +303,6 @@ class ALS:
                     solve,
                     blocks[b],
                     mine[b],
-                    gram,
                     *other,
                     key=f"fastrec-als-{token}-{side}-{it}-{b}",
                     **place(b),
@@ -356,9 +352,9 @@ class ALS:
         """Bytes the design moves per iteration (see the module docstring).
 
         Every worker that runs a block's task fetches the blocks of the other
-        side it does not hold, and the ``k x k`` gram: with blocks spread
-        round-robin over ``W`` workers this is ``(W - 1)`` copies of each
-        side's factors (fewer when there are fewer blocks than workers).
+        side it does not hold: with blocks spread round-robin over ``W``
+        workers this is ``(W - 1)`` copies of each side's factors (fewer when
+        there are fewer blocks than workers).
         """
         self._check_fitted()
         data = self.data_
@@ -372,8 +368,6 @@ class ALS:
             for worker in range(w):
                 held = sum(int(sizes[b]) for b in range(n_blocks) if b % w == worker)
                 total += int(sizes.sum()) - held
-        if self._local_model().implicit:
-            total += 2 * (w - 1) * k * k * itemsize
         return total
 
     # ---------------------------------------------------------------- results
