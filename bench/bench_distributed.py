@@ -21,7 +21,12 @@ Commands (from the repository root; results are printed and written as JSON)::
     ``maxIter`` = each of ``--spark-iterations``; Spark's seconds per iteration
     are the difference of the fit times divided by the difference of the
     iterations (so its set-up is not counted), against fastrec.distributed's
-    median per iteration measured in the same run.
+    median per iteration measured in the same run. ``--spark-warmup`` fits once
+    before timing (the JVM's first fit is slower: class loading, JIT), so the
+    difference is not shortened by the warm-up. CPU seconds (all threads, from
+    ``/proc``) are recorded beside the wall times: the JVM's for Spark; the
+    client's, the scheduler's and the workers' for fastrec.distributed; the
+    process's for fastrec.ALS.
 ``scale``
     20M ratings (a power-law sample: 138,000 users x 27,000 items, drawn by
     :func:`power_law_ratings`, which is much faster than ``synthetic`` at this
@@ -103,16 +108,35 @@ def _cluster(n_workers: int):
     return cluster, Client(cluster)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cluster_cpu(client) -> float:
+    """CPU seconds so far of the client, the scheduler and every worker process."""
+    workers = client.run(lambda: _cpu_seconds(os.getpid()))
+    scheduler = client.run_on_scheduler(lambda: _cpu_seconds(os.getpid()))
+    return sum(workers.values()) + scheduler + _cpu_seconds(os.getpid())
+
+
 def _fit_local(X, iterations, seed=0):
+    cpu = [_cpu_seconds(os.getpid())]
     model = fr.ALS(iterations=iterations, random_state=seed, num_threads=2, **PARAMS)
-    model.fit(X)
+    model.fit(X, callback=lambda it, info: cpu.append(_cpu_seconds(os.getpid())))
+    model.cpu_per_iteration_ = list(np.diff(cpu))
     return model, [h["seconds"] for h in model.history_]
 
 
 def _fit_distributed(D, client, iterations, seed=0):
     import fastrec.distributed as fd
 
-    model = fd.ALS(client=client, iterations=iterations, random_state=seed, **PARAMS).fit(D)
+    cpu = [_cluster_cpu(client)]
+    model = fd.ALS(client=client, iterations=iterations, random_state=seed, **PARAMS)
+    model.fit(D, callback=lambda it, info: cpu.append(_cluster_cpu(client)))
+    model.cpu_per_iteration_ = list(np.diff(cpu))
     return model, [h["seconds"] for h in model.history_]
 
 
@@ -145,18 +169,23 @@ def overhead(args) -> dict:
     cluster, client = _cluster(2)
     try:
         D = fd.DistributedInteractions.from_interactions(X, client).persist()
-        local_s, dist_s = [], []
+        local_s, dist_s, local_cpu, dist_cpu = [], [], [], []
         for _ in range(args.rounds):
             local, s = _fit_local(X, args.iterations)
             local_s += s
+            local_cpu += local.cpu_per_iteration_
             dist, s = _fit_distributed(D, client, args.iterations)
             dist_s += s
+            dist_cpu += dist.cpu_per_iteration_
         out = {
             "data": f"synthetic{SHAPE}",
             "single_process_s_per_iteration": local_s,
             "distributed_s_per_iteration": dist_s,
             "median_single": statistics.median(local_s),
             "median_distributed": statistics.median(dist_s),
+            "single_process_cpu_s_per_iteration": local_cpu,
+            "distributed_cpu_s_per_iteration": dist_cpu,
+            "cpu_ratio": statistics.median(dist_cpu) / statistics.median(local_cpu),
             **_equal(local, dist),
             **_bytes(dist),
         }
@@ -178,7 +207,7 @@ def spark(args) -> dict:
     cluster, client = _cluster(2)
     try:
         D = fd.DistributedInteractions.from_interactions(X, client).persist()
-        _, dist_s = _fit_distributed(D, client, args.iterations)
+        dist, dist_s = _fit_distributed(D, client, args.iterations)
     finally:
         client.close()
         cluster.close()
@@ -195,29 +224,43 @@ def spark(args) -> dict:
             pd.DataFrame({"user": u.astype(np.int32), "item": i, "rating": r})
         ).cache()
         frame.count()
-        spark_fit = {}
+        jvm = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+        spark_fit, spark_cpu = {}, {}
+        if args.spark_warmup:  # a first fit warms the JVM (class loading, JIT)
+            SparkALS(
+                rank=PARAMS["factors"], maxIter=1, implicitPrefs=True, numUserBlocks=2,
+                numItemBlocks=2, userCol="user", itemCol="item", ratingCol="rating",
+            ).fit(frame).userFactors.count()  # fmt: skip
         for iters in args.spark_iterations:
             als = SparkALS(
                 rank=PARAMS["factors"], maxIter=iters, regParam=PARAMS["regularization"],
                 alpha=PARAMS["alpha"], implicitPrefs=True, numUserBlocks=2, numItemBlocks=2,
                 userCol="user", itemCol="item", ratingCol="rating", seed=0,
             )  # fmt: skip
+            cpu = _cpu_seconds(jvm)
             start = time.perf_counter()
             model = als.fit(frame)
             model.userFactors.count()
             spark_fit[iters] = time.perf_counter() - start
+            spark_cpu[iters] = _cpu_seconds(jvm) - cpu
     finally:
         spark.stop()
     a, b = min(spark_fit), max(spark_fit)
     per_iter = (spark_fit[b] - spark_fit[a]) / (b - a)
+    cpu_per_iter = (spark_cpu[b] - spark_cpu[a]) / (b - a)
     out = {
         "data": f"synthetic{SHAPE}",
         "distributed_s_per_iteration": dist_s,
         "median_distributed": statistics.median(dist_s),
+        "distributed_cpu_s_per_iteration": dist.cpu_per_iteration_,
+        "spark_warmup_fit": bool(args.spark_warmup),
         "spark_fit_seconds_by_max_iter": spark_fit,
+        "spark_fit_cpu_seconds_by_max_iter": spark_cpu,
         "spark_s_per_iteration": per_iter,
+        "spark_cpu_s_per_iteration": cpu_per_iter,
     }
     out["spark_over_distributed"] = per_iter / out["median_distributed"]
+    out["spark_over_distributed_cpu"] = cpu_per_iter / statistics.median(dist.cpu_per_iteration_)
     return out
 
 
@@ -266,6 +309,7 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--spark-iterations", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--spark-warmup", action="store_true", help="one fit before timing")
     parser.add_argument("--cache", default=None)
     parser.add_argument("--out", default=None, help="JSON file (default bench/results/)")
     args = parser.parse_args(argv)
