@@ -36,7 +36,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def movielens_train():
-    """The issue-4 data: ml-latest-small, 80/20 ``random_split(seed=0)``, train part."""
+    """The SGD benchmark data: ml-latest-small, 80/20 ``random_split(seed=0)``, train part."""
     return fr.split.random_split(fr.datasets.movielens_small(), test_size=0.2, seed=0)[0]
 
 

@@ -2,7 +2,7 @@
 naive dense NumPy product, implicit's CosineRecommender and sparse_dot_topn.
 
 Run with ``python -m pytest bench/test_bench_similarity.py --benchmark-only``;
-``FASTREC_BENCH_SCALE=1.0`` gives the ML-20M shape of issue 3 (the naive
+``FASTREC_BENCH_SCALE=1.0`` gives the ML-20M shape (the naive
 reference is skipped above 5,000 items: it builds the dense items x items
 matrix).
 """

@@ -1,6 +1,6 @@
 """fastrec: compiled-kernel recommender systems (Numba and Cython backends).
 
-Public names (see the README and API.md): ``Interactions``, ``datasets``,
+Public names (see the README): ``Interactions``, ``datasets``,
 ``split``, ``metrics``, ``evaluate``, ``similarity``, ``topk``, the models
 ``UserKNN``, ``ItemKNN``, ``SGDMF``, ``ALS``, ``MLPRecommender``, ``load`` and
 ``show_config``. Submodules and models are imported on first use, so
@@ -30,6 +30,7 @@ _LAZY = {
     "datasets": ("fastrec.datasets", None),
     "split": ("fastrec.split", None),
     "metrics": ("fastrec.metrics", None),
+    "rerank": ("fastrec.rerank", None),
 }
 
 __all__ = ["__version__", "Interactions", "topk", *_LAZY]

@@ -208,3 +208,67 @@ def check_choice(value: Any, name: str, choices: tuple) -> Any:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
+
+
+def check_item_similarity(matrix: Any, name: str = "item_similarity", dtype: Any = None):
+    """A square item x item similarity as a CSR whose structure is safe to read.
+
+    Unlike :func:`check_csr`, the entries of a row may come in any order
+    (``fastrec.similarity`` returns each row by descending similarity) and a
+    repeated (row, column) entry is allowed: its values add up, as everywhere
+    in scipy.sparse. Checked: a scipy.sparse square matrix, numeric finite
+    data, ``indptr`` starting at 0, non-decreasing and ending at ``nnz``,
+    column indices in range. No copy of a CSR input unless ``dtype`` (float32
+    or float64; default: the data's own, else float32) or the index widths
+    (int32 indices, int32/int64 indptr) need one.
+    """
+    if not sp.issparse(matrix):
+        raise ValueError(f"{name} must be a scipy.sparse matrix, got {type(matrix).__name__}")
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"{name} must be square (n_items, n_items), got shape {matrix.shape}")
+    if matrix.format != "csr":
+        matrix = sp.csr_matrix(matrix)
+    n = matrix.shape[0]
+    data, indices, indptr = matrix.data, matrix.indices, matrix.indptr
+    if data.dtype.kind not in "biuf":
+        raise ValueError(f"{name}.data must be numeric, got dtype {data.dtype}")
+    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+        raise ValueError(f"{name}.indptr and {name}.indices must be integer arrays")
+    if indptr.ndim != 1 or indptr.shape[0] != n + 1:
+        raise ValueError(
+            f"{name}.indptr must have n_rows + 1 = {n + 1} entries, got shape {indptr.shape}"
+        )
+    nnz = indices.shape[0]
+    if data.shape[0] != nnz:
+        raise ValueError(f"{name}.data has {data.shape[0]} entries but {name}.indices has {nnz}")
+    if indptr[0] != 0:
+        raise ValueError(f"{name}.indptr[0] must be 0 (position 0)")
+    steps = np.diff(indptr)
+    if (steps < 0).any():
+        raise ValueError(
+            f"{name}.indptr must be non-decreasing: it decreases at position "
+            f"{first_true(steps < 0) + 1}"
+        )
+    if indptr[-1] != nnz:
+        raise ValueError(
+            f"{name}.indptr[-1] (position {n}) must equal len(indices) = {nnz}, got {indptr[-1]}"
+        )
+    if nnz:
+        lo, hi = indices.min(), indices.max()
+        if lo < 0 or hi >= n:
+            bad = (indices < 0) | (indices >= n)
+            pos = first_true(bad)
+            raise ValueError(
+                f"{name}.indices has column index {indices[pos]} at position {pos}: "
+                f"it must be in [0, {n})"
+            )
+    if dtype is None:
+        dtype = data.dtype if data.dtype.type in FLOAT_DTYPES else np.float32
+    data = np.ascontiguousarray(data, dtype=check_dtype_arg(dtype))
+    check_finite(data, f"{name}.data")
+    indices = np.ascontiguousarray(indices, dtype=np.int32)
+    indptr_dtype = np.int32 if indptr[-1] <= np.iinfo(np.int32).max else np.int64
+    indptr = np.ascontiguousarray(indptr, dtype=indptr_dtype)
+    out = sp.csr_matrix((n, n), dtype=data.dtype)
+    out.data, out.indices, out.indptr = data, indices, indptr
+    return out

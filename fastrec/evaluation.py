@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,7 +16,9 @@ from .models.base import Recommender, fingerprint
 __all__ = ["evaluate", "RANKING_METRICS"]
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
-_ALL = RANKING_METRICS + ("auc", "coverage", "rmse", "mae")
+#: Measures of the top-k lists alone (no relevance): see ``fastrec.metrics``.
+LIST_METRICS = ("coverage", "diversity", "novelty", "gini")
+_ALL = RANKING_METRICS + ("auc", "coverage", "rmse", "mae", "diversity", "novelty", "gini")
 
 
 def evaluate(
@@ -28,6 +31,7 @@ def evaluate(
     relevance_threshold: float | None = None,
     exclude_seen: bool = True,
     batch_size: int = 4096,
+    item_similarity: Any = None,
 ) -> dict[str, float]:
     """Evaluate ``model`` on ``test`` after training on ``train``.
 
@@ -44,13 +48,23 @@ def evaluate(
         ids are mapped through train's vocabularies; test items unknown to
         train still count in each user's relevant set (they cannot be hit).
     metrics : names among "precision", "recall", "ndcg", "map", "hit_rate",
-        "mrr", "auc", "coverage", "rmse", "mae" (the last two on the test
-        ratings through ``predict``).
+        "mrr", "auc", "coverage", "rmse", "mae" (these two on the test
+        ratings through ``predict``), and on the top-k lists alone
+        "diversity" (``metrics.intra_list_diversity``), "novelty"
+        (``metrics.novelty``, popularity shares from the model's training
+        data) and "gini" (``metrics.gini`` over the model's items). The list
+        measures are over the lists of the same test users.
     k : cutoff of the ranking metrics.
     fit : None (default) fits ``model`` on ``train`` unless it is already
         fitted on exactly this data; True always fits; False never does.
     relevance_threshold : only test entries rated at least this are relevant
         for the ranking metrics (None: every test entry is).
+    item_similarity : the item x item similarity of "diversity": a
+        scipy.sparse (n_items, n_items) matrix over train's items, e.g.
+        ``fr.similarity(train, kind="cosine", axis="items", k=100)``, or an
+        Interactions. Default (None): the exact cosine similarity of train's
+        item columns (``intra_list_diversity(recommended, train)``: every
+        pair, nothing truncated).
 
     Returns
     -------
@@ -95,7 +109,7 @@ def evaluate(
         if "mae" in metrics:
             results["mae"] = M.mae(t_ratings, pred)
 
-    ranking = [m for m in metrics if m in RANKING_METRICS + ("auc", "coverage")]
+    ranking = [m for m in metrics if m in RANKING_METRICS + ("auc",) + LIST_METRICS]
     if ranking:
         relevant = np.ones(t_users.shape[0], dtype=bool)
         if relevance_threshold is not None:
@@ -133,6 +147,14 @@ def evaluate(
                 results[m] = float(v.mean()) if v.size else float("nan")
         if "coverage" in metrics:
             results["coverage"] = M.coverage(np.concatenate(recs), model.n_items_)
+        if "diversity" in metrics:
+            sim = train if item_similarity is None else item_similarity
+            results["diversity"] = M.intra_list_diversity(np.concatenate(recs), sim)
+        if "novelty" in metrics:
+            share = np.maximum(model.item_count_, 1) / max(model.n_users_, 1)
+            results["novelty"] = M.novelty(np.concatenate(recs), share)
+        if "gini" in metrics:
+            results["gini"] = M.gini(np.concatenate(recs), model.n_items_)
         if "auc" in metrics:
             results["auc"] = _auc(model, query, rel, exclude_seen, batch_size=512)
         results["n_users"] = int(users.shape[0])

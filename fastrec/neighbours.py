@@ -7,7 +7,7 @@ Two public entry points:
 
 :func:`similarity`
     The ``k`` most similar users (or items) of every user (or item), as an
-    ``(n, n)`` CSR matrix. This is ``fastrec.similarity`` in API.md.
+    ``(n, n)`` CSR matrix. This is the public ``fastrec.similarity``.
 :func:`similarity_rows`
     The lower-level call the KNN models use: the ``k`` most similar rows of a
     CSR matrix for a chosen set of query rows only (e.g. the 1,000 users of a

@@ -1,6 +1,6 @@
 """Item-item top-k similarity vs implicit's CosineRecommender and sparse_dot_topn.
 
-Issue 3: on ``synthetic(138_000, 27_000, 20_000_000)``, item-item top-20,
+On ``synthetic(138_000, 27_000, 20_000_000)``, item-item top-20,
 2 threads: ``kind="pearson"`` no slower than ``implicit``'s
 ``CosineRecommender(K=20).fit``, ``kind="cosine"`` at most 0.6x of it, both
 faster than ``sparse_dot_topn.sp_matmul_topn`` (top_n=20, n_threads=2) on the
