@@ -2,7 +2,7 @@
 
 Public names (see the README): ``Interactions``, ``datasets``,
 ``split``, ``metrics``, ``evaluate``, ``similarity``, ``topk``, the models
-``UserKNN``, ``ItemKNN``, ``SGDMF``, ``ALS``, ``MLPRecommender``, ``load`` and
+``UserKNN``, ``ItemKNN``, ``SGDMF``, ``ALS``, ``MLPRecommender``, ``SVDpp``, ``load`` and
 ``show_config``. Submodules and models are imported on first use, so
 ``import fastrec`` stays fast.
 """
@@ -24,6 +24,7 @@ _LAZY = {
     "ALS": ("fastrec.models.als", "ALS"),
     "MLPRecommender": ("fastrec.models.mlp", "MLPRecommender"),
     "Popularity": ("fastrec.models.baseline", "Popularity"),
+    "SVDpp": ("fastrec.models.svdpp", "SVDpp"),
     "load": ("fastrec.models.base", "load"),
     "evaluate": ("fastrec.evaluation", "evaluate"),
     "show_config": ("fastrec._config", "show_config"),

@@ -23,6 +23,7 @@ MODELS = {
     "als": ("fastrec.models.als", "ALS"),
     "mlp": ("fastrec.models.mlp", "MLPRecommender"),
     "popularity": ("fastrec.models.baseline", "Popularity"),
+    "svdpp": ("fastrec.models.svdpp", "SVDpp"),
 }
 BUNDLED = "movielens-small"
 
@@ -257,6 +258,7 @@ def cmd_demo(args, extra) -> int:
         ("SGDMF", "sgdmf", {"factors": 64, "epochs": 20, "random_state": 0}),
         ("ALS (implicit)", "als", {"factors": 64, "iterations": 15, "random_state": 0}),
         ("MLPRecommender", "mlp", {"epochs": 10 if not args.quick else 2, "random_state": 0}),
+        ("SVDpp", "svdpp", {"epochs": 20 if not args.quick else 5, "random_state": 0}),
     ]
     if args.quick:
         specs[2][2]["epochs"] = 5
@@ -368,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--only",
         help="comma-separated families: "
-        + ",".join(("similarity", "knn", "sgd", "als", "mlp", "topk")),
+        + ",".join(("similarity", "knn", "sgd", "als", "mlp", "topk", "svdpp")),
     )
     b.add_argument("--out", default="bench_results", help="folder for bench.json and bench.png")
     b.add_argument("--quiet", action="store_true")

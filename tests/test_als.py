@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastrec as fr
@@ -13,7 +13,16 @@ from fastrec import _backend
 from fastrec.models import als as als_module
 from fastrec.models.als import ALS, NonFiniteFactorsError, training_loss
 from tests.conftest import BACKENDS, DTYPES, tol
-from tests.reference_als import half_sweep_cg, half_sweep_exact, loss, row_system
+from tests.reference_als import (
+    biased_half_sweep_cg,
+    biased_half_sweep_exact,
+    half_sweep_cg,
+    half_sweep_exact,
+    loss,
+    loss_biased,
+    row_system,
+    row_system_biased,
+)
 
 # A solve amplifies the rounding of its inputs by the condition number of the
 # system; the inputs below keep that small (regularisation >= 0.1, unit-scale
@@ -364,7 +373,7 @@ def test_similar_items_and_users_by_cosine():
 def test_recalculate_user_is_the_exact_fold_in(implicit):
     data = _implicit_data() if implicit else _explicit_data()
     model = ALS(factors=3, iterations=3, implicit=implicit, dtype="float64", random_state=0,
-                regularization=0.2, alpha=2.0).fit(data)  # fmt: skip
+                regularization=0.2, alpha=2.0, biases=False).fit(data)  # fmt: skip
     items = data.item_ids[[0, 3, 4]]
     ratings = [2.0, 1.0, 3.0]
     got = model.recalculate_user(items, ratings)
@@ -420,3 +429,123 @@ def test_save_load_round_trip(tmp_path):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ValueError, match="user_factors"):
         fr.load(tmp_path / "bad.npz")
+
+
+# ------------------------------------------------ explicit feedback with biases
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=12)
+@given(p=problems)
+def test_biased_half_sweep_matches_dense_reference(backend, dtype, solver, p):
+    # [x_u, b_u] against [y_i, 1] with targets r - mu - c_i, both solvers
+    csr, X, Y = _problem(p["seed"], p["n_rows"], p["n_cols"], p["density"], p["k"], True)
+    rng = np.random.default_rng(p["seed"] + 1)
+    X = np.column_stack([X, rng.normal(size=X.shape[0])]).astype(dtype)
+    Y = np.column_stack([Y, rng.normal(size=Y.shape[0])]).astype(dtype)
+    mu = 0.5
+    Xd = X.copy()
+    matrix = (csr.indptr.astype(np.int32), csr.indices.astype(np.int32), csr.data.astype(dtype))
+    with _backend.threads(2):
+        als_module.biased_half_sweep(matrix, Xd, Y, mu, p["reg"], solver, p["cg_steps"], backend)
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    if solver == "cg":
+        want = biased_half_sweep_cg(csr, X64, Y64, mu, p["reg"], p["cg_steps"])
+    else:
+        want = biased_half_sweep_exact(csr, X64, Y64, mu, p["reg"])
+    assert Xd.dtype == dtype
+    _assert_close(Xd, want, dtype)
+
+
+def test_biased_training_loss_matches_reference(backend, dtype):
+    csr, X, Y = _problem(6, 9, 7, 0.5, 3, True)
+    rng = np.random.default_rng(0)
+    bu, bi = rng.normal(size=9), rng.normal(size=7)
+    got = training_loss(csr, X.astype(dtype), Y.astype(dtype), 0.3, implicit=False,
+                        backend=backend, user_bias=bu, item_bias=bi, intercept=0.7)  # fmt: skip
+    want = loss_biased(csr, X.astype(dtype), Y.astype(dtype), bu, bi, 0.7, 0.3)
+    assert got == pytest.approx(want, rel=SOLVE_SLACK * tol(dtype)["rtol"])
+    with pytest.raises(ValueError, match="user_bias"):
+        training_loss(csr, X, Y, 0.3, implicit=True, user_bias=bu, item_bias=bi)
+
+
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+def test_biased_fit_matches_reference_iterations(solver):
+    data = _explicit_data(4)
+    model = ALS(factors=3, iterations=2, regularization=0.3, implicit=False, biases=True,
+                solver=solver, dtype="float64", random_state=5, cg_steps=2)  # fmt: skip
+    model.fit(data)
+    rng = np.random.default_rng(5)
+    X = np.column_stack([rng.random((data.n_users, 3)) * 0.01, np.zeros(data.n_users)])
+    Y = np.column_stack([rng.random((data.n_items, 3)) * 0.01, np.zeros(data.n_items)])
+    csr, mu = data.matrix, float(data.matrix.data.astype(np.float64).mean())
+    for _ in range(2):
+        if solver == "cg":
+            X = biased_half_sweep_cg(csr, X, Y, mu, 0.3, 2)
+            Y = biased_half_sweep_cg(csr.T.tocsr(), Y, X, mu, 0.3, 2)
+        else:
+            X = biased_half_sweep_exact(csr, X, Y, mu, 0.3)
+            Y = biased_half_sweep_exact(csr.T.tocsr(), Y, X, mu, 0.3)
+    assert model.intercept_ == pytest.approx(mu)
+    _assert_close(model.user_factors_, X[:, :3], np.float64)
+    _assert_close(model.user_bias_, X[:, 3], np.float64)
+    _assert_close(model.item_factors_, Y[:, :3], np.float64)
+    _assert_close(model.item_bias_, Y[:, 3], np.float64)
+    # predict, recommend and the fold-in use the biases
+    pred = model.predict([data.user_ids[2]], [data.item_ids[5]])[0]
+    want = mu + X[2, 3] + Y[5, 3] + X[2, :3] @ Y[5, :3]
+    assert pred == pytest.approx(np.clip(want, model.rating_min_, model.rating_max_))
+    ids, scores = model.recommend([data.user_ids[2]], n=3)
+    iidx = data.item_index(ids[0])
+    np.testing.assert_allclose(scores[0], mu + X[2, 3] + Y[iidx, 3] + Y[iidx, :3] @ X[2, :3],
+                               rtol=1e-5)  # fmt: skip
+    items, ratings = data.item_ids[[0, 3, 4]], [2.0, 1.0, 3.0]
+    factors, bias = model.recalculate_user(items, ratings)
+    row = sp.csr_matrix((ratings, ([0, 0, 0], [0, 3, 4])), shape=(1, data.n_items))
+    A, b = row_system_biased(row, 0, np.column_stack([model.item_factors_, model.item_bias_]),
+                             mu, 0.3)  # fmt: skip
+    np.testing.assert_allclose(np.append(factors, bias), np.linalg.solve(A, b), rtol=1e-8)
+    with pytest.raises(ValueError, match="ratings are needed"):
+        model.recalculate_user(items)
+    new_ids, _ = model.recommend_new_user(items, ratings, n=4)
+    assert not set(items.tolist()) & set(new_ids.tolist())
+
+
+def test_biases_default_and_refusals():
+    ex, im = _explicit_data(), _implicit_data()
+    assert ALS(factors=2, iterations=1, implicit=False).fit(ex).item_bias_.any()
+    model = ALS(factors=2, iterations=1).fit(im)  # implicit: no biases by default
+    assert model.intercept_ == 0.0 and not model.item_bias_.any()
+    with pytest.raises(ValueError, match="biases=True needs implicit=False"):
+        ALS(biases=True).fit(im)
+    with pytest.raises(ValueError, match="biases must be"):
+        ALS(biases="yes", implicit=False).fit(ex)
+    no_ratings = fr.Interactions.from_arrays([0, 0, 1], [0, 1, 1])
+    with pytest.raises(ValueError, match="no ratings"):
+        ALS(implicit=False).fit(no_ratings)
+    ALS(implicit=False, biases=False, iterations=1).fit(no_ratings)  # as before
+
+
+def test_biased_save_load_and_partial_fit(tmp_path):
+    data = _explicit_data(5)
+    model = ALS(factors=3, iterations=3, implicit=False, random_state=0).fit(data)
+    model.save(tmp_path / "b.npz")
+    loaded = fr.load(tmp_path / "b.npz")
+    users, items = data.user_ids[:5], data.item_ids[:5]
+    np.testing.assert_array_equal(loaded.predict(users, items), model.predict(users, items))
+    np.testing.assert_array_equal(loaded.item_bias_, model.item_bias_)
+    # a file without biases (written before they existed) loads as an unbiased model
+    arrays = {k: v for k, v in np.load(tmp_path / "b.npz").items() if "bias" not in k
+              and "intercept" not in k}  # fmt: skip
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = fr.load(tmp_path / "old.npz")
+    assert old.biases is False and old.intercept_ == 0.0
+    dots = np.sum(model.user_factors_[:5] * model.item_factors_[:5], axis=1)
+    want = np.clip(dots, model.rating_min_, model.rating_max_)
+    np.testing.assert_allclose(old.predict(users, items), want, rtol=1e-5)
+    # partial_fit_users re-solves the user's factors and bias
+    new = sp.csr_matrix(([4.0, 2.0], ([0, 0], [1, 2])), shape=(1, data.n_items))
+    model.partial_fit_users([data.user_ids[0]], new)
+    factors, bias = model.recalculate_user(data.item_ids[[1, 2]], [4.0, 2.0])
+    np.testing.assert_allclose(model.user_factors_[0], factors, rtol=1e-5)
+    assert model.user_bias_[0] == pytest.approx(bias, rel=1e-5)

@@ -105,7 +105,14 @@ def test_read_parquet_and_csv_equal_from_dataframe(client, X, tmp_path):
     "params",
     [
         dict(factors=8, iterations=3, implicit=True, solver="cg"),
-        dict(factors=6, iterations=2, implicit=False, solver="cholesky", regularization=0.1),
+        dict(
+            factors=6,
+            iterations=2,
+            implicit=False,
+            biases=False,
+            solver="cholesky",
+            regularization=0.1,
+        ),
     ],
 )
 def test_als_equals_single_process(client, D, X, params):
@@ -175,6 +182,8 @@ def test_bad_client_and_n_blocks(client, X):
         fd.ALS(client=client, no_such_parameter=1)
     with pytest.raises(ValueError, match="factors"):
         fd.ALS(client=client, factors=0).fit(X)
+    with pytest.raises(ValueError, match="biases=True"):
+        fd.ALS(client=client, implicit=False).fit(X)  # explicit ALS has biases by default
 
 
 def test_bad_partitions_are_named(client, X, tmp_path):

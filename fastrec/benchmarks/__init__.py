@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
-FAMILIES = ("similarity", "knn", "sgd", "als", "mlp", "topk", "rerank")
+FAMILIES = ("similarity", "knn", "sgd", "als", "mlp", "topk", "rerank", "svdpp")
 COLUMNS = ("task", "shape", "fastrec_s", "peer", "peer_s", "ratio", "quality", "note")
 
 

@@ -236,8 +236,11 @@ class ALS:
         for name in _NOT_DISTRIBUTED:
             if getattr(local, name, False):
                 raise ValueError(f"{name}=True is not supported by fastrec.distributed.ALS")
-        if getattr(local, "biases", False):
-            raise ValueError("biases=True is not supported by fastrec.distributed.ALS yet")
+        if params.get("biases", False):
+            raise ValueError(
+                "biases=True (fastrec.ALS's default for explicit feedback) is not supported by "
+                "fastrec.distributed.ALS yet: pass biases=False"
+            )
         if callback is not None and not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")
         if isinstance(data, Interactions):
@@ -379,6 +382,10 @@ class ALS:
         model._begin_fit(X)
         model.user_factors_ = np.concatenate(self.client_.gather(self.user_factor_blocks_))
         model.item_factors_ = np.concatenate(self.client_.gather(self.item_factor_blocks_))
+        if "biases" in model.get_params():  # a model without biases: zero biases, intercept 0
+            model.user_bias_ = np.zeros(model.n_users_, dtype=self.dtype_)
+            model.item_bias_ = np.zeros(model.n_items_, dtype=self.dtype_)
+            model.intercept_ = 0.0
         model.history_ = [dict(h) for h in self.history_]
         model._end_fit()
         return model

@@ -18,7 +18,23 @@ squares over the stored ratings only,
         + regularization * (sum_u n_u |x_u|^2 + sum_i n_i |y_i|^2),
 
 with ``n_u`` / ``n_i`` the numbers of ratings of the user / item. Predictions
-are ``x_u . y_i`` (no biases), clipped to the training rating range.
+are ``x_u . y_i``, clipped to the training rating range.
+
+Explicit feedback with biases (``biases=True``, the default for explicit
+feedback) predicts ``mu + b_u + c_i + x_u . y_i`` with ``mu`` the training mean
+rating, and regularises the biases as the factors (weighted-lambda):
+
+    sum_{(u, i) rated} (r_ui - mu - b_u - c_i - x_u . y_i)^2
+        + regularization * (sum_u n_u (|x_u|^2 + b_u^2) + sum_i n_i (|y_i|^2 + c_i^2)).
+
+Each side's bias is solved with its factors: the user half-sweep solves the
+``k + 1`` unknowns ``[x_u, b_u]`` against the features ``[y_i, 1]`` and the
+targets ``r_ui - mu - c_i`` (the other side's bias moves to the target), which
+is the explicit system above in one more dimension, solved by the same
+kernels (:func:`biased_half_sweep`); the item half-sweep likewise. Biases make
+no sense for implicit feedback (the unobserved cells have preference 0, and
+a bias would shift every one of them): ``biases=True`` with ``implicit=True``
+is refused.
 
 Each iteration is two half-sweeps: the user factors are solved with the item
 factors fixed, then the other way round. Each row's k x k system is solved by
@@ -65,7 +81,14 @@ from ..topk import topk_unchecked
 from ._factors import cosine_similar, factor_scores
 from .base import Recommender, expect_array
 
-__all__ = ["ALS", "NonFiniteFactorsError", "gram_matrix", "solve_rows", "training_loss"]
+__all__ = [
+    "ALS",
+    "NonFiniteFactorsError",
+    "biased_half_sweep",
+    "gram_matrix",
+    "solve_rows",
+    "training_loss",
+]
 
 SOLVERS = ("cg", "cholesky")
 
@@ -273,6 +296,38 @@ def solve_rows(
     return out
 
 
+def biased_half_sweep(
+    matrix: tuple[np.ndarray, np.ndarray, np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    intercept: float,
+    regularization: float,
+    solver: str,
+    cg_steps: int,
+    backend: str,
+) -> None:
+    """Explicit half-sweep with biases: solve every row of ``X`` (in place), ``Y`` fixed.
+
+    ``X`` (n_rows, k + 1) and ``Y`` (n_cols, k + 1) hold the factors in their
+    first ``k`` columns and the biases in the last. Row ``u`` of ``X`` becomes
+    the minimiser of ``sum_i (r_ui - intercept - Y[i, k] - X[u] . [Y[i, :k], 1])^2
+    + regularization * n_u * |X[u]|^2``: the weighted-lambda explicit system of
+    :func:`half_sweep` against the features ``[Y[:, :k], 1]`` and the targets
+    ``r - intercept - Y[i, k]`` (one O(nnz) gather and one copy of ``Y`` a
+    call). ``matrix`` as for :func:`half_sweep`. An empty row gets zero
+    factors and bias.
+    """
+    indptr, indices, data = matrix
+    features = Y.copy()
+    features[:, -1] = 1
+    # target = r - mu - (bias of the other side)
+    target = data - (Y[indices, -1] + Y.dtype.type(intercept))
+    half_sweep(
+        (indptr, indices, target), X, features, regularization, 1.0, False, solver, cg_steps,
+        backend,
+    )  # fmt: skip
+
+
 def training_loss(
     matrix: sp.csr_matrix,
     user_factors: np.ndarray,
@@ -282,6 +337,10 @@ def training_loss(
     implicit: bool = True,
     backend: str = "auto",
     num_threads: int = 0,
+    *,
+    user_bias: np.ndarray | None = None,
+    item_bias: np.ndarray | None = None,
+    intercept: float = 0.0,
 ) -> float:
     """The ALS training objective of the module docstring, normalised.
 
@@ -300,6 +359,9 @@ def training_loss(
     regularization, alpha : float >= 0
     implicit : bool
     backend, num_threads : kernel choice and threads for the stored-cell pass.
+    user_bias, item_bias : (n_users,), (n_items,), optional
+        Explicit feedback with biases: the objective with biases of the module
+        docstring (both or neither; ``intercept`` is ``mu``).
 
     Returns
     -------
@@ -315,8 +377,25 @@ def training_loss(
         )
     regularization = check_float(regularization, "regularization", minimum=0.0)
     alpha = check_float(alpha, "alpha", minimum=0.0)
+    biased = user_bias is not None or item_bias is not None
+    if biased and (implicit or user_bias is None or item_bias is None):
+        raise ValueError("user_bias and item_bias go together, with implicit=False")
     if implicit:
         _check_nonnegative(m, "matrix")
+    if biased:
+        user_bias = as_float_array(user_bias, "user_bias", dtype=np.float64, ndim=1)
+        item_bias = as_float_array(item_bias, "item_bias", dtype=np.float64, ndim=1)
+        if user_bias.shape[0] != X.shape[0] or item_bias.shape[0] != Y.shape[0]:
+            raise ValueError(
+                f"user_bias and item_bias must have {X.shape[0]} and {Y.shape[0]} entries, got "
+                f"{user_bias.shape[0]} and {item_bias.shape[0]}"
+            )
+        # the residual data r - mu - b_u - c_i against x_u . y_i
+        rows_of = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+        m = m.copy()
+        m.data = m.data - (float(intercept) + user_bias[rows_of] + item_bias[m.indices]).astype(
+            m.dtype
+        )
     indptr, indices, data = _kernel_csr(m, X.dtype)
     rows = np.empty(X.shape[0], dtype=np.float64)
     kernel = _backend.get_kernel("als", "loss_rows", backend)
@@ -335,6 +414,8 @@ def training_loss(
         total += regularization * (
             float(n_u @ np.sum(X64 * X64, axis=1)) + float(n_i @ np.sum(Y64 * Y64, axis=1))
         )
+        if biased:
+            total += regularization * (float(n_u @ user_bias**2) + float(n_i @ item_bias**2))
         weight = float(m.nnz)
     return total / weight if weight > 0 else 0.0
 
@@ -371,11 +452,21 @@ class ALS(Recommender):
     calculate_training_loss : bool
         Compute :func:`training_loss` after every iteration (one more pass
         over the data) and report it as ``info["loss"]`` to the callback.
+    biases : None, True or False
+        Explicit feedback: learn ``mu + b_u + c_i`` with the factors (see the
+        module docstring). None (the default) means True for explicit
+        feedback and False for implicit feedback; True with ``implicit=True``
+        raises ``ValueError``. On ml-latest-small biases lower the test RMSE
+        (see BENCHMARKS.md).
 
     Attributes
     ----------
     user_factors_ : (n_users, factors) ndarray of ``dtype``
     item_factors_ : (n_items, factors) ndarray of ``dtype``
+    user_bias_, item_bias_ : (n_users,), (n_items,) ndarray of ``dtype``
+        The biases (zeros without biases).
+    intercept_ : float
+        ``mu``: the training mean rating with biases, else 0.
     history_ : list of dict
         The per-iteration ``info`` dicts passed to the callback.
 
@@ -405,6 +496,7 @@ class ALS(Recommender):
         num_threads: int = 0,
         backend: str = "auto",
         calculate_training_loss: bool = False,
+        biases: bool | None = None,
     ):
         self.factors = factors
         self.regularization = regularization
@@ -418,6 +510,7 @@ class ALS(Recommender):
         self.num_threads = num_threads
         self.backend = backend
         self.calculate_training_loss = calculate_training_loss
+        self.biases = biases
 
     # ------------------------------------------------------------------ checks
     def _validated_params(self) -> dict[str, Any]:
@@ -427,6 +520,7 @@ class ALS(Recommender):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
         _check_random_state(self.random_state)
         return {
+            "biases": self._resolved_biases(),
             "factors": check_int(self.factors, "factors", minimum=1),
             "regularization": check_float(self.regularization, "regularization", minimum=0.0),
             "alpha": check_float(self.alpha, "alpha", minimum=0.0),
@@ -437,6 +531,19 @@ class ALS(Recommender):
             "num_threads": _backend.resolve_threads(self.num_threads),
             "backend": _backend.resolve_backend(self.backend),
         }
+
+    def _resolved_biases(self) -> bool:
+        """``biases`` with None resolved (True for explicit feedback)."""
+        if self.biases is None:
+            return not self.implicit
+        if not isinstance(self.biases, bool | np.bool_):
+            raise ValueError(f"biases must be None, True or False, got {self.biases!r}")
+        if self.biases and self.implicit:
+            raise ValueError(
+                "biases=True needs implicit=False: implicit feedback has no biases (every "
+                "unobserved cell is a preference 0); leave biases=None or set it to False"
+            )
+        return bool(self.biases)
 
     # --------------------------------------------------------------------- fit
     def fit(
@@ -473,6 +580,11 @@ class ALS(Recommender):
             raise ValueError(f"callback must be callable, got {callback!r}")
         if isinstance(X, Interactions) and self.implicit:
             _check_nonnegative(X.matrix, "X.matrix")
+        if isinstance(X, Interactions) and params["biases"] and X.implicit:
+            raise ValueError(
+                "X has no ratings (it was built without a rating column): explicit ALS with "
+                "biases models ratings; build X with ratings, or use implicit=True"
+            )
         self._begin_fit(X)
         dtype = params["dtype"]
         k = params["factors"]
@@ -481,6 +593,14 @@ class ALS(Recommender):
         item_users = _kernel_csr(self._seen.T.tocsr(), dtype)
         self.user_factors_ = rng.random((self.n_users_, k), dtype=dtype) * dtype(0.01)
         self.item_factors_ = rng.random((self.n_items_, k), dtype=dtype) * dtype(0.01)
+        self.user_bias_ = np.zeros(self.n_users_, dtype=dtype)
+        self.item_bias_ = np.zeros(self.n_items_, dtype=dtype)
+        self.intercept_ = float(dtype(self.global_mean_)) if params["biases"] else 0.0
+        biased = params["biases"]
+        if biased:
+            # factors and bias side by side: the rows the biased half-sweeps solve
+            users_aug = np.column_stack([self.user_factors_, self.user_bias_])
+            items_aug = np.column_stack([self.item_factors_, self.item_bias_])
         self.history_ = []
         sweep_args = (
             params["regularization"], params["alpha"], bool(self.implicit), params["solver"],
@@ -492,17 +612,31 @@ class ALS(Recommender):
         ):
             for iteration in range(params["iterations"]):
                 start = time.perf_counter()
-                half_sweep(user_items, self.user_factors_, self.item_factors_, *sweep_args)
-                self._check_finite(self.user_factors_, "user", iteration)
-                half_sweep(item_users, self.item_factors_, self.user_factors_, *sweep_args)
-                self._check_finite(self.item_factors_, "item", iteration)
+                if biased:
+                    biased_args = (params["solver"], params["cg_steps"], params["backend"])
+                    biased_half_sweep(user_items, users_aug, items_aug, self.intercept_,
+                                      params["regularization"], *biased_args)  # fmt: skip
+                    self._check_finite(users_aug, "user", iteration)
+                    biased_half_sweep(item_users, items_aug, users_aug, self.intercept_,
+                                      params["regularization"], *biased_args)  # fmt: skip
+                    self._check_finite(items_aug, "item", iteration)
+                    self._publish_biased(users_aug, items_aug)
+                else:
+                    half_sweep(user_items, self.user_factors_, self.item_factors_, *sweep_args)
+                    self._check_finite(self.user_factors_, "user", iteration)
+                    half_sweep(item_users, self.item_factors_, self.user_factors_, *sweep_args)
+                    self._check_finite(self.item_factors_, "item", iteration)
                 seconds = time.perf_counter() - start
                 loss = None
                 if self.calculate_training_loss:
+                    bias_args = {}
+                    if biased:
+                        bias_args = {"user_bias": self.user_bias_, "item_bias": self.item_bias_,
+                                     "intercept": self.intercept_}  # fmt: skip
                     loss = training_loss(
                         self._seen, self.user_factors_, self.item_factors_,
                         params["regularization"], params["alpha"], bool(self.implicit),
-                        params["backend"], params["num_threads"],
+                        params["backend"], params["num_threads"], **bias_args,
                     )  # fmt: skip
                     if not math.isfinite(loss):
                         raise NonFiniteFactorsError(
@@ -517,6 +651,13 @@ class ALS(Recommender):
                     callback(iteration, info)
         self._end_fit()
         return self
+
+    def _publish_biased(self, users_aug: np.ndarray, items_aug: np.ndarray) -> None:
+        """Factors and biases from the augmented ``[factors, bias]`` rows."""
+        self.user_factors_ = np.ascontiguousarray(users_aug[:, :-1])
+        self.user_bias_ = np.ascontiguousarray(users_aug[:, -1])
+        self.item_factors_ = np.ascontiguousarray(items_aug[:, :-1])
+        self.item_bias_ = np.ascontiguousarray(items_aug[:, -1])
 
     def _check_finite(self, factors: np.ndarray, side: str, iteration: int) -> None:
         bad = ~np.isfinite(factors)
@@ -533,10 +674,23 @@ class ALS(Recommender):
 
     # ------------------------------------------------------------ fold-in
     def _solve_new_rows(self, rows: sp.csr_matrix) -> np.ndarray:
-        """Exact user factors (Cholesky) of CSR rows against ``item_factors_``."""
+        """Exact user factors (Cholesky) of CSR rows against ``item_factors_``.
+
+        With biases: ``(n, factors + 1)``, each user's bias in the last column.
+        """
         dtype = self.item_factors_.dtype.type
-        out = np.zeros((rows.shape[0], self.item_factors_.shape[1]), dtype=dtype)
         params = self._validated_params()
+        if params["biases"]:
+            out = np.zeros((rows.shape[0], self.item_factors_.shape[1] + 1), dtype=dtype)
+            items_aug = np.column_stack([self.item_factors_, self.item_bias_]).astype(dtype)
+            with _backend.threads(params["num_threads"]):
+                biased_half_sweep(
+                    _kernel_csr(rows, dtype), out, items_aug, self.intercept_,
+                    params["regularization"], "cholesky", 1, params["backend"],
+                )  # fmt: skip
+            self._check_finite(out, "user", -1)
+            return out
+        out = np.zeros((rows.shape[0], self.item_factors_.shape[1]), dtype=dtype)
         with _backend.threads(params["num_threads"]):
             half_sweep(
                 _kernel_csr(rows, dtype), out, self.item_factors_, params["regularization"],
@@ -574,7 +728,7 @@ class ALS(Recommender):
             _check_nonnegative(row, "ratings")
         return row
 
-    def recalculate_user(self, items: Any, ratings: Any = None) -> np.ndarray:
+    def recalculate_user(self, items: Any, ratings: Any = None) -> Any:
         """Factors of a user (e.g. one not in training) from their interactions.
 
         The user's system is solved exactly (Cholesky) against the trained
@@ -590,9 +744,16 @@ class ALS(Recommender):
         Returns
         -------
         ndarray (factors,) of the model's dtype. No items: the zero vector.
+        With biases, ``(factors, bias)`` as :meth:`fastrec.SGDMF.recalculate_user`
+        (the ratings are then needed).
         """
         self._check_fitted()
-        return self._solve_new_rows(self._interaction_rows(items, ratings, "items"))[0]
+        if self._validated_params()["biases"] and ratings is None:
+            raise ValueError("ratings are needed to fold in a user of explicit ALS with biases")
+        solved = self._solve_new_rows(self._interaction_rows(items, ratings, "items"))[0]
+        if solved.shape[0] > self.item_factors_.shape[1]:
+            return solved[:-1].copy(), float(solved[-1])
+        return solved
 
     def recommend_new_user(
         self, items: Any, ratings: Any = None, n: int = 10, exclude_seen: bool = True
@@ -606,7 +767,10 @@ class ALS(Recommender):
         n = check_int(n, "n", minimum=1)
         row = self._interaction_rows(items, ratings, "items")
         factors = self._solve_new_rows(row)
-        scores = factor_scores(factors, self.item_factors_)
+        if factors.shape[1] > self.item_factors_.shape[1]:  # biases: the user's is the same
+            scores = factor_scores(factors[:, :-1], self.item_factors_, self.item_bias_)
+        else:
+            scores = factor_scores(factors, self.item_factors_)
         exclude = None
         if exclude_seen:
             exclude = check_csr(row, "items", dtype=np.float32)
@@ -667,11 +831,17 @@ class ALS(Recommender):
             matrix, user_ids, self._items.ids, implicit=bool(self._implicit_data), _trusted=True
         )
         solved = self._solve_new_rows(rows)
-        user_factors = np.zeros((n_users, self.user_factors_.shape[1]), self.user_factors_.dtype)
+        k = self.user_factors_.shape[1]
+        user_factors = np.zeros((n_users, k), self.user_factors_.dtype)
         user_factors[: self.n_users_] = self.user_factors_
-        user_factors[uidx] = solved
+        user_factors[uidx] = solved[:, :k]
+        user_bias = np.zeros(n_users, self.user_factors_.dtype)
+        user_bias[: self.n_users_] = self.user_bias_
+        if solved.shape[1] > k:
+            user_bias[uidx] = solved[:, k]
         self._begin_fit(data)
         self.user_factors_ = user_factors
+        self.user_bias_ = user_bias
         self._end_fit()
         return self
 
@@ -688,12 +858,28 @@ class ALS(Recommender):
         )
         if self.implicit:
             return dots
+        if self._resolved_biases():
+            dots += self.intercept_ + self.user_bias_[uidx] + self.item_bias_[iidx]
         return np.clip(dots, self.rating_min_, self.rating_max_)
 
     def _score_users(self, uidx: np.ndarray) -> np.ndarray:
+        if self._resolved_biases():
+            return factor_scores(
+                self.user_factors_[uidx], self.item_factors_, item_offset=self.item_bias_,
+                row_offset=self.intercept_ + self.user_bias_[uidx].astype(np.float64),
+            )  # fmt: skip
         return factor_scores(self.user_factors_[uidx], self.item_factors_)
 
     def _factor_parts(self):
+        if self._resolved_biases():
+            # x_u . y_i + c_i by the fused kernel; mu + b_u is added afterwards
+            dtype = self.user_factors_.dtype
+            return (
+                np.ascontiguousarray(self.user_factors_),
+                np.ascontiguousarray(self.item_factors_, dtype=dtype),
+                np.ascontiguousarray(self.item_bias_, dtype=dtype),
+                self.intercept_ + self.user_bias_.astype(np.float64),
+            )
         # recommend ranks user_factors_ @ item_factors_.T with the fused kernel
         return (
             np.ascontiguousarray(self.user_factors_),
@@ -710,7 +896,12 @@ class ALS(Recommender):
 
     # ------------------------------------------------------------- persistence
     def _get_state(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
+        state = {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
+        if self._resolved_biases():
+            state["user_bias"] = self.user_bias_
+            state["item_bias"] = self.item_bias_
+            state["intercept"] = np.array([self.intercept_], dtype=np.float64)
+        return state
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         k = check_int(self.factors, "factors", minimum=1)
@@ -719,4 +910,15 @@ class ALS(Recommender):
         item = expect_array(state, "item_factors", (self.n_items_, k))
         self.user_factors_ = np.ascontiguousarray(user, dtype=dtype)
         self.item_factors_ = np.ascontiguousarray(item, dtype=dtype)
+        self.user_bias_ = np.zeros(self.n_users_, dtype=dtype)
+        self.item_bias_ = np.zeros(self.n_items_, dtype=dtype)
+        self.intercept_ = 0.0
+        if self._resolved_biases():
+            if "user_bias" not in state and self.biases is None:
+                # written before explicit ALS had biases: a model without them
+                self.biases = False
+            else:
+                self.user_bias_ = expect_array(state, "user_bias", (self.n_users_,)).astype(dtype)
+                self.item_bias_ = expect_array(state, "item_bias", (self.n_items_,)).astype(dtype)
+                self.intercept_ = float(expect_array(state, "intercept", (1,))[0])
         self.history_ = []

@@ -476,7 +476,7 @@ def expect_array(
     return np.ascontiguousarray(arr)
 
 
-_MODEL_MODULES = ("baseline", "knn", "sgd", "als", "mlp")
+_MODEL_MODULES = ("baseline", "knn", "sgd", "als", "mlp", "svdpp")
 
 
 def _import_model_modules() -> None:
