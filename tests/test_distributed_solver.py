@@ -47,6 +47,7 @@ def test_blocks_give_the_fit_bit_for_bit(backend, implicit, solver, dtype):
     model = fr.ALS(
         factors=8, iterations=2, regularization=0.05, alpha=2.0, implicit=implicit,
         solver=solver, dtype=dtype.__name__, random_state=0, backend=backend, num_threads=2,
+        biases=False,
     )  # fmt: skip
     model.fit(X)
     U, V = _blocked_fit(
