@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 
 def _compiler_accepts(flags: list[str], code: str) -> bool:
@@ -103,17 +103,17 @@ def _extensions():
     )
 
 
+def _packages() -> list[str]:
+    """Every package, found on disk: ``fastrec`` and its subpackages, and ``kernels/``
+    (with its subpackages) installed as ``fastrec._kernels``. A new subpackage is
+    picked up without editing this file; a listed one cannot be forgotten."""
+    found = find_packages(include=["fastrec", "fastrec.*"])
+    kernels = ["fastrec._kernels"] + [f"fastrec._kernels.{p}" for p in find_packages("kernels")]
+    return sorted(found + kernels)
+
+
 setup(
-    packages=[
-        "fastrec",
-        "fastrec.models",
-        "fastrec.datasets",
-        "fastrec.nn",
-        "fastrec.distributed",
-        "fastrec._kernels",
-        "fastrec._kernels.numba",
-        "fastrec._kernels.cython",
-    ],
+    packages=_packages(),
     package_dir={"fastrec": "fastrec", "fastrec._kernels": "kernels"},
     package_data={"fastrec._kernels.cython": ["*.pyx", "*.pxd"]},
     ext_modules=_extensions(),

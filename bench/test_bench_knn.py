@@ -37,7 +37,8 @@ def small():
 
 
 def _fit_predict(cls, backend, train, raw_u, raw_i):
-    model = cls(k=40, num_threads=2, backend=backend).fit(train)
+    model = cls(k=40, similarity="pearson", shrinkage=0.0, num_threads=2, backend=backend)
+    model.fit(train)
     return model.predict(raw_u, raw_i)
 
 

@@ -13,8 +13,41 @@ import importlib
 from typing import Any
 
 from ._version import __version__
-from .data import Interactions
-from .topk import topk
+
+
+def _check_kernels() -> None:
+    """Fail at import, in one line, when the compiled kernels cannot be found.
+
+    The usual cause: Python was started in fastrec's source folder after a
+    plain ``pip install .``, so the local ``fastrec/`` folder (which has no
+    ``_kernels``: they live in ``kernels/`` and are mapped there on install)
+    hides the installed package.
+    """
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("fastrec._kernels") is not None:
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    if os.path.isfile(os.path.join(root, "setup.py")) and os.path.isdir(
+        os.path.join(root, "kernels")
+    ):
+        raise ImportError(
+            f"fastrec was imported from its source tree ({here}), which hides the installed "
+            "package and has no compiled kernels (fastrec._kernels): run Python from another "
+            "folder, or install in development mode with `pip install -e .` in that folder"
+        )
+    raise ImportError(
+        f"fastrec's kernels (fastrec._kernels) are missing from this installation ({here}): "
+        "reinstall fastrec (`pip install --force-reinstall fastrec`)"
+    )
+
+
+_check_kernels()
+
+from .data import Interactions  # noqa: E402
+from .topk import topk  # noqa: E402
 
 _LAZY = {
     "similarity": ("fastrec.neighbours", "similarity"),

@@ -40,8 +40,22 @@ def cython_available() -> bool:
     return _cython_error() is None
 
 
+@cache
+def _numba_error() -> str | None:
+    """None when the Numba kernel package imports, else why it does not."""
+    try:
+        importlib.import_module(f"{_KERNEL_PACKAGE}.numba")
+        importlib.import_module("numba")
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
 def available_backends() -> list[str]:
-    return ["numba"] + (["cython"] if cython_available() else [])
+    """The backends whose kernels import here (what ``show_config`` reports)."""
+    return (["numba"] if _numba_error() is None else []) + (
+        ["cython"] if cython_available() else []
+    )
 
 
 def resolve_backend(backend: str) -> str:
@@ -49,7 +63,11 @@ def resolve_backend(backend: str) -> str:
     if not isinstance(backend, str) or backend not in ("auto",) + BACKENDS:
         raise ValueError(f"backend must be 'auto', 'numba' or 'cython', got {backend!r}")
     if backend == "auto":
-        return "cython" if cython_available() else "numba"
+        if cython_available():
+            return "cython"
+        if _numba_error() is not None:
+            raise ValueError(f"no fastrec backend is usable: {_numba_error()}")
+        return "numba"
     if backend == "cython" and not cython_available():
         raise ValueError(
             "backend='cython' is not available: the compiled extension did not import "
@@ -111,18 +129,11 @@ def cpu_count() -> int:
 
 
 def resolve_threads(num_threads: int) -> int:
-    """Validate ``num_threads`` (0 = all cores) and return a positive count."""
-    if isinstance(num_threads, bool) or not isinstance(num_threads, int | _np_integer()):
-        raise ValueError(f"num_threads must be an integer >= 0, got {num_threads!r}")
-    if num_threads < 0:
-        raise ValueError(f"num_threads must be >= 0 (0 means all cores), got {num_threads}")
-    return int(num_threads) if num_threads > 0 else cpu_count()
+    """Validate ``num_threads`` (0 = all cores, at most 4096) and return a positive count."""
+    from ._validation import check_num_threads
 
-
-def _np_integer():
-    import numpy as np
-
-    return np.integer
+    num_threads = check_num_threads(num_threads)
+    return num_threads if num_threads > 0 else cpu_count()
 
 
 @cache

@@ -47,17 +47,43 @@ def _load_data(spec: str):
 
     if spec == BUNDLED:
         return fr.datasets.movielens_small()
+    from .datasets.movielens import FormatError
+
     if not os.path.exists(spec):
         raise UsageError(f"data path {spec!r} does not exist (or pass {BUNDLED!r})")
+    _check_readable(spec, "data path", folder_ok=True)
     try:
         return fr.datasets.load_movielens(spec)
-    except ValueError as first:
-        if os.path.isfile(spec):  # a generic user,item,rating[,timestamp] CSV
+    except FormatError as first:
+        if os.path.isfile(spec):  # not a MovieLens layout: a generic user,item[,rating] CSV
             try:
                 return fr.datasets.load_csv(spec)
             except ValueError as second:
                 raise UsageError(f"cannot read {spec!r}: {second}") from None
         raise UsageError(str(first)) from None
+    except ValueError as exc:  # a MovieLens file with a fault: report that fault
+        raise UsageError(str(exc)) from None
+
+
+def _check_readable(path: str, what: str, folder_ok: bool = False) -> None:
+    """Refuse, without opening it, a path that is not a regular file (or folder).
+
+    A FIFO would block ``open`` until a writer appears, and a device such as
+    ``/dev/zero`` would be read without end.
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise UsageError(f"{what} {path!r}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode) and folder_ok:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise UsageError(f"{what} {path!r} is {kind}")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"{what} {path!r} is not readable (permission denied)")
 
 
 def _parse_params(cls, extra: list[str]) -> dict[str, Any]:
@@ -84,7 +110,7 @@ def _parse_params(cls, extra: list[str]) -> dict[str, Any]:
             )
         try:
             params[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
             params[name] = value  # a plain string, e.g. --similarity cosine
     return params
 
@@ -139,12 +165,24 @@ def cmd_recommend(args, extra) -> int:
         raise UsageError(f"unexpected arguments {' '.join(extra)}")
     if not os.path.exists(args.model):
         raise UsageError(f"model file {args.model!r} does not exist")
-    model = fr.load(args.model)
+    _check_readable(args.model, "model file")
+    try:
+        model = fr.load(args.model)
+    except Exception as exc:  # any fault of the file is the user's to fix: one line
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UsageError(
+            f"cannot load model file {args.model!r}: {type(exc).__name__}"
+            + (f": {detail}" if detail else "")
+        ) from None
+    if args.n < 1:
+        raise UsageError(f"-n must be >= 1, got {args.n}")
     user: Any = args.user
     ids = model.user_ids_
     if ids.dtype.kind in "iu":
         try:
             user = int(user)
+            if not -(2**63) <= user < 2**63:  # no integer id lies outside int64
+                raise ValueError
         except ValueError:
             raise UsageError(
                 f"unknown user {args.user!r} (this model's user ids are integers)"
@@ -155,11 +193,15 @@ def cmd_recommend(args, extra) -> int:
             f"unknown user {args.user!r}: not in the model's training data "
             "(pass --allow-unknown to get the most popular items)"
         )
-    items, scores = model.recommend([user], n=args.n)
+    items, scores = model.recommend([user], n=args.n)  # n beyond the catalogue is clamped
     titles = {}
     if args.titles:
+        if args.titles != BUNDLED:
+            if not os.path.exists(args.titles):
+                raise UsageError(f"titles path {args.titles!r} does not exist")
+            _check_readable(args.titles, "titles path", folder_ok=True)
         titles = fr.datasets.movie_titles(None if args.titles == BUNDLED else args.titles)
-    print(f"top {args.n} for user {user}:")
+    print(f"top {items.shape[1]} for user {user}:")
     for rank, (item, score) in enumerate(zip(items[0].tolist(), scores[0].tolist()), 1):
         if item is None or score == float("-inf"):
             continue
@@ -215,8 +257,14 @@ def cmd_bench(args, extra) -> int:
 
     if extra:
         raise UsageError(f"unexpected arguments {' '.join(extra)}")
-    if args.scale <= 0:
-        raise UsageError(f"--scale must be > 0, got {args.scale}")
+    if not args.scale > 0 or args.scale == float("inf"):
+        raise UsageError(f"--scale must be a finite number > 0, got {args.scale}")
+    from ._validation import check_num_threads
+
+    try:
+        check_num_threads(args.threads)
+    except ValueError as exc:
+        raise UsageError(f"--threads: {exc}") from None
     families = args.only.split(",") if args.only else list(benchmarks.FAMILIES)
     for f in families:
         if f not in benchmarks.FAMILIES:
@@ -255,14 +303,15 @@ def cmd_demo(args, extra) -> int:
     specs = [
         ("ItemKNN", "itemknn", {"k": 40}),
         ("UserKNN", "userknn", {"k": 40}),
+        ("Popularity", "popularity", {}),
         ("SGDMF", "sgdmf", {"factors": 64, "epochs": 20, "random_state": 0}),
         ("ALS (implicit)", "als", {"factors": 64, "iterations": 15, "random_state": 0}),
         ("MLPRecommender", "mlp", {"epochs": 10 if not args.quick else 2, "random_state": 0}),
         ("SVDpp", "svdpp", {"epochs": 20 if not args.quick else 5, "random_state": 0}),
     ]
     if args.quick:
-        specs[2][2]["epochs"] = 5
-        specs[3][2]["iterations"] = 5
+        specs[3][2]["epochs"] = 5
+        specs[4][2]["iterations"] = 5
     rows = []
     fitted = {}
     for label, key, params in specs:
@@ -299,7 +348,9 @@ def cmd_demo(args, extra) -> int:
         )
     print(
         "(RMSE/MAE on held-out ratings; ranking metrics over all items, seen ones excluded. "
-        "ALS is trained as implicit feedback, so it has no rating error.)"
+        "ALS is trained as implicit feedback, so it has no rating error. The kNN "
+        "models rank by the neighbourhood sum (ranking='sum') and predict with the "
+        "mean-centred formula; Popularity is the non-personalised reference.)"
     )
     if fitted:
         user = 1
@@ -317,8 +368,17 @@ def cmd_demo(args, extra) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (``fastrec <cmd>: error: ...``), status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        text = " ".join(message.split())
+        print(f"{self.prog}: error: {text} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fastrec", description="fastrec: fast recommender kernels")
+    p = _Parser(prog="fastrec", description="fastrec: fast recommender kernels")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="train every model on the bundled MovieLens data")
@@ -389,9 +449,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args, extra) or 0)
     except UsageError as exc:
-        print(f"fastrec: error: {exc}", file=sys.stderr)
-    except (ValueError, OSError) as exc:
-        print(f"fastrec: error: {exc}", file=sys.stderr)
+        print(f"fastrec: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    except (ValueError, OSError, OverflowError, MemoryError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"fastrec: error: {text}", file=sys.stderr)
     except KeyboardInterrupt:
         print("fastrec: interrupted", file=sys.stderr)
         return 130

@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import as_float_array, check_choice, check_csr, check_finite
+from ._validation import (
+    as_float_array,
+    check_choice,
+    check_csr,
+    check_finite,
+    check_ids,
+    check_timestamps,
+)
 
 __all__ = ["Interactions"]
 
@@ -33,10 +40,7 @@ class IdVocabulary:
     """
 
     def __init__(self, ids: Any, name: str):
-        ids = np.asarray(ids)
-        if ids.ndim != 1:
-            raise ValueError(f"{name} must be 1-dimensional, got shape {ids.shape}")
-        _check_no_missing(ids, name)
+        ids = check_ids(ids, name)
         self.ids = ids
         self.name = name
         self._dict: dict | None = None
@@ -51,7 +55,8 @@ class IdVocabulary:
                         f"{name} must be unique: {_show(ids[dup])!r} at position {dup} repeats"
                     )
             self._order = order
-            self._sorted = sorted_ids
+            # integer ids are searched as int64 (check_ids guarantees they fit)
+            self._sorted = sorted_ids.astype(np.int64) if ids.dtype.kind in "iu" else sorted_ids
         except TypeError:  # ids of mixed kinds cannot be ordered
             self._order = self._sorted = None
             self._dict = {}
@@ -93,8 +98,15 @@ class IdVocabulary:
         raw = np.atleast_1d(raw)
         if raw.size == 0:
             return np.zeros(0, dtype=np.int64)
-        # (uint64 queries may not fit in int64: they take the general path)
-        dense = self._dense_table() if raw.dtype.kind in "iu" and raw.dtype != np.uint64 else None
+        if raw.dtype.kind == "u" and raw.dtype.itemsize >= 8:
+            # no id exceeds int64 (check_ids): larger queries are unknown, the rest compare as int64
+            big = raw > np.iinfo(np.int64).max
+            if big.any():
+                out = np.full(raw.shape, -1, dtype=np.int64)
+                out[~big] = self.lookup(raw[~big].astype(np.int64))
+                return out[0:1].reshape(()) if scalar else out
+            raw = raw.astype(np.int64)
+        dense = self._dense_table() if raw.dtype.kind in "iu" else None
         if dense is not None:
             lo, t = dense
             off = raw.astype(np.int64, copy=False) - lo
@@ -117,26 +129,12 @@ class IdVocabulary:
                         out[found] = self._order[pos[found]]
                     else:  # comparison between incomparable kinds
                         raise TypeError
-                except TypeError:
+                except (TypeError, OverflowError):  # e.g. a Python int beyond int64
                     d = {v: i for i, v in enumerate(self.ids.tolist())}
                     out = np.fromiter(
                         (d.get(v, -1) for v in raw.tolist()), dtype=np.int64, count=raw.size
                     )
         return out[0:1].reshape(()) if scalar else out
-
-
-def _check_no_missing(ids: np.ndarray, name: str) -> None:
-    if ids.dtype.kind == "f":
-        bad = ~np.isfinite(ids)
-        if bad.any():
-            pos = int(np.argmax(bad))
-            raise ValueError(
-                f"{name} must not be NaN or infinite: found {ids[pos]} at position {pos}"
-            )
-    elif ids.dtype.kind == "O":
-        for pos, v in enumerate(ids.tolist()):
-            if v is None or (isinstance(v, float) and v != v):
-                raise ValueError(f"{name} must not be missing (None/NaN): found at position {pos}")
 
 
 def _stable_sort(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,17 +164,16 @@ def _show(value: Any) -> Any:
 
 def _factorize(raw: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Codes (int32) and vocabulary of a 1-D array of raw ids."""
-    arr = np.asarray(raw)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
-    _check_no_missing(arr, name)
+    arr = check_ids(raw, name)
     if arr.dtype.kind in "iu" and arr.size:
         lo, hi = int(arr.min()), int(arr.max())
         if hi - lo < max(4 * arr.size, 1 << 20):  # dense range: O(n) table lookup
+            # offsets in int64: in the ids' own (narrow) dtype ``arr - lo`` would wrap
+            off = arr.astype(np.int64) - lo
             present = np.zeros(hi - lo + 1, dtype=bool)
-            present[arr - lo] = True
+            present[off] = True
             table = np.cumsum(present, dtype=np.int64) - 1
-            codes = table[arr - lo].astype(np.int32)
+            codes = table[off].astype(np.int32)
             return codes, (np.flatnonzero(present) + lo).astype(arr.dtype)
     try:
         vocab, codes = np.unique(arr, return_inverse=True)
@@ -235,13 +232,8 @@ class Interactions:
                 f"item_ids has {len(self._items)} entries but the matrix has "
                 f"{matrix.shape[1]} columns"
             )
-        if timestamps is not None:
-            timestamps = np.asarray(timestamps)
-            if timestamps.shape != (matrix.nnz,):
-                raise ValueError(
-                    f"timestamps must have one entry per stored rating ({matrix.nnz}), "
-                    f"got shape {timestamps.shape}"
-                )
+        if timestamps is not None and not _trusted:
+            timestamps = check_timestamps(timestamps, matrix.nnz)
         self._timestamps = timestamps
         self.implicit = bool(implicit)
 
@@ -271,11 +263,9 @@ class Interactions:
             or sum (the merged pair keeps its latest timestamp).
         """
         check_choice(duplicates, "duplicates", _DUPLICATE_POLICIES)
-        users = np.asarray(users)
-        items = np.asarray(items)
-        n = users.shape[0] if users.ndim else 0
-        if users.ndim != 1:
-            raise ValueError(f"users must be 1-dimensional, got shape {users.shape}")
+        users = check_ids(users, "users")
+        items = check_ids(items, "items")
+        n = users.shape[0]
         if items.shape != (n,):
             raise ValueError(f"users has {n} entries but items has shape {items.shape}")
         implicit = ratings is None
@@ -289,26 +279,7 @@ class Interactions:
             with np.errstate(over="ignore"):  # overflow is reported just below
                 values = values.astype(np.float32)
             check_finite(values, "ratings (as float32)")
-        ts = None
-        if timestamps is not None:
-            ts = np.asarray(timestamps)
-            if ts.shape != (n,):
-                raise ValueError(f"users has {n} entries but timestamps has shape {ts.shape}")
-            if ts.dtype.kind == "M":
-                nat = np.isnat(ts)
-                if nat.any():
-                    raise ValueError(
-                        f"timestamps must not be NaT: found at position {int(np.argmax(nat))}"
-                    )
-                ts = ts.astype("datetime64[ns]").view(np.int64)
-            else:
-                ts = (
-                    as_float_array(ts, "timestamps", dtype=np.float64)
-                    if ts.dtype.kind != "i"
-                    else ts
-                )
-                if ts.dtype.kind == "f" and np.all(ts == np.floor(ts)):
-                    ts = ts.astype(np.int64)
+        ts = None if timestamps is None else check_timestamps(timestamps, n)
         if n == 0:
             raise ValueError("empty data set: users, items (and ratings) have no entries")
         ucodes, user_ids = _factorize(users, "users")
@@ -417,6 +388,8 @@ class Interactions:
         n_users, n_items = m.shape
         user_ids = np.arange(n_users) if user_ids is None else user_ids
         item_ids = np.arange(n_items) if item_ids is None else item_ids
+        if timestamps is not None:
+            timestamps = check_timestamps(timestamps, m.nnz)
         return cls(m, user_ids, item_ids, timestamps, implicit=False, _trusted=True)
 
     # ---------------------------------------------------------------- properties

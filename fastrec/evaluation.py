@@ -129,13 +129,13 @@ def evaluate(
             q = query[start : start + batch_size]
             idx, _ = model._recommend_indices(
                 q,
-                k,
+                min(k, max(model.n_items_, 1)),  # longer lists could only hold padding
                 exclude_seen,
                 getattr(model, "backend", "auto"),
                 getattr(model, "num_threads", 0),
             )
-            values = M.ranking_metrics(
-                idx, rel[start : start + batch_size], k, n_rel[start : start + batch_size]
+            values = M._ranking(  # lists may be shorter than k (k > n_items): empty slots
+                idx, rel[start : start + batch_size], k, n_rel[start : start + batch_size], True
             )
             for m in RANKING_METRICS:
                 per_user[m].append(values[m])

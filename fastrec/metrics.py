@@ -21,6 +21,9 @@ hit indicators h_1..h_k of the top-k list:
 Each function returns the mean over rows with at least one relevant item (rows
 without are skipped, and ``per_user=True`` gives NaN for them).
 
+An item repeated within a list counts once, at its first (best) position: a
+later repeat is an empty slot, never a second hit, so no metric exceeds 1.
+
 Beyond accuracy, on the lists alone: ``coverage`` (share of the catalogue
 recommended at all), ``intra_list_diversity`` (mean pairwise dissimilarity
 within a list), ``novelty`` (mean self-information of the recommended items)
@@ -93,7 +96,7 @@ def _relevant_csr(relevant: Any, n_rows: int, n_items: int | None) -> sp.csr_mat
         raise ValueError("relevant must be a scipy.sparse matrix or a sequence of index arrays")
     if len(relevant) != n_rows:
         raise ValueError(f"relevant has {len(relevant)} rows but recommended has {n_rows}")
-    rows = [np.unique(np.asarray(r, dtype=np.int64)) for r in relevant]
+    rows = [_index_row(r, f"relevant[{pos}]") for pos, r in enumerate(relevant)]
     lengths = np.array([r.shape[0] for r in rows], dtype=np.int64)
     indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     if indices.size and indices.min() < 0:
@@ -104,8 +107,29 @@ def _relevant_csr(relevant: Any, n_rows: int, n_items: int | None) -> sp.csr_mat
     return sp.csr_matrix((np.ones(indices.shape[0]), indices, indptr), shape=(n_rows, width))
 
 
-def _hits(recommended: Any, relevant: Any, k: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(hits (n, k) bool, n_relevant (n,)) for the top-k lists."""
+def _index_row(values: Any, name: str) -> np.ndarray:
+    """One row of item indices as sorted unique int64 (refusing what would wrap)."""
+    try:
+        arr = np.asarray(values)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be a 1-D array of item indices: {exc}") from None
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer item indices, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds {arr.max()}, which is not an item index")
+    return np.unique(arr.astype(np.int64).ravel())
+
+
+def _hits(
+    recommended: Any, relevant: Any, k: int | None, short_lists: bool = False
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(hits (n, min(k, width)) bool, n_relevant (n,), k) for the top-k lists.
+
+    ``short_lists``: lists narrower than ``k`` are allowed, their missing
+    slots empty (``evaluate`` with ``k`` above the number of items).
+    """
     rec = np.asarray(recommended)
     if rec.ndim != 2:
         raise ValueError(f"recommended must be 2-D (n_users, k), got shape {rec.shape}")
@@ -114,9 +138,13 @@ def _hits(recommended: Any, relevant: Any, k: int | None) -> tuple[np.ndarray, n
     if k is None:
         k = rec.shape[1]
     k = check_int(k, "k", 1)
-    if k > rec.shape[1]:
+    if k > rec.shape[1] and not short_lists:
         raise ValueError(f"k={k} is larger than the lists in recommended ({rec.shape[1]})")
-    rec = rec[:, :k].astype(np.int64)
+    rec = rec[:, : min(k, rec.shape[1])]
+    if rec.dtype.kind == "u" and rec.size and rec.max() > np.iinfo(np.int64).max:
+        pos = np.unravel_index(int(np.argmax(rec > np.iinfo(np.int64).max)), rec.shape)
+        raise ValueError(f"recommended[{pos[0]}, {pos[1]}] = {rec[pos]} is not an item index")
+    rec = _first_occurrences(rec.astype(np.int64))
     n = rec.shape[0]
     rel = _relevant_csr(relevant, n, int(rec.max(initial=-1)) + 1)
     n_items = max(rel.shape[1], int(rec.max(initial=-1)) + 1, 1)
@@ -127,7 +155,23 @@ def _hits(recommended: Any, relevant: Any, k: int | None) -> tuple[np.ndarray, n
     hits = (rec >= 0) & (rel_keys.shape[0] > 0)
     if rel_keys.shape[0]:
         hits &= rel_keys[pos] == keys
-    return hits, np.diff(rel.indptr).astype(np.int64)
+    return hits, np.diff(rel.indptr).astype(np.int64), k
+
+
+def _first_occurrences(rec: np.ndarray) -> np.ndarray:
+    """``rec`` with every repeat of an item within its row replaced by -1 (empty)."""
+    if rec.shape[1] < 2 or rec.size == 0:
+        return rec
+    order = np.argsort(rec, axis=1, kind="stable")  # equal items: earliest position first
+    srt = np.take_along_axis(rec, order, axis=1)
+    later = np.zeros(rec.shape, dtype=bool)
+    later[:, 1:] = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
+    if not later.any():
+        return rec
+    out = rec.copy()
+    rows = np.broadcast_to(np.arange(rec.shape[0])[:, None], rec.shape)
+    out[rows[later], order[later]] = -1
+    return out
 
 
 def _average(per_user: np.ndarray, n_rel: np.ndarray, return_per_user: bool):
@@ -146,17 +190,27 @@ def ranking_metrics(
     ``n_relevant`` overrides the size of each relevant set (e.g. to count
     relevant items that cannot be recommended at all); default: as given.
     """
-    hits, n_rel = _hits(recommended, relevant, k)
+    return _ranking(recommended, relevant, k, n_relevant)
+
+
+def _ranking(
+    recommended: Any, relevant: Any, k: int | None, n_relevant: Any, short_lists: bool = False
+) -> dict[str, np.ndarray]:
+    hits, n_rel, kk = _hits(recommended, relevant, k, short_lists)
     if n_relevant is not None:
         n_rel = np.asarray(n_relevant, dtype=np.int64)
         if n_rel.shape != (hits.shape[0],):
             raise ValueError(f"n_relevant must have shape ({hits.shape[0]},), got {n_rel.shape}")
-    kk = hits.shape[1]
+        if n_rel.size and n_rel.min() < 0:
+            raise ValueError(f"n_relevant must be >= 0: found {int(n_rel.min())}")
     h = hits.astype(np.float64)
     n_hits = h.sum(axis=1)
-    ranks = np.arange(1, kk + 1, dtype=np.float64)
+    ranks = np.arange(1, h.shape[1] + 1, dtype=np.float64)
     discounts = 1.0 / np.log2(ranks + 1.0)
-    ideal = np.concatenate(([0.0], np.cumsum(discounts)))[np.minimum(n_rel, kk)]
+    # the ideal list has min(|R|, k) hits (k may exceed the lists' width: no allocation of k)
+    n_ideal = np.minimum(n_rel, min(kk, 2**62))  # (k may be any Python int)
+    ideal_ranks = np.arange(1, int(n_ideal.max(initial=0)) + 1, dtype=np.float64)
+    ideal = np.concatenate(([0.0], np.cumsum(1.0 / np.log2(ideal_ranks + 1.0))))[n_ideal]
     cum_hits = np.cumsum(h, axis=1)
     first = np.where(hits.any(axis=1), np.argmax(hits, axis=1) + 1, 0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -164,7 +218,7 @@ def ranking_metrics(
             "precision": n_hits / kk,
             "recall": n_hits / n_rel,
             "ndcg": (h * discounts).sum(axis=1) / ideal,
-            "map": (h * cum_hits / ranks).sum(axis=1) / np.minimum(n_rel, kk),
+            "map": (h * cum_hits / ranks).sum(axis=1) / n_ideal,
             "hit_rate": (n_hits > 0).astype(np.float64),
             "mrr": np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0),
         }

@@ -48,8 +48,23 @@ in both, whatever their values; ``count = |C|``).
     section 3.1.3). With ``axis="users"`` it is the mirror image (ratings
     centred on item means).
 
-The three cosine kinds are a transform of the data done once in Python
-(centre, scale to unit norm), then a sparse dot product.
+``"tfidf"``
+    The weighting of implicit's ``TFIDFRecommender``: each vector is a
+    document, each column a term; an entry becomes ``sqrt(x) * idf`` with
+    ``idf = log(n) - log(1 + df)`` (``n`` the number of rows, ``df`` the
+    column's number of stored entries), then cosine of the weighted vectors.
+    Rarely shared columns (users who rated few items, for ``axis="items"``)
+    weigh more. Needs non-negative values.
+``"bm25"``
+    The weighting of implicit's ``BM25Recommender`` (``K1 = 1.2``,
+    ``B = 0.75``, :data:`BM25_K1`, :data:`BM25_B`): an entry becomes
+    ``x (K1 + 1) / (K1 ((1 - B) + B len / avg_len) + x) * idf``, ``len`` the
+    sum of its vector's values and ``avg_len`` its mean over the vectors, then
+    the plain dot product of the weighted vectors (not normalised, as implicit).
+    Needs non-negative values.
+
+The cosine kinds, tfidf and bm25 are a transform of the data done once in
+Python (centre or weight, scale to unit norm), then a sparse dot product.
 
 Options and degenerate cases
 ----------------------------
@@ -65,7 +80,8 @@ Options and degenerate cases
   exactly 0 (degenerate or not) is **never stored**: the implicit zeros of the
   sparse output mean "similarity 0 or no common support". This costs nothing
   for neighbourhood models, where a zero weight contributes nothing.
-- Values are clipped to [-1, 1]; the cosine kinds accumulate in ``dtype``,
+- Values are clipped to [-1, 1] (except bm25's, which are not normalised);
+  the cosine kinds accumulate in ``dtype``,
   pearson in float64 (then rounded to ``dtype``).
 - Each row of the output holds at most ``k`` entries sorted by descending
   similarity, ties by ascending index (so its column indices are *not*
@@ -98,7 +114,10 @@ __all__ = [
     "similarity_rows",
 ]
 
-KINDS = ("pearson", "centered_cosine", "cosine", "adjusted_cosine")
+KINDS = ("pearson", "centered_cosine", "cosine", "adjusted_cosine", "tfidf", "bm25")
+#: BM25 parameters of ``kind="bm25"`` (implicit's ``BM25Recommender`` defaults).
+BM25_K1 = 1.2
+BM25_B = 0.75
 AXES = ("users", "items")
 
 
@@ -205,7 +224,7 @@ def prepare(
     matrix : scipy.sparse matrix (n, m)
         The vectors to compare are its **rows** (pass ``X.T`` for items of a
         users x items matrix ``X``). Finite values; sorted, unique indices.
-    kind : {"pearson", "centered_cosine", "cosine", "adjusted_cosine"}
+    kind : {"pearson", "centered_cosine", "cosine", "adjusted_cosine", "tfidf", "bm25"}
     matrix_T : scipy.sparse matrix (m, n), optional
         ``matrix.T`` as CSR, if the caller already has it (for example the
         users x items matrix when comparing items); computed otherwise. Only
@@ -247,6 +266,35 @@ def _prepare_checked(
         col_mean = _row_means(matrix_T.indptr, at)
         a = a - col_mean[matrix.indices]
         at = at - col_mean[at_rows]
+    elif kind in ("tfidf", "bm25"):
+        if a.size and a.min() < 0:
+            pos = int(np.argmin(a))
+            raise ValueError(
+                f"kind={kind!r} needs non-negative values, got {a[pos]} in row "
+                f"{int(a_rows[pos])}, column {int(matrix.indices[pos])}"
+            )
+        # rows are documents, columns terms: idf per column
+        idf = np.log(float(n)) - np.log1p(np.diff(matrix_T.indptr).astype(np.float64))
+        if kind == "tfidf":
+            a = np.sqrt(a) * idf[matrix.indices]
+            at = np.sqrt(at) * idf[at_rows]
+        else:
+            length = _row_reduce(np.add, matrix.indptr, a, 0.0)
+            avg = length.mean() if n else 0.0
+            norm = (1.0 - BM25_B) + BM25_B * np.divide(
+                length, avg, out=np.zeros_like(length), where=avg > 0
+            )
+            a = a * (BM25_K1 + 1.0) / (BM25_K1 * norm[a_rows] + a) * idf[matrix.indices]
+            at = at * (BM25_K1 + 1.0) / (BM25_K1 * norm[matrix_T.indices] + at) * idf[at_rows]
+            a[~np.isfinite(a)] = 0.0  # 0 / 0 for a zero value in an all-zero row
+            at[~np.isfinite(at)] = 0.0
+            valid = _row_reduce(np.add, matrix.indptr, a * a, 0.0) > 0
+            return PreparedMatrix(
+                kind,
+                _with_data(matrix, a, dtype),
+                _with_data(matrix_T, at, dtype),
+                valid.astype(np.uint8),
+            )
     # scale every row to unit norm: the similarity becomes a dot product
     norm = np.sqrt(_row_reduce(np.add, matrix.indptr, a * a, 0.0))
     valid = norm > 0
@@ -398,6 +446,7 @@ def _run(
                 *_heaps(n_sets, prepared.n, k, a.dtype),
                 out_idx,
                 out_val,
+                prepared.kind != "bm25",
             )
         elif prepared.kind == "pearson":
             kernel = _backend.get_kernel("similarity", "pearson_topk", backend)
@@ -423,6 +472,7 @@ def _run(
                 min_similarity,
                 out_idx,
                 out_val,
+                prepared.kind != "bm25",
             )
     return out_idx, out_val
 
@@ -452,7 +502,7 @@ def similarity_rows(
         ``kind`` must be None or its kind, and ``matrix_T``/``dtype`` are ignored.
     rows : array_like of int (n_rows,), optional
         Query rows, each in ``[0, n)``, repeats allowed; default all rows.
-    kind : {"pearson", "centered_cosine", "cosine", "adjusted_cosine"}
+    kind : {"pearson", "centered_cosine", "cosine", "adjusted_cosine", "tfidf", "bm25"}
     k : int >= 1
         Neighbours kept per query row (``k >= n`` keeps every candidate).
     min_support : int >= 0
@@ -542,7 +592,7 @@ def similarity(
     X_or_csr : Interactions or scipy.sparse matrix (n_users, n_items)
         Ratings, users x items. Stored entries are the ratings (explicit zeros
         count as rated); missing entries are unknown, not zero.
-    kind : {"pearson", "centered_cosine", "cosine", "adjusted_cosine"}
+    kind : {"pearson", "centered_cosine", "cosine", "adjusted_cosine", "tfidf", "bm25"}
         See the module docstring.
     axis : {"items", "users"}
         Compare items (columns) or users (rows).

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _backend
-from ._validation import as_float_array, check_csr, check_int
+from ._validation import check_csr, check_scores, clamp_count
 
 __all__ = ["topk"]
 
@@ -25,9 +25,12 @@ def topk(
     Parameters
     ----------
     scores : array_like, shape (n_rows, n_cols), float32 or float64
-        Finite scores; ``-inf`` is allowed and ranks last. NaN is an error.
+        Real scores (integers are converted to float32); ``-inf`` is allowed
+        and ranks last. NaN is a ``ValueError`` naming its position; object,
+        string and complex arrays are refused (``ValueError``), not converted.
     k : int >= 1
-        How many entries to keep per row. ``k`` larger than ``n_cols`` is allowed.
+        How many entries to keep per row. ``k`` larger than ``n_cols`` is
+        clamped to ``n_cols``: the result has ``min(k, n_cols)`` columns.
     exclude : scipy.sparse matrix, shape (n_rows, n_cols), optional
         Entries (its stored positions, whatever their values) never returned,
         e.g. the items each user has already seen.
@@ -36,23 +39,22 @@ def topk(
 
     Returns
     -------
-    idx : ndarray (n_rows, k) int32
+    idx : ndarray (n_rows, min(k, n_cols)) int32
         Column indices, by descending score, ties by ascending column. When a
-        row has fewer than ``k`` candidates, the remaining slots hold -1.
-    val : ndarray (n_rows, k), dtype of ``scores``
+        row has fewer candidates (excluded entries), the remaining slots hold -1.
+    val : ndarray (n_rows, min(k, n_cols)), dtype of ``scores``
         The matching scores; ``-inf`` in padded slots.
     """
-    scores = np.asarray(scores)
-    if scores.ndim != 2:
-        raise ValueError(f"scores must be 2-dimensional (n_rows, n_cols), got shape {scores.shape}")
-    if scores.dtype.kind == "f" and np.isnan(scores).any():
-        bad = np.flatnonzero(np.isnan(scores.ravel()))[0]
-        pos = tuple(int(i) for i in np.unravel_index(bad, scores.shape))
-        raise ValueError(f"scores must not contain NaN: found one at position {pos}")
-    scores = as_float_array(scores, "scores", finite=False)
-    k = check_int(k, "k", minimum=1)
+    scores = check_scores(scores, "scores")
+    k = clamp_count(k, "k", scores.shape[1])
+    _backend.resolve_backend(backend)
+    _backend.resolve_threads(num_threads)
     if exclude is not None:
         exclude = check_csr(exclude, "exclude", shape=scores.shape, finite=False)
+    if scores.shape[1] == 0:
+        return np.empty((scores.shape[0], 0), np.int32), np.empty(
+            (scores.shape[0], 0), scores.dtype
+        )
     return topk_unchecked(scores, k, exclude, backend, num_threads)
 
 

@@ -53,6 +53,10 @@ def similarity_matrix(R, M, kind="pearson", min_support=1, shrinkage=0.0, define
                 xc = x - x.mean()
                 yc = y - y.mean()
                 s = float(xc @ yc) / np.sqrt(float(xc @ xc) * float(yc @ yc))
+                # the kernels' one-pass sums are exact on the 0.5 grid; the two-pass
+                # means leave rounding noise that can break exact ties (two
+                # correlations of 1) or make an exact 0 positive: round it away
+                s = round(s, 12)
             else:
                 s = float(V[a, common] @ V[b, common])
             if shrinkage > 0:
@@ -213,3 +217,151 @@ def similar_rows_reference(R, M, kind, min_support, shrinkage, x, n, positive_on
         idx[j] = x2
         val[j] = S[x, x2]
     return idx, val
+
+
+# ------------------------------------------------- top-N, centring, baselines
+def support_cosine_matrix(V, M, min_support=1, shrinkage=0.0):
+    """Dense cosine over the co-rated support of the rows of ``V`` (surprise's
+    ``pearson_baseline`` when ``V`` holds baseline residuals), shrunk by
+    ``(n - 1) / (n - 1 + shrinkage)``; 0 for no similarity (n < 2 or below
+    ``min_support``, or a zero sum of squares on the support)."""
+    n = V.shape[0]
+    S = np.zeros((n, n))
+    for a in range(n):
+        for b in range(n):
+            if a == b:
+                continue
+            common = M[a] & M[b]
+            c = int(common.sum())
+            if c < max(2, min_support):
+                continue
+            x = V[a, common].astype(np.float64)
+            y = V[b, common].astype(np.float64)
+            sxx, syy = float(x @ x), float(y @ y)
+            if sxx == 0.0 or syy == 0.0:
+                continue
+            s = float(x @ y) / np.sqrt(sxx * syy)
+            if shrinkage > 0:
+                s *= (c - 1) / (c - 1 + shrinkage)
+            S[a, b] = s
+    return S
+
+
+def predict_scaled(S, R, M, means, scales, x, y, k, centered):
+    """(prediction or None, count): KNNWithZScore when ``scales`` are standard
+    deviations, KNNWithMeans when they are ones, KNNBasic when not centred."""
+    nb = neighbours(S, M, x, y, k)
+    if not nb:
+        return None, 0
+    s = np.array([S[x, x2] for x2 in nb])
+    r = np.array([R[x2, y] for x2 in nb], dtype=np.float64)
+    if centered:
+        z = (r - means[nb]) / scales[nb]
+        return means[x] + scales[x] * float(s @ z) / s.sum(), len(nb)
+    return float(s @ r) / s.sum(), len(nb)
+
+
+def top_positive(S, x, k):
+    """The k x2 != x with the highest positive S[x, x2] (ties: lower x2)."""
+    cands = [x2 for x2 in range(S.shape[0]) if x2 != x and S[x, x2] > 0]
+    cands.sort(key=lambda x2: (-S[x, x2], x2))
+    return cands[:k]
+
+
+def user_topn_scores(S, R, M, means, scales, u, k, weighted):
+    """score(u, i) = sum over u's k nearest users v (positive similarity) who
+    rated i of S[u, v] (plain) or S[u, v] (r_vi - means[v]) / scales[v]."""
+    out = np.zeros(R.shape[1])
+    for v in top_positive(S, u, k):
+        for i in np.flatnonzero(M[v]):
+            out[i] += S[u, v] * ((R[v, i] - means[v]) / scales[v] if weighted else 1.0)
+    return out
+
+
+def item_topn_scores(S, W, M, u, k):
+    """score(u, i) = sum over i's k nearest items j (positive similarity) that
+    u rated of W[u, j] * S[i, j] (Deshpande and Karypis; W = 1 for the plain sum)."""
+    n_items = S.shape[0]
+    out = np.zeros(n_items)
+    for i in range(n_items):
+        for j in top_positive(S, i, k):
+            if M[u, j]:
+                out[i] += W[u, j] * S[i, j]
+    return out
+
+
+def baseline_als(R, M, n_epochs=10, reg_u=15.0, reg_i=10.0):
+    """scikit-surprise's ``baseline_als``, loop for loop: (mu, bu, bi)."""
+    mu = float(R[M].mean())
+    n_users, n_items = R.shape
+    bu = np.zeros(n_users)
+    bi = np.zeros(n_items)
+    for _ in range(n_epochs):
+        for i in range(n_items):
+            dev = 0.0
+            for u in np.flatnonzero(M[:, i]):
+                dev += R[u, i] - mu - bu[u]
+            bi[i] = dev / (reg_i + M[:, i].sum())
+        for u in range(n_users):
+            dev = 0.0
+            for i in np.flatnonzero(M[u]):
+                dev += R[u, i] - mu - bi[i]
+            bu[u] = dev / (reg_u + M[u].sum())
+    return mu, bu, bi
+
+
+def baseline_sgd(R, M, n_epochs=20, reg=0.02, lr=0.005):
+    """scikit-surprise's ``baseline_sgd`` over the ratings in (user, item) order."""
+    mu = float(R[M].mean())
+    bu = np.zeros(R.shape[0])
+    bi = np.zeros(R.shape[1])
+    for _ in range(n_epochs):
+        for u in range(R.shape[0]):
+            for i in np.flatnonzero(M[u]):
+                err = R[u, i] - (mu + bu[u] + bi[i])
+                bu[u] += lr * (err - reg * bu[u])
+                bi[i] += lr * (err - reg * bi[i])
+    return mu, bu, bi
+
+
+def weighting(R, M, kind, k1=1.2, b=0.75):
+    """implicit's ``tfidf_weight`` (then row-normalised) / ``bm25_weight`` of
+    the rows of ``R`` (documents) over its columns (terms), dense."""
+    n = R.shape[0]
+    df = M.sum(axis=0)
+    idf = np.log(n) - np.log1p(df)
+    V = np.zeros_like(R, dtype=np.float64)
+    if kind == "tfidf":
+        for a in range(n):
+            for c in np.flatnonzero(M[a]):
+                V[a, c] = np.sqrt(R[a, c]) * idf[c]
+            norm = np.sqrt((V[a] ** 2).sum())
+            V[a] = V[a] / norm if norm > 0 else 0.0
+    else:
+        length = np.array([R[a, M[a]].sum() for a in range(n)])
+        avg = length.mean()
+        for a in range(n):
+            ln = (1 - b) + b * length[a] / avg
+            for c in np.flatnonzero(M[a]):
+                V[a, c] = R[a, c] * (k1 + 1) / (k1 * ln + R[a, c]) * idf[c]
+    return V
+
+
+def weighted_dot_matrix(V, M, min_support=1, shrinkage=0.0):
+    """Dot products of the rows of ``V`` over their common support, shrunk by
+    ``n / (n + shrinkage)``, 0 below ``min_support`` (the bm25 / tfidf kinds)."""
+    n = V.shape[0]
+    S = np.zeros((n, n))
+    for a in range(n):
+        for c in range(n):
+            if a == c:
+                continue
+            common = M[a] & M[c]
+            cnt = int(common.sum())
+            if cnt == 0 or cnt < min_support:
+                continue
+            s = float(V[a, common] @ V[c, common])
+            if shrinkage > 0:
+                s *= cnt / (cnt + shrinkage)
+            S[a, c] = s
+    return S

@@ -162,3 +162,9 @@ def test_demo_runs_end_to_end():
         assert re.search(rf"^{re.escape(name)}\s+\d+\.\d+\s", out, re.M), (name, out)
     assert "not available" not in out
     assert "top 10 recommendations for user 1" in out
+    # the neighbourhood models list better than the most popular items (P@10 column)
+    p10 = {}
+    for name in ("ItemKNN", "UserKNN", "Popularity"):
+        cells = re.search(rf"^{name}\s+(.*)$", out, re.M).group(1).split()
+        p10[name] = float(cells[3])  # fit s, RMSE, MAE, P@10
+    assert p10["ItemKNN"] > p10["Popularity"] and p10["UserKNN"] > p10["Popularity"], out

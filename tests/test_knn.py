@@ -77,6 +77,7 @@ def test_predict_pairs_kernel(backend, dtype, case):
         *args,
         args[5],
         means,
+        np.ones_like(means),
         0,
         case["min_support"],
         case["shrinkage"],
@@ -106,6 +107,7 @@ def _predict_pairs(backend, args, means, case, targets, ptr, others):
         *args,
         args[5],
         means,
+        np.ones_like(means),
         0,
         case["min_support"],
         case["shrinkage"],
@@ -242,12 +244,14 @@ def test_score_user_based_kernel(backend, dtype, case, max_neighbors, min_k):
         *args,
         args[2],
         ref.user_mean,
+        np.ones_like(ref.user_mean),
         0,
         case["min_support"],
         case["shrinkage"],
         case["k"],
         min_k,
         case["centered"],
+        0,
         max_neighbors,
         users,
         fallback,
@@ -300,6 +304,7 @@ def test_score_item_based_kernel(backend, dtype, case, max_neighbors, min_k):
         nbr_T.indices.astype(np.int32),
         nbr_T.data.astype(dtype),
         ref.item_mean,
+        np.ones_like(ref.item_mean),
         case["k"],
         min_k,
         case["centered"],
@@ -363,7 +368,9 @@ model_case = st.fixed_dictionaries(
 def test_model_predict_and_recommend(backend, cls, case):
     train, R, M, raw_u, raw_i = make_split(case["seed"])
     params = {k: v for k, v in case.items() if k != "seed"}
-    model = cls(backend=backend, num_threads=2, **params).fit(train)
+    model = cls(
+        backend=backend, num_threads=2, ranking="rating", similarity="pearson", **params
+    ).fit(train)
     ref = NaiveKNN(R, M, cls is UserKNN, **params)
     got = model.predict(raw_u, raw_i)
     ui = _ref_index(train, raw_u, "users")
@@ -456,7 +463,7 @@ def test_predictions_clipped_to_rating_range(cls):
 @pytest.mark.parametrize("cls", MODELS)
 def test_similar_items_users(cls):
     train, R, M, _, _ = make_split(5)
-    model = cls(min_support=2).fit(train)
+    model = cls(similarity="pearson", min_support=2, shrinkage=0.0).fit(train)
     Rx, Mx = (R, M) if cls is UserKNN else (R.T, M.T)
     ids = train.user_ids if cls is UserKNN else train.item_ids
     call = model.similar_users if cls is UserKNN else model.similar_items
@@ -512,7 +519,7 @@ def test_backends_agree(cls):
 def test_other_similarity_kinds(kind, cls):
     pytest.importorskip("fastrec.neighbours")
     train, R, M, raw_u, raw_i = make_split(13)
-    model = cls(similarity=kind, k=3).fit(train)
+    model = cls(similarity=kind, k=3, shrinkage=0.0).fit(train)
     ref = NaiveKNN(R, M, cls is UserKNN, k=3, kind=kind)
     ui = _ref_index(train, raw_u, "users")
     ii = _ref_index(train, raw_i, "items")
@@ -597,12 +604,444 @@ def test_matches_surprise_knnwithmeans():
             verbose=False,
         ).fit(ts)
         want = np.array([algo.predict(a, b).est for a, b in zip(tu, ti)])
-        got = cls(k=1000).fit(train).predict(tu, ti)
+        got = cls(k=1000, similarity="pearson", shrinkage=0.0).fit(train).predict(tu, ti)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
         # configured like surprise (fallback="global"): the same on every pair,
         # unknown users and items included
         au = np.concatenate([u[test_mask], [n_users + 5, 0]])
         ai = np.concatenate([i[test_mask], [0, n_items + 5]])
         want_all = np.array([algo.predict(a, b).est for a, b in zip(au, ai)])
-        got_all = cls(k=1000, fallback="global").fit(train).predict(au, ai)
+        got_all = (
+            cls(k=1000, similarity="pearson", shrinkage=0.0, fallback="global")
+            .fit(train)
+            .predict(au, ai)
+        )
         np.testing.assert_allclose(got_all, want_all, rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------ top-N scoring, centring, baselines
+from tests import reference_knn as ref_knn  # noqa: E402
+
+topn_case = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**31 - 1),
+        "n_x": st.integers(1, 10),
+        "n_y": st.integers(1, 9),
+        "density": st.sampled_from([0.2, 0.5, 0.9]),
+        "k": st.integers(1, 5),
+        "min_support": st.integers(0, 3),
+        "shrinkage": st.sampled_from([0.0, 2.5]),
+    }
+)
+
+
+def _residuals(R, M, seed):
+    """Baseline-like residuals on the mask (any values will do for the kernel)."""
+    rng = np.random.default_rng(seed)
+    return np.where(M, R - 2.5 + rng.normal(0, 0.3, R.shape), 0.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(case=topn_case, centered=st.booleans(), support_cosine=st.booleans())
+@settings(max_examples=15, deadline=None)
+def test_predict_pairs_scales_and_support_cosine(backend, dtype, case, centered, support_cosine):
+    """predict_pairs with z-score scales, and with kind 2 (pearson_baseline) similarities."""
+    R, M = random_ratings(case["seed"], case["n_x"], case["n_y"], case["density"])
+    rng = np.random.default_rng(case["seed"] + 1)
+    means = rng.uniform(1.0, 4.0, case["n_x"])
+    scales = rng.uniform(0.5, 2.0, case["n_x"])
+    args = kernel_csr(R, M, dtype)
+    if support_cosine:
+        V = _residuals(R, M, case["seed"])
+        S = ref_knn.support_cosine_matrix(V, M, case["min_support"], case["shrinkage"])
+        vargs = kernel_csr(V, M, dtype)
+        # the residual structure equals the ratings' (no residual is exactly 0)
+        args = args[:2] + [vargs[2]] + args[3:5] + [vargs[5]]
+        kind = 2
+    else:
+        S = similarity_matrix(R, M, "pearson", case["min_support"], case["shrinkage"])
+        kind = 0
+    xs, ys = np.meshgrid(np.arange(case["n_x"]), np.arange(case["n_y"]), indexing="ij")
+    xs, ys = xs.ravel().astype(np.int32), ys.ravel().astype(np.int32)
+    starts = np.arange(0, xs.shape[0] + 1, case["n_y"], dtype=np.int64)
+    pred = np.empty(xs.shape[0])
+    count = np.empty(xs.shape[0], dtype=np.int32)
+    ratings = kernel_csr(R, M, dtype)[5]
+    _backend.get_kernel("knn", "predict_pairs", backend)(
+        *args,
+        ratings,
+        means,
+        scales,
+        kind,
+        case["min_support"],
+        case["shrinkage"],
+        case["k"],
+        centered,
+        np.arange(case["n_x"], dtype=np.int32),
+        starts,
+        ys,
+        pred,
+        count,
+    )
+    for q in range(xs.shape[0]):
+        want, n = ref_knn.predict_scaled(S, R, M, means, scales, xs[q], ys[q], case["k"], centered)
+        assert count[q] == n
+        if want is not None:
+            np.testing.assert_allclose(pred[q], want, **tol(dtype))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(case=topn_case, weighted=st.booleans())
+@settings(max_examples=15, deadline=None)
+def test_score_user_based_topn_modes(backend, dtype, case, weighted):
+    """Modes 1 (sum of similarities) and 2 (weighted by z-scored ratings)."""
+    R, M = random_ratings(case["seed"], case["n_x"], case["n_y"], case["density"])
+    rng = np.random.default_rng(case["seed"] + 2)
+    means = rng.uniform(1.0, 4.0, case["n_x"])
+    scales = rng.uniform(0.5, 2.0, case["n_x"])
+    S = similarity_matrix(R, M, "pearson", case["min_support"], case["shrinkage"])
+    args = kernel_csr(R, M, dtype)
+    users = np.arange(case["n_x"], dtype=np.int32)[::-1].copy()
+    out = np.empty((users.size, case["n_y"]), dtype=np.float32)
+    _backend.get_kernel("knn", "score_user_based", backend)(
+        *args,
+        args[2],
+        means,
+        scales,
+        0,
+        case["min_support"],
+        case["shrinkage"],
+        case["k"],
+        1,
+        True,
+        2 if weighted else 1,
+        1,  # max_neighbors: ignored by the top-N modes
+        users,
+        np.zeros(users.size),
+        out,
+    )
+    for r, u in enumerate(users):
+        want = ref_knn.user_topn_scores(S, R, M, means, scales, u, case["k"], weighted)
+        np.testing.assert_allclose(out[r], want, **tol(np.float32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(case=topn_case, weighted=st.booleans())
+@settings(max_examples=15, deadline=None)
+def test_score_item_topn_kernel(backend, dtype, case, weighted):
+    R, M = random_ratings(case["seed"], case["n_x"], case["n_y"], case["density"])
+    # rows users, columns items; item-item similarity from the item side
+    S = similarity_matrix(R.T, M.T, "pearson", case["min_support"], case["shrinkage"])
+    n_items = case["n_y"]
+    kept = np.zeros((n_items, n_items))
+    for i in range(n_items):
+        for j in ref_knn.top_positive(S, i, case["k"]):
+            kept[i, j] = S[i, j]
+    nbr_T = sp.csr_matrix(kept.T.astype(dtype))
+    rng = np.random.default_rng(case["seed"] + 3)
+    W = np.where(M, rng.normal(0, 1, M.shape), 0.0) if weighted else M.astype(np.float64)
+    A = sp.csr_matrix(M.astype(np.float64))
+    weights = W[M].astype(dtype)  # row-major: the CSR order of A
+    users = np.arange(case["n_x"], dtype=np.int32)
+    out = np.empty((users.size, n_items), dtype=np.float32)
+    _backend.get_kernel("knn", "score_item_topn", backend)(
+        A.indptr.astype(np.int64),
+        A.indices.astype(np.int32),
+        weights,
+        nbr_T.indptr.astype(np.int64),
+        nbr_T.indices.astype(np.int32),
+        nbr_T.data,
+        users,
+        out,
+    )
+    for r, u in enumerate(users):
+        want = ref_knn.item_topn_scores(S, W, M, u, case["k"])
+        np.testing.assert_allclose(out[r], want, **tol(np.float32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(case=topn_case)
+@settings(max_examples=10, deadline=None)
+def test_baselines_match_surprise_loops(backend, case):
+    """fit_baselines: ALS (NumPy) and SGD (kernel) against surprise's loops."""
+    from fastrec.models.knn import fit_baselines
+
+    R, M = random_ratings(case["seed"], case["n_x"], case["n_y"], case["density"])
+    if not M.any():
+        return
+    A = sp.csr_matrix(np.where(M, R, 0.0))
+    mu, bu, bi = fit_baselines(A, "als", backend=backend)
+    w_mu, w_bu, w_bi = ref_knn.baseline_als(R, M)
+    assert mu == pytest.approx(w_mu)
+    np.testing.assert_allclose(bu, w_bu, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(bi, w_bi, rtol=1e-10, atol=1e-12)
+    mu, bu, bi = fit_baselines(A, "sgd", n_epochs=7, reg=0.05, learning_rate=0.01, backend=backend)
+    w_mu, w_bu, w_bi = ref_knn.baseline_sgd(R, M, n_epochs=7, reg=0.05, lr=0.01)
+    np.testing.assert_allclose(bu, w_bu, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(bi, w_bi, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("ranking", ["sum", "weighted"])
+def test_model_topn_scores_match_reference(backend, cls, ranking):
+    train, R, M, _, _ = make_split(4, n_users=16, n_items=12, density=0.5)
+    model = cls(k=3, similarity="pearson", shrinkage=5.0, ranking=ranking, backend=backend)
+    model.fit(train)
+    user_based = cls is UserKNN
+    Rx, Mx = (R, M) if user_based else (R.T, M.T)
+    S = similarity_matrix(Rx, Mx, "pearson", 1, 5.0)
+    ref = NaiveKNN(R, M, user_based)
+    warm = np.flatnonzero(M.any(axis=1))
+    ids, vals = model.recommend(train.user_ids[warm], n=5)
+    for r, u in enumerate(warm):
+        if user_based:
+            want = ref_knn.user_topn_scores(
+                S, R, M, ref.user_mean, np.ones(len(ref.user_mean)), u, 3, ranking == "weighted"
+            )
+        else:
+            W = np.where(M, R - ref.user_mean[:, None], 0.0) if ranking == "weighted" else M
+            want = ref_knn.item_topn_scores(S, W.astype(np.float64), M, u, 3)
+        got_idx = train.item_index(ids[r][ids[r] != -1])
+        np.testing.assert_allclose(vals[r][: got_idx.size], want[got_idx], **tol(np.float32))
+        unseen = np.sort(want[~M[u]])[::-1][: got_idx.size]
+        np.testing.assert_allclose(
+            np.sort(vals[r][: got_idx.size])[::-1], unseen, **tol(np.float32)
+        )
+
+
+def _surprise_case(seed=0, n_users=25, n_items=18):
+    surprise = pytest.importorskip("surprise")
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    M = rng.random((n_users, n_items)) < 0.5
+    R = rng.integers(1, 11, size=M.shape) * 0.5
+    u, i = np.nonzero(M)
+    test_mask = rng.random(u.size) < 0.15
+    df = pd.DataFrame({"u": u[~test_mask], "i": i[~test_mask], "r": R[u, i][~test_mask]})
+    train = fr.Interactions.from_arrays(df.u.to_numpy(), df.i.to_numpy(), df.r.to_numpy())
+    reader = surprise.Reader(rating_scale=(0.5, 5.0))
+    ts = surprise.Dataset.load_from_df(df[["u", "i", "r"]], reader).build_full_trainset()
+    # every test pair plus an unknown user and an unknown item
+    au = np.concatenate([u[test_mask], [n_users + 5, 0]])
+    ai = np.concatenate([i[test_mask], [0, n_items + 5]])
+    return surprise, train, ts, au, ai
+
+
+@pytest.mark.parametrize("user_based", [True, False])
+def test_centering_modes_match_surprise(user_based):
+    """centering="none" / "mean" / "zscore" / "baseline" are KNNBasic / KNNWithMeans /
+    KNNWithZScore / KNNBaseline (pearson_baseline similarity, shrinkage 100)."""
+    surprise, train, ts, au, ai = _surprise_case(1)
+    cls = UserKNN if user_based else ItemKNN
+    cases = [
+        ("none", "pearson", 0.0, surprise.KNNBasic),
+        ("mean", "pearson", 0.0, surprise.KNNWithMeans),
+        ("zscore", "pearson", 0.0, surprise.KNNWithZScore),
+        ("baseline", "pearson_baseline", 100.0, surprise.KNNBaseline),
+    ]
+    for centering, sim, shrink, algo_cls in cases:
+        algo = algo_cls(k=6, sim_options={"name": sim, "user_based": user_based}, verbose=False)
+        algo.fit(ts)
+        want = np.array([algo.predict(a, b).est for a, b in zip(au, ai)])
+        model = cls(
+            k=6, similarity=sim, centering=centering, shrinkage=shrink, fallback="global"
+        ).fit(train)
+        got = model.predict(au, ai)
+        known = (au < 25) & (ai < 18)
+        if centering == "baseline":
+            known[:] = True  # surprise's KNNBaseline falls back to the baselines, as here
+        np.testing.assert_allclose(got[known], want[known], rtol=1e-5, atol=1e-5, err_msg=centering)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_knnbaseline_configuration_matches_surprise_and_reference(backend):
+    surprise, train, ts, au, ai = _surprise_case(2, n_users=30, n_items=22)
+    model = ItemKNN(
+        k=40,
+        similarity="pearson_baseline",
+        centering="baseline",
+        shrinkage=100,
+        fallback="global",
+        backend=backend,
+    ).fit(train)
+    got = model.predict(au, ai)
+    algo = surprise.KNNBaseline(
+        k=40, sim_options={"name": "pearson_baseline", "user_based": False}, verbose=False
+    ).fit(ts)
+    want = np.array([algo.predict(a, b).est for a, b in zip(au, ai)])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # and the naive reference, on the known pairs
+    R = train.matrix.toarray().astype(np.float64)
+    M = np.zeros(R.shape, dtype=bool)
+    M[train.entry_users(), train.matrix.indices] = True
+    mu, bu, bi = ref_knn.baseline_als(R, M)
+    V = np.where(M, R - (mu + bu[:, None] + bi[None, :]), 0.0)
+    S = ref_knn.support_cosine_matrix(V.T, M.T, 1, 100.0)
+    ui, ii = train.user_index(au), train.item_index(au * 0 + ai)
+    for q in np.flatnonzero((ui >= 0) & (ii >= 0)):
+        u, i = ui[q], ii[q]
+        nb = ref_knn.neighbours(S, M.T, i, u, 40)
+        est = mu + bu[u] + bi[i]
+        if nb:
+            s = S[i, nb]
+            est += float(s @ (R[u, nb] - (mu + bu[u] + bi[nb]))) / s.sum()
+        assert got[q] == pytest.approx(np.clip(est, 0.5, 5.0), abs=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("kind", ["tfidf", "bm25"])
+@given(case=topn_case)
+@settings(max_examples=10, deadline=None)
+def test_similarity_tfidf_bm25(backend, dtype, kind, case):
+    """fr.similarity(kind="tfidf" | "bm25") against implicit's weighting, densely."""
+    R, M = random_ratings(case["seed"], case["n_x"], case["n_y"], case["density"])
+    X = sp.csr_matrix(np.where(M, R, 0.0))
+    got = fr.similarity(
+        X,
+        kind=kind,
+        axis="users",
+        k=50,
+        min_support=case["min_support"],
+        shrinkage=case["shrinkage"],
+        backend=backend,
+        dtype=dtype,
+    ).toarray()
+    V = ref_knn.weighting(R, M, kind)
+    want = ref_knn.weighted_dot_matrix(V, M, case["min_support"], case["shrinkage"])
+    if kind == "tfidf":
+        want = np.clip(want, -1, 1)
+    np.testing.assert_allclose(got, want, **tol(dtype))
+
+
+@pytest.mark.parametrize("kind", ["tfidf", "bm25"])
+def test_tfidf_bm25_weights_equal_implicits(kind):
+    nn = pytest.importorskip("implicit.nearest_neighbours")
+    from fastrec.neighbours import prepare
+
+    R, M = random_ratings(5, 12, 9, 0.5)
+    X = sp.csr_matrix(np.where(M, R, 0.0))
+    mine = prepare(X, kind, dtype=np.float64).matrix.toarray()
+    if kind == "tfidf":
+        theirs = nn.tfidf_weight(X).toarray()
+        norm = np.sqrt((theirs**2).sum(axis=1, keepdims=True))
+        theirs = np.divide(theirs, norm, out=np.zeros_like(theirs), where=norm > 0)
+    else:
+        theirs = nn.bm25_weight(X, K1=1.2, B=0.75).toarray()
+    np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_tfidf_bm25_reject_negative_values():
+    X = sp.csr_matrix(np.array([[1.0, -2.0], [0.0, 3.0]]))
+    for kind in ("tfidf", "bm25"):
+        with pytest.raises(ValueError, match="non-negative"):
+            fr.similarity(X, kind=kind)
+
+
+@pytest.mark.parametrize("kind", ["tfidf", "bm25", "pearson_baseline"])
+@pytest.mark.parametrize("cls", MODELS)
+def test_model_new_similarity_kinds(kind, cls):
+    train, R, M, raw_u, raw_i = make_split(13)
+    model = cls(similarity=kind, k=3, shrinkage=0.0, ranking="rating").fit(train)
+    Rx, Mx = (R, M) if cls is UserKNN else (R.T, M.T)
+    if kind == "pearson_baseline":
+        mu, bu, bi = ref_knn.baseline_als(R, M)
+        V = np.where(M, R - (mu + bu[:, None] + bi[None, :]), 0.0)
+        S = ref_knn.support_cosine_matrix(V if cls is UserKNN else V.T, Mx, 1, 0.0)
+    else:
+        S = ref_knn.weighted_dot_matrix(ref_knn.weighting(Rx, Mx, kind), Mx)
+    ref = NaiveKNN(R, M, cls is UserKNN, k=3)
+    ref.S = S
+    ui = _ref_index(train, raw_u, "users")
+    ii = _ref_index(train, raw_i, "items")
+    want = np.array([ref.predict(a, b) for a, b in zip(ui, ii)])
+    np.testing.assert_allclose(model.predict(raw_u, raw_i), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "cls, ranking",
+    # UserKNN's rankings share one kernel; ItemKNN's use two
+    [(UserKNN, "sum"), (ItemKNN, "sum"), (ItemKNN, "rating")],
+)
+def test_sliced_kernel_calls_equal_unsliced(monkeypatch, backend, cls, ranking):
+    """fit / predict / recommend / similar_* in one-row slices give the same bits."""
+    import fastrec.models.knn as knn_module
+
+    train, R, M, raw_u, raw_i = make_split(9, n_users=30, n_items=20, density=0.4)
+    outs = []
+    for work in (knn_module._SLICE_WORK, 1):
+        monkeypatch.setattr(knn_module, "_SLICE_WORK", work)
+        m = cls(k=4, ranking=ranking, backend=backend, centering="zscore").fit(train)
+        ids, sc = m.recommend(train.user_ids, n=5)
+        call = m.similar_users if cls is UserKNN else m.similar_items
+        sim = call(train.user_ids[:5] if cls is UserKNN else train.item_ids[:5], n=4)
+        outs.append((m.predict(raw_u, raw_i), ids, sc, *sim))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_slices_cover_rows_with_bounded_work():
+    from fastrec.models.knn import _slices
+
+    cost = np.array([5, 1, 1, 1, 9, 2, 2, 2, 2, 0, 0])
+    got = list(_slices(cost, 4))
+    assert [(s.start, s.stop) for s in got] == [(0, 1), (1, 4), (4, 5), (5, 7), (7, 11)]
+    assert list(_slices(np.zeros(0), 4)) == []
+
+
+def test_similar_items_supported_by_real_co_ratings():
+    """Defaults: for the 50 most-rated MovieLens items, a median of at least 20
+    co-ratings behind each returned neighbour (shrinkage on by default)."""
+    X = fr.datasets.movielens_small()
+    model = ItemKNN().fit(X)
+    B = X.matrix.tocsc().astype(bool).astype(np.float64)
+    top = np.argsort(-np.diff(B.indptr), kind="stable")[:50]
+    ids, _ = model.similar_items(X.item_ids[top], n=10)
+    co = []
+    for row, i in enumerate(top):
+        nb = X.item_index(ids[row][ids[row] != -1])
+        co.extend((B[:, nb].T @ B[:, i]).toarray().ravel())
+    assert len(co) == 500
+    assert np.median(co) >= 20
+    # without shrinkage Pearson ranks pairs with a handful of co-ratings first
+    raw = (
+        ItemKNN(similarity="pearson", shrinkage=0.0)
+        .fit(X)
+        .similar_items(X.item_ids[top[:5]], n=10)[0]
+    )
+    few = [(B[:, X.item_index(raw[r])].T @ B[:, top[r]]).toarray().ravel() for r in range(5)]
+    assert np.median(np.concatenate(few)) < 20
+
+
+@pytest.mark.parametrize(
+    "params, text",
+    [
+        ({"ranking": "best"}, "ranking"),
+        ({"centering": "median"}, "centering"),
+        ({"similarity": "jaccard"}, "similarity"),
+        ({"shrinkage": -3.0}, "shrinkage"),
+        ({"baseline": "adam"}, "baseline"),
+        ({"centered": True, "centering": "zscore"}, "centered"),
+    ],
+)
+def test_bad_new_params_name_parameter_and_value(params, text):
+    train, *_ = make_split(2)
+    for cls in MODELS:
+        with pytest.raises(ValueError, match=text) as info:
+            cls(**params).fit(train)
+        assert repr(next(iter(params.values())))[:4].strip("'") in str(info.value)
+
+
+def test_centered_flag_maps_onto_centering():
+    train, R, M, raw_u, raw_i = make_split(6)
+    for cls in MODELS:
+        for flag, mode in ((True, "mean"), (False, "none")):
+            a = cls(centered=flag, ranking="rating").fit(train)
+            b = cls(centering=mode, ranking="rating").fit(train)
+            np.testing.assert_array_equal(a.predict(raw_u, raw_i), b.predict(raw_u, raw_i))

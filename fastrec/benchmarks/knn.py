@@ -30,7 +30,7 @@ import numpy as np
 
 from . import row
 
-_DEFAULTS = {"k": 40, "min_support": 1, "shrinkage": 0.0}
+_DEFAULTS = {"k": 40, "similarity": "pearson", "min_support": 1, "shrinkage": 0.0}
 
 
 def _rss_mb() -> tuple[float, float]:

@@ -24,6 +24,55 @@ _RATING_FILES = (
 _MOVIE_FILES = (("movies.csv", "csv"), ("movies.dat", "dat"), ("u.item", "uitem"))
 
 
+class FormatError(ValueError):
+    """The file is not in any MovieLens layout (the CLI then tries a generic CSV)."""
+
+
+def _line_of(message: str) -> str:
+    """`` (line N)`` from a parser message that names a line or row, else ``""``."""
+    import re
+
+    found = re.search(r"\b(?:line|row) (\d+)", message)
+    return f" (line {found.group(1)})" if found else ""
+
+
+def _line_of_row(data: bytes, header: bool, message: str) -> str:
+    """`` line N`` for the data row that ``message`` names ("at position P"), else ``""``.
+
+    Only on the error path: counts the non-blank lines (the parser skips blank ones).
+    """
+    import re
+
+    found = re.search(r"at position (\d+)", message)
+    if not found:
+        return ""
+    want = int(found.group(1)) + (1 if header else 0)
+    seen = -1
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if line.strip():
+            seen += 1
+            if seen == want:
+                return f" line {number}"
+    return ""
+
+
+def _ids_column(col: np.ndarray) -> np.ndarray:
+    """An id column whose integers do not all fit in int64 becomes strings.
+
+    Ids are labels: a 26-digit id is kept exactly, as text, rather than
+    refused or rounded.
+    """
+    big = False
+    if col.dtype.kind == "u" and col.size and col.max() > np.iinfo(np.int64).max:
+        big = True
+    elif col.dtype.kind == "O":
+        lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+        big = any(isinstance(v, int) and not lo <= v <= hi for v in col.tolist())
+    if big:
+        return np.array([str(v).strip() for v in col.tolist()])
+    return col
+
+
 def _sniff(path: str) -> str:
     name = os.path.basename(path)
     for fname, fmt in _RATING_FILES:
@@ -37,7 +86,7 @@ def _sniff(path: str) -> str:
         return "udata"
     if b"," in head:
         return "csv"
-    raise ValueError(
+    raise FormatError(
         f"cannot tell the MovieLens format of {path!r}: expected u.data (tab separated), "
         "ratings.dat ('::' separated) or ratings.csv (comma separated with a header)"
     )
@@ -51,14 +100,18 @@ def _read_table(data: bytes, sep: bytes, path: str, n_cols_min: int, header: boo
         import pandas as pd
     except ImportError:  # slower pure-NumPy path
         pd = None
-    if pd is not None:
-        df = pd.read_csv(io.BytesIO(data), header=0 if header else None, sep=",")
-        table = [df.iloc[:, j].to_numpy() for j in range(df.shape[1])]
-    else:
-        arr = np.loadtxt(io.BytesIO(data), delimiter=",", skiprows=1 if header else 0, ndmin=2)
-        table = [arr[:, j] for j in range(arr.shape[1])]
+    try:
+        if pd is not None:
+            df = pd.read_csv(io.BytesIO(data), header=0 if header else None, sep=",")
+            table = [df.iloc[:, j].to_numpy() for j in range(df.shape[1])]
+        else:
+            arr = np.loadtxt(io.BytesIO(data), delimiter=",", skiprows=1 if header else 0, ndmin=2)
+            table = [arr[:, j] for j in range(arr.shape[1])]
+    except (ValueError, OverflowError) as exc:  # pandas' ParserError is a ValueError
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path!r}{_line_of(msg)}: malformed ratings file: {msg}") from None
     if len(table) < n_cols_min:
-        raise ValueError(
+        raise FormatError(
             f"{path!r} has {len(table)} columns; expected user, item, rating[, timestamp]"
         )
     return table
@@ -102,6 +155,7 @@ def load_movielens(path: str | os.PathLike, duplicates: str = "raise") -> Intera
         data = fh.read()
     if not data.strip():
         raise ValueError(f"{file!r} is empty")
+    header = False
     if fmt == "csv":
         header = not data[:1].isdigit()
         cols = _read_table(data, b",", file, 3, header)
@@ -109,9 +163,12 @@ def load_movielens(path: str | os.PathLike, duplicates: str = "raise") -> Intera
         cols = _read_table(data, b"::", file, 3, False)
     else:
         cols = _read_table(data, b"\t", file, 3, False)
-    users, items, ratings = cols[0], cols[1], cols[2]
+    users, items, ratings = _ids_column(cols[0]), _ids_column(cols[1]), cols[2]
     timestamps = cols[3] if len(cols) > 3 else None
-    return Interactions.from_arrays(users, items, ratings, timestamps, duplicates=duplicates)
+    try:
+        return Interactions.from_arrays(users, items, ratings, timestamps, duplicates=duplicates)
+    except ValueError as exc:  # name the file and the line of the first bad row
+        raise ValueError(f"{file!r}{_line_of_row(data, header, str(exc))}: {exc}") from None
 
 
 def load_csv(
@@ -127,9 +184,16 @@ def load_csv(
         raise ValueError(f"data file {path!r} does not exist")
     import csv
 
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    rows = [r for r in rows if r and any(c.strip() for c in r)]
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            rows, lines = [], []
+            for r in reader:
+                if r and any(c.strip() for c in r):
+                    rows.append(r)
+                    lines.append(reader.line_num)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path!r} is not a readable UTF-8 CSV file: {exc}") from None
     if not rows:
         raise ValueError(f"{path!r} is empty")
 
@@ -141,22 +205,36 @@ def load_csv(
             return False
 
     if len(rows[0]) >= 3 and not numeric(rows[0][2]):
-        rows = rows[1:]  # header
+        rows, lines = rows[1:], lines[1:]  # header
     if not rows:
         raise ValueError(f"{path!r} has a header but no data rows")
     width = len(rows[0])
     if width < 2:
         raise ValueError(f"{path!r}: expected at least the columns user,item")
-    for pos, r in enumerate(rows):
+    for pos, (r, line) in enumerate(zip(rows, lines)):
         if len(r) != width:
-            raise ValueError(f"{path!r}: row {pos} has {len(r)} fields, expected {width}")
-    users = np.array([_auto(r[0]) for r in rows])
-    items = np.array([_auto(r[1]) for r in rows])
+            raise ValueError(
+                f"{path!r} line {line}: row {pos} has {len(r)} fields, expected {width}"
+            )
+    users = _ids_column(_auto_column([r[0] for r in rows]))
+    items = _ids_column(_auto_column([r[1] for r in rows]))
     ratings = None
     if width >= 3 and not implicit:
         ratings = np.array([r[2] for r in rows], dtype=object)
     ts = np.array([r[3] for r in rows], dtype=object) if width >= 4 else None
-    return Interactions.from_arrays(users, items, ratings, ts, duplicates=duplicates)
+    try:
+        return Interactions.from_arrays(users, items, ratings, ts, duplicates=duplicates)
+    except ValueError as exc:
+        import re
+
+        found = re.search(r"at position (\d+)", str(exc))
+        where = f" line {lines[int(found.group(1))]}" if found else ""
+        raise ValueError(f"{path!r}{where}: {exc}") from None
+
+
+def _auto_column(values: list[str]) -> np.ndarray:
+    """Ints where every value is one (numpy turns a mix with strings into strings)."""
+    return np.array([_auto(v) for v in values])
 
 
 def _auto(s: str) -> Any:

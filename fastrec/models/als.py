@@ -75,6 +75,7 @@ from .._validation import (
     check_dtype_arg,
     check_float,
     check_int,
+    check_memory,
 )
 from ..data import IdVocabulary, Interactions
 from ..topk import topk_unchecked
@@ -588,6 +589,10 @@ class ALS(Recommender):
         self._begin_fit(X)
         dtype = params["dtype"]
         k = params["factors"]
+        check_memory(
+            (self.n_users_ + self.n_items_) * k * np.dtype(dtype).itemsize,
+            f"factors={k} for {self.n_users_} users and {self.n_items_} items",
+        )
         rng = np.random.default_rng(self.random_state)
         user_items = _kernel_csr(self._seen, dtype)
         item_users = _kernel_csr(self._seen.T.tocsr(), dtype)

@@ -49,7 +49,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import check_csr, check_int
+from .._validation import check_csr, clamp_count
 from .._version import __version__
 from ..data import IdVocabulary, Interactions
 from ..topk import factor_topk_unchecked, topk_unchecked
@@ -160,8 +160,8 @@ class Recommender:
         data = m.data.astype(np.float64)
         self.global_mean_ = float(data.mean())
         with np.errstate(invalid="ignore", divide="ignore"):
-            user_sum = np.add.reduceat(data, m.indptr[:-1]) if m.nnz else np.zeros(X.n_users)
-            user_sum[self.user_count_ == 0] = 0.0
+            # (not add.reduceat: it fails when the last users have no ratings)
+            user_sum = np.bincount(X.entry_users(), weights=data, minlength=X.n_users)
             self.user_mean_ = np.where(
                 self.user_count_ > 0, user_sum / np.maximum(self.user_count_, 1), self.global_mean_
             )
@@ -346,6 +346,8 @@ class Recommender:
         ----------
         users : array_like (m,) of raw user ids (a scalar is treated as one user)
         n : int >= 1
+            More than the number of items is clamped to it (the result then
+            has ``n_items_`` columns).
         exclude_seen : bool
             Skip the items each user interacted with in training.
 
@@ -359,7 +361,7 @@ class Recommender:
             -1 (integer ids) or None (other ids).
         """
         self._check_fitted()
-        n = check_int(n, "n", minimum=1)
+        n = clamp_count(n, "n", self.n_items_)
         users = np.atleast_1d(np.asarray(users))
         if users.ndim != 1:
             raise ValueError(f"users must be 1-dimensional, got shape {users.shape}")
@@ -389,7 +391,7 @@ class Recommender:
         (fewer than ``n`` neighbours) follow ``recommend``'s convention.
         """
         self._check_fitted()
-        n = check_int(n, "n", minimum=1)
+        n = clamp_count(n, "n", self.n_items_)
         iidx = self._lookup_known(self._items, items, "items")
         idx, val = self._similar_items_internal(iidx, n)
         return self._item_ids_of(idx), val
@@ -397,7 +399,7 @@ class Recommender:
     def similar_users(self, users: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` users most similar to each given user (raw ids in and out)."""
         self._check_fitted()
-        n = check_int(n, "n", minimum=1)
+        n = clamp_count(n, "n", self.n_users_)
         uidx = self._lookup_known(self._users, users, "users")
         idx, val = self._similar_users_internal(uidx, n)
         return _ids_of(self._users.ids, idx), val

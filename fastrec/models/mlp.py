@@ -41,7 +41,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .. import _backend
-from .._validation import check_choice, check_dtype_arg, check_float, check_int
+from .._validation import check_choice, check_dtype_arg, check_float, check_int, check_memory
 from ..data import Interactions
 from ..nn.fpmode import flush_denormals
 from ..nn.layers import MLP
@@ -133,6 +133,9 @@ class MLPRecommender(Recommender):
     epochs : int >= 1
         Maximum number of passes over the training data.
     batch_size : int >= 1
+        More than an epoch's training examples is one batch of them all.
+        Sizes that cannot fit in memory (embeddings, layers, batch, negatives)
+        are refused with a ``ValueError`` before anything is allocated.
     learning_rate : float > 0
     optimizer : {"adam", "sgd"}
         Adam (dense for the layers, lazy row-wise for the embeddings) or plain SGD.
@@ -241,6 +244,29 @@ class MLPRecommender(Recommender):
         _backend.resolve_threads(self.num_threads)
         _backend.resolve_backend(self.backend)
 
+    def _check_sizes(self, X: Interactions, itemsize: int) -> None:
+        """Refuse, before allocating, parameter sizes this machine cannot hold."""
+        d = int(self.embedding_dim)
+        widths = (2 * d, *(int(h) for h in self.hidden), 1)
+        n_weights = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+        # embeddings and dense weights, each with two Adam moments
+        check_memory(
+            3 * itemsize * ((X.n_users + X.n_items) * d + n_weights),
+            f"embedding_dim={d}, hidden={tuple(self.hidden)} for {X.n_users} users and "
+            f"{X.n_items} items",
+        )
+        if self.loss == "bce":
+            check_memory(
+                12 * X.nnz * (1 + int(self.negatives)),
+                f"negatives={self.negatives} for {X.nnz} interactions",
+            )
+        # the activations of one batch: every hidden layer, forward and backward
+        batch = min(int(self.batch_size), X.nnz * (1 + int(self.negatives)))
+        check_memory(
+            2 * itemsize * batch * sum(widths),
+            f"batch_size={self.batch_size} with layer widths {widths}",
+        )
+
     def _build(self) -> None:
         """Allocate the network for the fitted shapes (params already checked)."""
         dtype = check_dtype_arg(self.dtype)
@@ -281,6 +307,7 @@ class MLPRecommender(Recommender):
         rng = np.random.default_rng(self.random_state)
         backend = _backend.resolve_backend(self.backend)
         d = int(self.embedding_dim)
+        self._check_sizes(X, np.dtype(dtype).itemsize)
 
         m = X.matrix
         users = np.repeat(np.arange(X.n_users, dtype=np.int32), np.diff(m.indptr))
@@ -325,7 +352,9 @@ class MLPRecommender(Recommender):
             dense_opt = SGD(mlp.params, lr, weight_decay=wd, backend=backend)
             user_opt = LazySGD(U, lr, weight_decay=wd, backend=backend)
             item_opt = LazySGD(V, lr, weight_decay=wd, backend=backend)
-        batch = int(self.batch_size)
+        # a batch larger than an epoch's examples is one epoch-sized batch
+        n_examples = tr_u.shape[0] * (1 + (int(self.negatives) if bce else 0))
+        batch = max(1, min(int(self.batch_size), n_examples))
         user_opt.reserve(batch)
         item_opt.reserve(batch)
         gather = _backend.get_kernel("embedding", "embedding_gather", backend)

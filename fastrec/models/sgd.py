@@ -67,7 +67,14 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .. import _backend
-from .._validation import check_choice, check_csr, check_dtype_arg, check_float, check_int
+from .._validation import (
+    check_choice,
+    check_csr,
+    check_dtype_arg,
+    check_float,
+    check_int,
+    check_memory,
+)
 from ..data import Interactions
 from ._factors import cosine_similar, factor_scores
 from .base import Recommender, expect_array
@@ -455,6 +462,10 @@ class SGDMF(Recommender):
 
         dtype = params["dtype"]
         k = params["factors"]
+        check_memory(
+            (self.n_users_ + self.n_items_) * k * np.dtype(dtype).itemsize,
+            f"factors={k} for {self.n_users_} users and {self.n_items_} items",
+        )
         rng = np.random.default_rng(self.random_state)
         threads = max(1, min(params["num_threads"], self._seen.nnz // MIN_RATINGS_PER_THREAD))
         n_chunks, n_blocks = cache_blocks(

@@ -47,7 +47,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .. import _backend
-from .._validation import as_float_array, check_dtype_arg, check_float, check_int
+from .._validation import as_float_array, check_dtype_arg, check_float, check_int, check_memory
 from ..data import Interactions
 from ._factors import cosine_similar, factor_scores
 from .base import Recommender, expect_array
@@ -217,6 +217,10 @@ class SVDpp(Recommender):
         self._begin_fit(X)
         dtype = params["dtype"]
         k = params["factors"]
+        check_memory(  # user factors, item factors and implicit item factors
+            (self.n_users_ + 2 * self.n_items_) * k * np.dtype(params["dtype"]).itemsize,
+            f"factors={k} for {self.n_users_} users and {self.n_items_} items",
+        )
         rng = np.random.default_rng(self.random_state)
         nnz = self._seen.nnz
         threads = max(1, min(params["num_threads"], nnz // MIN_RATINGS_PER_THREAD))

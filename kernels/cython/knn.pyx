@@ -17,6 +17,12 @@ from _heap cimport heap_offer, heap_sort
 cdef enum:
     KIND_PEARSON = 0
     KIND_DOT = 1
+    KIND_SUPPORT_COSINE = 2
+
+cdef enum:
+    RANK_RATING = 0
+    RANK_SUM = 1
+    RANK_WEIGHTED = 2
 
 cdef double VAR_EPS = 1e-12
 
@@ -164,6 +170,13 @@ cdef inline double pair_similarity(int kind, const double* row, int min_support,
         if var_x <= VAR_EPS * nf * row[SXX] or var_y <= VAR_EPS * nf * row[SYY]:
             return NAN
         sim = (nf * row[SXY] - row[SX] * row[SY]) / sqrt(var_x * var_y)
+    elif kind == KIND_SUPPORT_COSINE:
+        if nf < 2.0 or row[SXX] == 0.0 or row[SYY] == 0.0:
+            return NAN
+        sim = row[SXY] / sqrt(row[SXX] * row[SYY])
+        if shrinkage > 0.0:
+            sim = sim * ((nf - 1.0) / (nf - 1.0 + shrinkage))
+        return sim
     else:
         sim = row[SXY]
     if shrinkage > 0.0:
@@ -237,8 +250,10 @@ cdef void clear_rows(const int* touched, int n_touched, double* acc) noexcept no
 def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                   const floating[::1] a_data, const long long[::1] b_indptr,
                   const int[::1] b_indices, const floating[::1] b_data,
-                  const floating[::1] b_ratings, const double[::1] means, int kind,
-                  int min_support, double shrinkage, int k, bint centered, const int[::1] group_target, const long long[::1] group_ptr,
+                  const floating[::1] b_ratings, const double[::1] means,
+                  const double[::1] scales, int kind, int min_support, double shrinkage,
+                  int k, bint centered, const int[::1] group_target,
+                  const long long[::1] group_ptr,
                   const int[::1] query_other, double[::1] out_pred, int[::1] out_count):
     """k-NN predictions for queries grouped by target (see the numba twin).
 
@@ -369,12 +384,13 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
                     p = start + cand_pos[c]
                     r = b_ratings[p]
                     if centered:
-                        r = r - means[b_indices[p]]
+                        x2 = b_indices[p]
+                        r = (r - means[x2]) / scales[x2]
                     num = num + s * r
                     den = den + s
                 pred = means[x] if centered else 0.0
                 if size > 0:
-                    pred = pred + num / den
+                    pred = pred + (scales[x] if centered else 1.0) * (num / den)
                 out_pred[q] = pred
                 out_count[q] = size
 
@@ -446,13 +462,15 @@ def similar_rows(const long long[::1] a_indptr, const int[::1] a_indices,
 def score_user_based(const long long[::1] a_indptr, const int[::1] a_indices,
                      const floating[::1] a_data, const long long[::1] b_indptr,
                      const int[::1] b_indices, const floating[::1] b_data,
-                     const floating[::1] a_ratings, const double[::1] means, int kind,
-                     int min_support, double shrinkage, int k, int min_k, bint centered, int max_neighbors, const int[::1] users,
-                     const double[::1] fallback, float[:, ::1] out_scores):
+                     const floating[::1] a_ratings, const double[::1] means,
+                     const double[::1] scales, int kind, int min_support, double shrinkage,
+                     int k, int min_k, bint centered, int mode, int max_neighbors,
+                     const int[::1] users, const double[::1] fallback,
+                     float[:, ::1] out_scores):
     """UserKNN scores of every item for a block of users (see the numba twin)."""
     cdef Py_ssize_t n_users = means.shape[0], n_items = b_indptr.shape[0] - 1
     cdef Py_ssize_t m = users.shape[0], row
-    cdef int cap = max(1, min(max_neighbors, n_users))
+    cdef int cap = max(1, min(max_neighbors if mode == RANK_RATING else k, n_users))
     cdef int n_threads = _n_threads()
     cdef double[:, ::1] acc_buf = np.zeros((n_threads, ACC_WIDTH * (n_users + 1)))
     cdef int[:, ::1] touched_buf = np.zeros((n_threads, n_users + 1), dtype=np.int32)
@@ -463,7 +481,7 @@ def score_user_based(const long long[::1] a_indptr, const int[::1] a_indices,
     cdef int[:, ::1] used_buf = np.zeros((n_threads, n_items + 1), dtype=np.int32)
     cdef int u, v, i, size, h, tid
     cdef long long p
-    cdef double s, r, base
+    cdef double s, r, base, scale
     cdef double* acc
     cdef int* touched
     cdef double* nb_val
@@ -485,6 +503,20 @@ def score_user_based(const long long[::1] a_indptr, const int[::1] a_indices,
             size = row_neighbours(u, a_indptr, a_indices, a_data, b_indptr, b_indices,
                                   b_data, kind, min_support, shrinkage, True, acc, touched,
                                   nb_val, nb_idx, cap)
+            if mode != RANK_RATING:
+                for h in range(size):
+                    v = nb_idx[h]
+                    s = nb_val[h]
+                    for p in range(a_indptr[v], a_indptr[v + 1]):
+                        i = a_indices[p]
+                        if mode == RANK_SUM:
+                            num[i] += s
+                        else:
+                            num[i] += s * ((a_ratings[p] - means[v]) / scales[v])
+                for i in range(n_items):
+                    out_scores[row, i] = <float> num[i]
+                    num[i] = 0.0
+                continue
             for h in range(size):
                 v = nb_idx[h]
                 s = nb_val[h]
@@ -493,14 +525,15 @@ def score_user_based(const long long[::1] a_indptr, const int[::1] a_indices,
                     if used[i] < k:
                         r = a_ratings[p]
                         if centered:
-                            r = r - means[v]
+                            r = (r - means[v]) / scales[v]
                         num[i] += s * r
                         den[i] += s
                         used[i] += 1
             base = means[u] if centered else 0.0
+            scale = scales[u] if centered else 1.0
             for i in range(n_items):
                 if used[i] >= min_k and used[i] > 0:
-                    out_scores[row, i] = <float> (base + num[i] / den[i])
+                    out_scores[row, i] = <float> (base + scale * (num[i] / den[i]))
                 else:
                     out_scores[row, i] = <float> fallback[row]
                 num[i] = 0.0
@@ -511,8 +544,8 @@ def score_user_based(const long long[::1] a_indptr, const int[::1] a_indices,
 def score_item_based(const long long[::1] r_indptr, const int[::1] r_indices,
                      const floating[::1] r_data, const long long[::1] nbr_indptr,
                      const int[::1] nbr_indices, const floating[::1] nbr_data,
-                     const double[::1] means, int k, int min_k, bint centered,
-                     const int[::1] users, const double[::1] fallback,
+                     const double[::1] means, const double[::1] scales, int k, int min_k,
+                     bint centered, const int[::1] users, const double[::1] fallback,
                      float[:, ::1] out_scores):
     """ItemKNN scores of every item for a block of users (see the numba twin)."""
     cdef Py_ssize_t n_items = means.shape[0], m = users.shape[0], row
@@ -557,9 +590,59 @@ def score_item_based(const long long[::1] r_indptr, const int[::1] r_indices,
                     p = start + heap_pos[i * k + h]
                     r = r_data[p]
                     if centered:
-                        r = r - means[r_indices[p]]
+                        j = r_indices[p]
+                        r = (r - means[j]) / scales[j]
                     num = num + heap_val[i * k + h] * r
                     den = den + heap_val[i * k + h]
                 if size[i] >= min_k:
-                    out_scores[row, i] = <float> ((means[i] if centered else 0.0) + num / den)
+                    if centered:
+                        out_scores[row, i] = <float> (means[i] + scales[i] * (num / den))
+                    else:
+                        out_scores[row, i] = <float> (num / den)
                 size[i] = 0
+
+
+def score_item_topn(const long long[::1] r_indptr, const int[::1] r_indices,
+                    const floating[::1] r_weights, const long long[::1] nbr_indptr,
+                    const int[::1] nbr_indices, const floating[::1] nbr_data,
+                    const int[::1] users, float[:, ::1] out_scores):
+    """Item-based top-N scores for a block of users (see the numba twin)."""
+    cdef Py_ssize_t n_items = nbr_indptr.shape[0] - 1, m = users.shape[0], row
+    cdef int n_threads = _n_threads()
+    cdef double[:, ::1] acc_buf = np.zeros((n_threads, n_items + 1))
+    cdef int u, j, tid
+    cdef Py_ssize_t i
+    cdef long long p, q
+    cdef double w
+    cdef double* acc
+    with nogil:
+        for row in prange(m, schedule="dynamic"):
+            tid = threadid()
+            acc = &acc_buf[tid, 0]
+            u = users[row]
+            for p in range(r_indptr[u], r_indptr[u + 1]):
+                j = r_indices[p]
+                w = r_weights[p]
+                for q in range(nbr_indptr[j], nbr_indptr[j + 1]):
+                    acc[nbr_indices[q]] += w * <double> nbr_data[q]
+            for i in range(n_items):
+                out_scores[row, i] = <float> acc[i]
+                acc[i] = 0.0
+
+
+def baseline_sgd(const long long[::1] indptr, const int[::1] indices,
+                 const double[::1] ratings, double mu, double lr, double reg, int n_epochs,
+                 double[::1] bu, double[::1] bi):
+    """User and item biases by SGD, in place (see the numba twin)."""
+    cdef Py_ssize_t n_users = indptr.shape[0] - 1, u
+    cdef long long p
+    cdef int i, epoch
+    cdef double err
+    with nogil:
+        for epoch in range(n_epochs):
+            for u in range(n_users):
+                for p in range(indptr[u], indptr[u + 1]):
+                    i = indices[p]
+                    err = ratings[p] - (mu + bu[u] + bi[i])
+                    bu[u] += lr * (err - reg * bu[u])
+                    bi[i] += lr * (err - reg * bi[i])

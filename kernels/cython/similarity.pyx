@@ -345,7 +345,8 @@ cdef inline int _pearson_row_sym(
 
 cdef inline int _dot_offer(int l, floating* acc, int* count, const unsigned char* valid,
                            long long min_support, double shrinkage, double min_similarity,
-                           floating* vals, int* idxs, int size, int k) noexcept nogil:
+                           floating* vals, int* idxs, int size, int k,
+                           bint clip) noexcept nogil:
     # score the dot product in acc[l], reset it, offer it
     cdef double sim = acc[l], n = count[l]
     cdef floating v
@@ -355,10 +356,11 @@ cdef inline int _dot_offer(int l, floating* acc, int* count, const unsigned char
         return size
     if min_support > 1 and n < min_support:  # count is only kept when needed
         return size
-    if sim > 1.0:
-        sim = 1.0
-    elif sim < -1.0:
-        sim = -1.0
+    if clip:
+        if sim > 1.0:
+            sim = 1.0
+        elif sim < -1.0:
+            sim = -1.0
     if shrinkage > 0.0:
         sim = sim * (n / (n + shrinkage))
     if sim < min_similarity:
@@ -386,6 +388,7 @@ cdef inline int _dot_row(
     int* touched,
     floating* vals,
     int* idxs,
+    bint clip,
 ) noexcept nogil:
     # acc[l] = sum x*y, count[l] = number of common columns (when needed)
     cdef long long p, q, q0, q1
@@ -421,13 +424,13 @@ cdef inline int _dot_row(
         for l in range(n_vectors):
             if acc[l] != 0 or count[l] != 0:
                 size = _dot_offer(l, acc, count, valid, min_support, shrinkage,
-                                  min_similarity, vals, idxs, size, k)
+                                  min_similarity, vals, idxs, size, k, clip)
     else:
         for t in range(n_touched):
             l = touched[t]
             if l != i:
                 size = _dot_offer(l, acc, count, valid, min_support, shrinkage,
-                                  min_similarity, vals, idxs, size, k)
+                                  min_similarity, vals, idxs, size, k, clip)
     return size
 
 
@@ -435,7 +438,8 @@ cdef inline int _dot_offer_both(int i, int l, floating* acc, int* count,
                                 const unsigned char* valid, long long min_support,
                                 double shrinkage, double min_similarity, int k, int size,
                                 floating* vals, int* idxs, floating* r_vals, int* r_idxs,
-                                int* r_size, floating* r_thr, int* r_thr_idx) noexcept nogil:
+                                int* r_size, floating* r_thr, int* r_thr_idx,
+                                bint clip) noexcept nogil:
     # as _dot_offer for the pair (i, l), offered to row i's heap (returns its new
     # size) and to this thread's heap of row l (see _pearson_offer_both)
     cdef double sim = acc[l], n = count[l]
@@ -446,10 +450,11 @@ cdef inline int _dot_offer_both(int i, int l, floating* acc, int* count,
         return size
     if min_support > 1 and n < min_support:
         return size
-    if sim > 1.0:
-        sim = 1.0
-    elif sim < -1.0:
-        sim = -1.0
+    if clip:
+        if sim > 1.0:
+            sim = 1.0
+        elif sim < -1.0:
+            sim = -1.0
     if shrinkage > 0.0:
         sim = sim * (n / (n + shrinkage))
     if sim < min_similarity:
@@ -485,6 +490,7 @@ cdef inline int _dot_row_sym(
     int* r_size,
     floating* r_thr,
     int* r_thr_idx,
+    bint clip,
 ) noexcept nogil:
     # _dot_row over the pairs (i, l), l > i only (see _pearson_row_sym)
     cdef long long p, q, q0, q1, p0 = indptr[i], work = 0
@@ -520,12 +526,12 @@ cdef inline int _dot_row_sym(
             if acc[l] != 0 or count[l] != 0:
                 size = _dot_offer_both(i, l, acc, count, valid, min_support, shrinkage,
                                        min_similarity, k, size, vals, idxs, r_vals, r_idxs,
-                                       r_size, r_thr, r_thr_idx)
+                                       r_size, r_thr, r_thr_idx, clip)
     else:
         for t in range(n_touched):
             size = _dot_offer_both(i, touched[t], acc, count, valid, min_support, shrinkage,
                                    min_similarity, k, size, vals, idxs, r_vals, r_idxs,
-                                   r_size, r_thr, r_thr_idx)
+                                   r_size, r_thr, r_thr_idx, clip)
     return size
 
 
@@ -582,7 +588,7 @@ def dot_topk(const long long[::1] indptr, const int[::1] indices, const floating
              const long long[::1] t_indptr, const int[::1] t_indices,
              const floating[::1] t_data, const unsigned char[::1] valid, const int[::1] rows,
              int k, long long min_support, double shrinkage, double min_similarity,
-             int[:, ::1] out_idx, floating[:, ::1] out_val):
+             int[:, ::1] out_idx, floating[:, ::1] out_val, bint clip=True):
     """Top-k dot products between rows already scaled to unit norm, for ``rows``.
 
     See ``kernels/numba/similarity.py:dot_topk``.
@@ -613,7 +619,7 @@ def dot_topk(const long long[::1] indptr, const int[::1] indices, const floating
                 size = _dot_row(rows[r], &indptr[0], indices_p, data_p, &t_indptr[0],
                                 t_indices_p, t_data_p, &valid[0], n, k, min_support,
                                 shrinkage, min_similarity, acc, count, touched,
-                                &out_val[r, 0], &out_idx[r, 0])
+                                &out_val[r, 0], &out_idx[r, 0], clip)
             _pad(&out_val[r, 0], &out_idx[r, 0], size, k)
         free(acc)
         free(count)
@@ -716,7 +722,8 @@ def dot_topk_all(const long long[::1] indptr, const int[::1] indices, const floa
                  const floating[::1] t_data, const unsigned char[::1] valid, int k,
                  long long min_support, double shrinkage, double min_similarity,
                  int[:, :, ::1] heap_idx, floating[:, :, ::1] heap_val,
-                 int[:, ::1] heap_size, int[:, ::1] out_idx, floating[:, ::1] out_val):
+                 int[:, ::1] heap_size, int[:, ::1] out_idx, floating[:, ::1] out_val,
+                 bint clip=True):
     """Top-k dot products (unit-norm rows) of every row, each pair computed once.
 
     See ``kernels/numba/similarity.py:dot_topk_all`` and :func:`pearson_topk_all`.
@@ -769,7 +776,7 @@ def dot_topk_all(const long long[::1] indptr, const int[::1] indices, const floa
                 r, &indptr[0], indices_p, data_p, &t_indptr[0], t_indices_p, t_data_p,
                 &valid[0], n, k, min_support, shrinkage, min_similarity, acc, count, touched,
                 starts, &out_val[r, 0], &out_idx[r, 0], &heap_val[tid, 0, 0],
-                &heap_idx[tid, 0, 0], &heap_size[tid, 0], thr, thr_idx)
+                &heap_idx[tid, 0, 0], &heap_size[tid, 0], thr, thr_idx, clip)
         free(acc)
         free(count)
         free(touched)

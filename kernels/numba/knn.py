@@ -19,10 +19,16 @@ Y = {y : A[x, y] and A[x', y] both stored}, n = |Y|:
     1e-12 of ``n Sxx`` (cancellation guard; exact for ratings on a 0.5 grid).
 ``kind == 1`` (dot product): ``sum_Y a[y] * a2[y]``; the caller passes values
     already centred / normalised so that this is the wanted measure (cosine,
-    centred cosine, adjusted cosine).
+    centred cosine, adjusted cosine, tfidf, bm25).
+``kind == 2`` (cosine over the co-rated support, scikit-surprise's
+    ``pearson_baseline`` when the values are baseline residuals):
+    ``Sxy / sqrt(Sxx Syy)``; a zero ``Sxx`` or ``Syy``, or ``n < 2``, gives no
+    similarity (surprise: 0).
 
 Then ``n < min_support`` gives no similarity, and ``shrinkage`` multiplies by
-``n / (n + shrinkage)``. A pair with no co-rating, too little support or a zero
+``n / (n + shrinkage)`` (kinds 0 and 1, Koren) or by
+``(n - 1) / (n - 1 + shrinkage)`` (kind 2, as scikit-surprise). A pair with no
+co-rating, too little support or a zero
 variance has no similarity (NaN inside the kernels): it is never a neighbour
 and never listed by ``similar_rows``, as in ``fastrec.similarity``. The target
 is never its own neighbour.
@@ -38,6 +44,9 @@ from ._heap import heap_offer, heap_sort
 
 KIND_PEARSON = 0
 KIND_DOT = 1
+KIND_SUPPORT_COSINE = 2
+# ranking modes of score_user_based (1, 2) and score_item_topn weights
+RANK_RATING, RANK_SUM, RANK_WEIGHTED = 0, 1, 2
 # Relative threshold under which a one-pass variance is treated as zero.
 _VAR_EPS = 1e-12
 
@@ -113,6 +122,15 @@ def pair_similarity(kind, acc, x2, min_support, shrinkage):
         if var_x <= _VAR_EPS * nf * sxx or var_y <= _VAR_EPS * nf * syy:
             return np.nan
         sim = (nf * acc[x2, SXY] - sx * sy) / np.sqrt(var_x * var_y)
+    elif kind == KIND_SUPPORT_COSINE:
+        sxx = acc[x2, SXX]
+        syy = acc[x2, SYY]
+        if nf < 2.0 or sxx == 0.0 or syy == 0.0:
+            return np.nan
+        sim = acc[x2, SXY] / np.sqrt(sxx * syy)
+        if shrinkage > 0.0:
+            sim = sim * ((nf - 1.0) / (nf - 1.0 + shrinkage))
+        return sim
     else:
         sim = acc[x2, SXY]
     if shrinkage > 0.0:
@@ -223,6 +241,7 @@ def predict_pairs(
     b_data,
     b_ratings,
     means,
+    scales,
     kind,
     min_support,
     shrinkage,
@@ -244,7 +263,9 @@ def predict_pairs(
         laid out as ``b_data`` (the same array for Pearson; the raw ratings when
         ``b_data`` holds transformed values for a dot-product kind)
     means : (n_x,) float64, the mean rating of each x (used when ``centered``)
-    kind : int, 0 Pearson or 1 dot product (module docstring)
+    scales : (n_x,) float64 > 0, the scale of each x (used when ``centered``:
+        ones for mean centring, standard deviations for z-scores)
+    kind : int, 0 Pearson, 1 dot product, 2 cosine over the support (module docstring)
     min_support : int; shrinkage : float >= 0
     k : int >= 1, neighbours used per prediction
     centered : bool, KNNWithMeans (True) or KNNBasic (False) aggregation
@@ -260,7 +281,7 @@ def predict_pairs(
     ``s`` their similarities and ``r`` their ratings of y, summed in increasing
     x' order::
 
-        pred = means[x] + sum(s * (r - means[x'])) / sum(s)   # centered
+        pred = means[x] + scales[x] * sum(s * (r - means[x']) / scales[x']) / sum(s)   # centered
         pred = sum(s * r) / sum(s)                             # not centered
 
     With no neighbour, ``out_pred`` is ``means[x]`` (centered) or 0 and
@@ -365,12 +386,13 @@ def predict_pairs(
                     p = start + cand_pos[c]
                     r = np.float64(b_ratings[p])
                     if centered:
-                        r -= means[b_indices[p]]
+                        x2 = b_indices[p]
+                        r = (r - means[x2]) / scales[x2]
                     num += s * r
                     den += s
                 pred = means[x] if centered else 0.0
                 if size > 0:
-                    pred += num / den
+                    pred += (scales[x] if centered else 1.0) * (num / den)
                 out_pred[q] = pred
                 out_count[q] = size
 
@@ -494,12 +516,14 @@ def score_user_based(
     b_data,
     a_ratings,
     means,
+    scales,
     kind,
     min_support,
     shrinkage,
     k,
     min_k,
     centered,
+    mode,
     max_neighbors,
     users,
     fallback,
@@ -512,23 +536,30 @@ def score_user_based(
     a_* : CSR of the ratings (n_users, n_items); b_* : its transpose (n_items, n_users)
     a_ratings : (nnz,) the ratings aggregated, laid out as ``a_data`` (see
         ``b_ratings`` in ``predict_pairs``)
-    means : (n_users,) float64; kind, min_support, shrinkage, k, centered: as in
-        ``predict_pairs``
-    min_k : int, items with fewer neighbours get ``fallback``
-    max_neighbors : int >= 1, only the ``max_neighbors`` most similar users
-        (positive similarity, ties by lower index) are considered
+    means, scales : (n_users,) float64; kind, min_support, shrinkage, k, centered:
+        as in ``predict_pairs``
+    min_k : int, items with fewer neighbours get ``fallback`` (mode 0)
+    mode : int, 0 (``RANK_RATING``): the predicted rating; 1 (``RANK_SUM``):
+        ``sum_v s(u, v)`` over the ``k`` most similar users ``v`` (positive
+        similarity, ties by lower index) who rated the item; 2
+        (``RANK_WEIGHTED``): the same sum of ``s(u, v) * (r_vi - means[v]) /
+        scales[v]``. Modes 1 and 2 give 0 to items no neighbour rated and ignore
+        ``min_k``, ``centered``, ``max_neighbors`` and ``fallback``.
+    max_neighbors : int >= 1, mode 0: only the ``max_neighbors`` most similar
+        users (positive similarity, ties by lower index) are considered
     users : (m,) int32; fallback : (m,) float64, the score of items with fewer
         than ``min_k`` neighbours
     out_scores : (m, n_items) float32, written
 
-    With ``max_neighbors >= n_users`` the score of item i equals
+    Mode 0 with ``max_neighbors >= n_users``: the score of item i equals
     ``predict_pairs`` for (u, i): walking the neighbours in descending
     similarity and giving each item its first ``k`` raters is the same top-k.
     """
     n_users = means.shape[0]
     n_items = b_indptr.shape[0] - 1
     m = users.shape[0]
-    cap = min(max_neighbors, n_users)
+    cap = min(max_neighbors, n_users) if mode == RANK_RATING else min(k, n_users)
+    cap = max(cap, 1)
     n_chunks = max(1, min(m, N_CHUNKS))
     for chunk in prange(n_chunks):
         acc = np.zeros((n_users, ACC_WIDTH), dtype=np.float64)
@@ -559,6 +590,20 @@ def score_user_based(
                 nb_val,
                 nb_idx,
             )
+            if mode != RANK_RATING:
+                for h in range(size):
+                    v = nb_idx[h]
+                    s = nb_val[h]
+                    for p in range(a_indptr[v], a_indptr[v + 1]):
+                        i = a_indices[p]
+                        if mode == RANK_SUM:
+                            num[i] += s
+                        else:
+                            num[i] += s * ((np.float64(a_ratings[p]) - means[v]) / scales[v])
+                for i in range(n_items):
+                    out_scores[row, i] = num[i]
+                    num[i] = 0.0
+                continue
             for h in range(size):
                 v = nb_idx[h]
                 s = nb_val[h]
@@ -567,14 +612,15 @@ def score_user_based(
                     if used[i] < k:
                         r = np.float64(a_ratings[p])
                         if centered:
-                            r -= means[v]
+                            r = (r - means[v]) / scales[v]
                         num[i] += s * r
                         den[i] += s
                         used[i] += 1
             base = means[u] if centered else 0.0
+            scale = scales[u] if centered else 1.0
             for i in range(n_items):
                 if used[i] >= min_k and used[i] > 0:
-                    out_scores[row, i] = base + num[i] / den[i]
+                    out_scores[row, i] = base + scale * (num[i] / den[i])
                 else:
                     out_scores[row, i] = fallback[row]
                 num[i] = 0.0
@@ -591,6 +637,7 @@ def score_item_based(
     nbr_indices,
     nbr_data,
     means,
+    scales,
     k,
     min_k,
     centered,
@@ -606,7 +653,7 @@ def score_item_based(
     nbr_* : CSR (n_items, n_items), float32/float64 data: row j lists the items
         i that keep j among their stored neighbours, with similarity
         ``sim(i, j) > 0`` (the transpose of the per-item neighbour lists)
-    means : (n_items,) float64; k, centered: as in ``predict_pairs``
+    means, scales : (n_items,) float64; k, centered: as in ``predict_pairs``
     min_k : int; users : (m,) int32
     fallback : (n_items,) float64, the score of an item with fewer than
         ``min_k`` neighbours among the user's items
@@ -648,9 +695,82 @@ def score_item_based(
                     p = start + heap_pos[i, h]
                     r = np.float64(r_data[p])
                     if centered:
-                        r -= means[r_indices[p]]
+                        j = r_indices[p]
+                        r = (r - means[j]) / scales[j]
                     num += heap_val[i, h] * r
                     den += heap_val[i, h]
                 if size[i] >= min_k:
-                    out_scores[row, i] = (means[i] if centered else 0.0) + num / den
+                    if centered:
+                        out_scores[row, i] = means[i] + scales[i] * (num / den)
+                    else:
+                        out_scores[row, i] = num / den
                 size[i] = 0
+
+
+@jit(parallel=True)
+def score_item_topn(
+    r_indptr, r_indices, r_weights, nbr_indptr, nbr_indices, nbr_data, users, out_scores
+):
+    """Item-based top-N scores (Deshpande and Karypis) for a block of users.
+
+    Parameters
+    ----------
+    r_indptr, r_indices : CSR structure of the ratings (n_users, n_items)
+    r_weights : (nnz,) float32/float64, the weight of each rating (laid out as
+        the ratings): 1 for the plain sum, the user's centred rating for the
+        weighted sum
+    nbr_* : CSR (n_items, n_items): row j lists the items i that keep j among
+        their ``k`` stored neighbours, with ``sim(i, j)`` (the transpose of the
+        neighbour lists), same float type as ``r_weights``
+    users : (m,) int32
+    out_scores : (m, n_items) float32, written
+
+    ``out_scores[row, i] = sum_j w[u, j] * sim(i, j)`` over the items ``j``
+    that ``u`` rated and that are among ``i``'s stored neighbours (0 when there
+    is none), i.e. ``w[u] @ S.T`` with ``S`` the neighbour lists; summed in
+    float64 in the order of ``u``'s ratings, then of ``nbr``'s rows.
+    """
+    n_items = nbr_indptr.shape[0] - 1
+    m = users.shape[0]
+    n_chunks = max(1, min(m, N_CHUNKS))
+    for chunk in prange(n_chunks):
+        acc = np.zeros(n_items, dtype=np.float64)
+        for row in range(chunk, m, n_chunks):
+            u = users[row]
+            for p in range(r_indptr[u], r_indptr[u + 1]):
+                j = r_indices[p]
+                w = np.float64(r_weights[p])
+                for q in range(nbr_indptr[j], nbr_indptr[j + 1]):
+                    acc[nbr_indices[q]] += w * np.float64(nbr_data[q])
+            for i in range(n_items):
+                out_scores[row, i] = acc[i]
+                acc[i] = 0.0
+
+
+@jit
+def baseline_sgd(indptr, indices, ratings, mu, lr, reg, n_epochs, bu, bi):
+    """User and item biases by SGD, in place (scikit-surprise's ``baseline_sgd``).
+
+    Parameters
+    ----------
+    indptr, indices, ratings : CSR of the ratings (n_users, n_items), float64 data
+    mu : float, the global mean; lr, reg : float; n_epochs : int
+    bu : (n_users,) float64, bi : (n_items,) float64: the starting biases, updated
+
+    For every epoch, every rating in CSR order (users in index order, each
+    user's ratings in stored order)::
+
+        err = r - (mu + bu[u] + bi[i])
+        bu[u] += lr * (err - reg * bu[u])
+        bi[i] += lr * (err - reg * bi[i])
+
+    Sequential by definition (each step reads the previous one's biases).
+    """
+    n_users = indptr.shape[0] - 1
+    for _ in range(n_epochs):
+        for u in range(n_users):
+            for p in range(indptr[u], indptr[u + 1]):
+                i = indices[p]
+                err = ratings[p] - (mu + bu[u] + bi[i])
+                bu[u] += lr * (err - reg * bu[u])
+                bi[i] += lr * (err - reg * bi[i])

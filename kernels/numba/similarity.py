@@ -102,11 +102,16 @@ def _pearson_sim(n, sx, sy, sxx, syy, sxy, min_support, shrinkage):
 
 
 @jit
-def _dot_sim(dot, n, min_support, shrinkage):
-    """Clipped, shrunk dot product; 0.0 below ``min_support`` (``n`` only kept when needed)."""
+def _dot_sim(dot, n, min_support, shrinkage, clip):
+    """Shrunk dot product, clipped to [-1, 1] when ``clip``; 0.0 below ``min_support``.
+
+    (``n`` only kept when needed.)
+    """
     if min_support > 1 and n < min_support:
         return 0.0
-    sim = min(1.0, max(-1.0, np.float64(dot)))
+    sim = np.float64(dot)
+    if clip:
+        sim = min(1.0, max(-1.0, sim))
     if shrinkage > 0.0:
         sim *= n / (n + shrinkage)
     return sim
@@ -339,6 +344,7 @@ def _dot_row(
     cast,
     vals,
     idxs,
+    clip=True,
 ):
     """Top-k dot products of row ``i`` (rows already unit norm); returns the number kept.
 
@@ -384,7 +390,7 @@ def _dot_row(
         if acc[l] == 0:
             count[l] = 0
             continue
-        sim = _dot_sim(acc[l], np.float64(count[l]), min_support, shrinkage)
+        sim = _dot_sim(acc[l], np.float64(count[l]), min_support, shrinkage, clip)
         acc[l] = 0
         count[l] = 0
         if sim == 0.0 or sim < min_similarity or not valid[l]:
@@ -424,6 +430,7 @@ def _dot_row_sym(
     r_size,
     r_thr,
     r_thr_idx,
+    clip=True,
 ):
     """:func:`_dot_row` over the pairs ``(i, l)``, ``l > i`` only, offered to both rows.
 
@@ -462,7 +469,7 @@ def _dot_row_sym(
         if acc[l] == 0:
             count[l] = 0
             continue
-        sim = _dot_sim(acc[l], np.float64(count[l]), min_support, shrinkage)
+        sim = _dot_sim(acc[l], np.float64(count[l]), min_support, shrinkage, clip)
         acc[l] = 0
         count[l] = 0
         if sim == 0.0 or sim < min_similarity or not valid[l]:
@@ -578,6 +585,7 @@ def dot_topk(
     min_similarity,
     out_idx,
     out_val,
+    clip=True,
 ):
     """Top-k dot products between rows already scaled to unit norm, for ``rows``.
 
@@ -592,6 +600,9 @@ def dot_topk(
         As in :func:`pearson_topk`; ``data`` and ``t_data`` hold the transformed
         (centred, unit-norm) values and their dtype is the accumulation dtype.
     valid : (n,) uint8, 0 for a row of norm zero: its pairs are not stored.
+    clip : bool, default True
+        Clip the similarities to [-1, 1] (cosine kinds); False for the
+        unnormalised ``bm25`` dot products.
 
     Notes
     -----
@@ -629,6 +640,7 @@ def dot_topk(
                     cast,
                     out_val[r],
                     out_idx[r],
+                    clip,
                 )
             _pad(out_val[r], out_idx[r], size, k)
 
@@ -747,6 +759,7 @@ def dot_topk_all(
     heap_size,
     out_idx,
     out_val,
+    clip=True,
 ):
     """Top-k dot products (unit-norm rows) of every row, each pair computed once.
 
@@ -797,6 +810,7 @@ def dot_topk_all(
                     heap_size[s],
                     thr,
                     thr_idx,
+                    clip,
                 )
     for r in prange(n):
         _merge_sets(r, own_size[r], heap_val, heap_idx, heap_size, k, out_val[r], out_idx[r])
