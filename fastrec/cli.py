@@ -272,6 +272,15 @@ def cmd_bench(args, extra) -> int:
                 f"unknown benchmark family {f!r}; choose from {', '.join(benchmarks.FAMILIES)}"
             )
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr))
+    from .benchmarks import environment
+
+    if args.fresh:  # the same command in a throwaway clone, installed with pip install .
+        return environment.run_fresh(
+            _bench_args(args), args.out, dry_run=args.dry_run, log=log, keep=args.keep_fresh
+        )
+    if args.dry_run:
+        raise UsageError("--dry-run goes with --fresh")
+    load_before = environment.load_average()
     rows = benchmarks.run(
         families, scale=args.scale, num_threads=args.threads, quick=args.quick, log=log
     )
@@ -279,7 +288,17 @@ def cmd_bench(args, extra) -> int:
     os.makedirs(args.out, exist_ok=True)
     from ._config import config
 
-    payload = {"machine": config(), "args": vars(args), "rows": rows}
+    machine = environment.machine_info()
+    machine["load_average_before"] = load_before
+    machine["load_average_after"] = machine.pop("load_average")
+    payload = {
+        "machine": machine,
+        "config": config(),
+        "versions": environment.library_versions(),
+        "commit": environment.source_commit(),
+        "args": vars(args),
+        "rows": rows,
+    }
     with open(os.path.join(args.out, "bench.json"), "w") as fh:
         json.dump(payload, fh, indent=2, default=str)
     chart = os.path.join(args.out, "bench.png")
@@ -288,6 +307,18 @@ def cmd_bench(args, extra) -> int:
     else:
         print(f"wrote {os.path.join(args.out, 'bench.json')} (no chart: matplotlib not installed)")
     return 0
+
+
+def _bench_args(args) -> list[str]:
+    """The options of this ``fastrec bench`` run to pass on to a fresh one (not --out)."""
+    out = ["--scale", repr(args.scale), "--threads", str(args.threads)]
+    if args.quick:
+        out.append("--quick")
+    if args.only:
+        out += ["--only", args.only]
+    if args.quiet:
+        out.append("--quiet")
+    return out
 
 
 def cmd_demo(args, extra) -> int:
@@ -434,6 +465,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--out", default="bench_results", help="folder for bench.json and bench.png")
     b.add_argument("--quiet", action="store_true")
+    b.add_argument(
+        "--fresh",
+        action="store_true",
+        help="clone this checkout into a temporary folder, install it there with "
+        "'pip install .' in a new venv (--system-site-packages), run the same bench "
+        "with it, then delete the folder",
+    )
+    b.add_argument("--dry-run", action="store_true", help="with --fresh: print the commands only")
+    b.add_argument("--keep-fresh", action="store_true", help=argparse.SUPPRESS)
     b.set_defaults(func=cmd_bench)
 
     i = sub.add_parser("info", help="version, backends, OpenMP, threads, BLAS")
