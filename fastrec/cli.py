@@ -23,6 +23,8 @@ MODELS = {
     "als": ("fastrec.models.als", "ALS"),
     "mlp": ("fastrec.models.mlp", "MLPRecommender"),
     "popularity": ("fastrec.models.baseline", "Popularity"),
+    "bpr": ("fastrec.models.bpr", "BPR"),
+    "ease": ("fastrec.models.ease", "EASE"),
     "svdpp": ("fastrec.models.svdpp", "SVDpp"),
 }
 BUNDLED = "movielens-small"
@@ -135,6 +137,8 @@ def _fit(model, train, show_progress: bool = True):
 
 def _predicts_ratings(model) -> bool:
     if getattr(model, "implicit", False) is True:
+        return False
+    if getattr(model, "_is_rating_model", True) is False:  # ranking models (BPR, EASE)
         return False
     return getattr(model, "loss", "mse") == "mse"
 
@@ -338,11 +342,16 @@ def cmd_demo(args, extra) -> int:
         ("SGDMF", "sgdmf", {"factors": 64, "epochs": 20, "random_state": 0}),
         ("ALS (implicit)", "als", {"factors": 64, "iterations": 15, "random_state": 0}),
         ("MLPRecommender", "mlp", {"epochs": 10 if not args.quick else 2, "random_state": 0}),
+        ("BPR", "bpr", {"iterations": 100 if not args.quick else 20, "random_state": 0}),
+        ("EASE", "ease", {"l2": 500.0}),
         ("SVDpp", "svdpp", {"epochs": 20 if not args.quick else 5, "random_state": 0}),
     ]
     if args.quick:
         specs[3][2]["epochs"] = 5
         specs[4][2]["iterations"] = 5
+        # EASE inverts a dense item x item matrix (9724 x 9724 here): seconds, not quick
+        specs = [spec for spec in specs if spec[1] != "ease"]
+        print("(--quick leaves out EASE: its fit inverts a dense 9724 x 9724 matrix)\n")
     rows = []
     fitted = {}
     for label, key, params in specs:
@@ -379,7 +388,7 @@ def cmd_demo(args, extra) -> int:
         )
     print(
         "(RMSE/MAE on held-out ratings; ranking metrics over all items, seen ones excluded. "
-        "ALS is trained as implicit feedback, so it has no rating error. The kNN "
+        "ALS, BPR and EASE are trained as implicit feedback, so they have no rating error. The kNN "
         "models rank by the neighbourhood sum (ranking='sum') and predict with the "
         "mean-centred formula; Popularity is the non-personalised reference.)"
     )

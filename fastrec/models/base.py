@@ -478,7 +478,7 @@ def expect_array(
     return np.ascontiguousarray(arr)
 
 
-_MODEL_MODULES = ("baseline", "knn", "sgd", "als", "mlp", "svdpp")
+_MODEL_MODULES = ("baseline", "knn", "sgd", "als", "mlp", "svdpp", "bpr", "ease")
 
 
 def _import_model_modules() -> None:
