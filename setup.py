@@ -63,10 +63,21 @@ if sys.platform == "win32":  # MSVC spells the flags differently
     link_args = []
 
 build_flags = " ".join(compile_args)
+
+
+def _build_tools() -> str:
+    """The Cython and NumPy this build uses (pip's build isolation may pick others)."""
+    import numpy
+    from Cython import __version__ as cython_version
+
+    return f"Cython {cython_version}, NumPy {numpy.__version__}"
+
+
 macros = [
     ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
     ("FASTREC_BUILD_FLAGS", '"' + build_flags + '"'),
     ("FASTREC_BUILD_NATIVE", "1" if native else "0"),
+    ("FASTREC_BUILD_TOOLS", '"' + _build_tools() + '"'),
 ]
 
 

@@ -57,6 +57,8 @@ _LAZY = {
     "ALS": ("fastrec.models.als", "ALS"),
     "MLPRecommender": ("fastrec.models.mlp", "MLPRecommender"),
     "Popularity": ("fastrec.models.baseline", "Popularity"),
+    "BPR": ("fastrec.models.bpr", "BPR"),
+    "EASE": ("fastrec.models.ease", "EASE"),
     "SVDpp": ("fastrec.models.svdpp", "SVDpp"),
     "load": ("fastrec.models.base", "load"),
     "evaluate": ("fastrec.evaluation", "evaluate"),

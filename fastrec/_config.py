@@ -44,6 +44,8 @@ def config() -> dict[str, Any]:
         info["cython_openmp"] = omp.openmp_enabled()
         info["cython_threads"] = omp.get_max_threads()
         info["cython_build_flags"] = omp.build_flags()
+        if hasattr(omp, "build_tools"):  # an extension built before it was added has none
+            info["cython_build_tools"] = omp.build_tools()
         info["cython_build_target"] = (
             "host CPU (-march=native)" if omp.build_native() else "portable"
         )

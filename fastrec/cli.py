@@ -23,6 +23,8 @@ MODELS = {
     "als": ("fastrec.models.als", "ALS"),
     "mlp": ("fastrec.models.mlp", "MLPRecommender"),
     "popularity": ("fastrec.models.baseline", "Popularity"),
+    "bpr": ("fastrec.models.bpr", "BPR"),
+    "ease": ("fastrec.models.ease", "EASE"),
     "svdpp": ("fastrec.models.svdpp", "SVDpp"),
 }
 BUNDLED = "movielens-small"
@@ -135,6 +137,8 @@ def _fit(model, train, show_progress: bool = True):
 
 def _predicts_ratings(model) -> bool:
     if getattr(model, "implicit", False) is True:
+        return False
+    if getattr(model, "_is_rating_model", True) is False:  # ranking models (BPR, EASE)
         return False
     return getattr(model, "loss", "mse") == "mse"
 
@@ -272,6 +276,15 @@ def cmd_bench(args, extra) -> int:
                 f"unknown benchmark family {f!r}; choose from {', '.join(benchmarks.FAMILIES)}"
             )
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr))
+    from .benchmarks import environment
+
+    if args.fresh:  # the same command in a throwaway clone, installed with pip install .
+        return environment.run_fresh(
+            _bench_args(args), args.out, dry_run=args.dry_run, log=log, keep=args.keep_fresh
+        )
+    if args.dry_run:
+        raise UsageError("--dry-run goes with --fresh")
+    load_before = environment.load_average()
     rows = benchmarks.run(
         families, scale=args.scale, num_threads=args.threads, quick=args.quick, log=log
     )
@@ -279,7 +292,17 @@ def cmd_bench(args, extra) -> int:
     os.makedirs(args.out, exist_ok=True)
     from ._config import config
 
-    payload = {"machine": config(), "args": vars(args), "rows": rows}
+    machine = environment.machine_info()
+    machine["load_average_before"] = load_before
+    machine["load_average_after"] = machine.pop("load_average")
+    payload = {
+        "machine": machine,
+        "config": config(),
+        "versions": environment.library_versions(),
+        "commit": environment.source_commit(),
+        "args": vars(args),
+        "rows": rows,
+    }
     with open(os.path.join(args.out, "bench.json"), "w") as fh:
         json.dump(payload, fh, indent=2, default=str)
     chart = os.path.join(args.out, "bench.png")
@@ -288,6 +311,18 @@ def cmd_bench(args, extra) -> int:
     else:
         print(f"wrote {os.path.join(args.out, 'bench.json')} (no chart: matplotlib not installed)")
     return 0
+
+
+def _bench_args(args) -> list[str]:
+    """The options of this ``fastrec bench`` run to pass on to a fresh one (not --out)."""
+    out = ["--scale", repr(args.scale), "--threads", str(args.threads)]
+    if args.quick:
+        out.append("--quick")
+    if args.only:
+        out += ["--only", args.only]
+    if args.quiet:
+        out.append("--quiet")
+    return out
 
 
 def cmd_demo(args, extra) -> int:
@@ -307,11 +342,16 @@ def cmd_demo(args, extra) -> int:
         ("SGDMF", "sgdmf", {"factors": 64, "epochs": 20, "random_state": 0}),
         ("ALS (implicit)", "als", {"factors": 64, "iterations": 15, "random_state": 0}),
         ("MLPRecommender", "mlp", {"epochs": 10 if not args.quick else 2, "random_state": 0}),
+        ("BPR", "bpr", {"iterations": 100 if not args.quick else 20, "random_state": 0}),
+        ("EASE", "ease", {"l2": 500.0}),
         ("SVDpp", "svdpp", {"epochs": 20 if not args.quick else 5, "random_state": 0}),
     ]
     if args.quick:
         specs[3][2]["epochs"] = 5
         specs[4][2]["iterations"] = 5
+        # EASE inverts a dense item x item matrix (9724 x 9724 here): seconds, not quick
+        specs = [spec for spec in specs if spec[1] != "ease"]
+        print("(--quick leaves out EASE: its fit inverts a dense 9724 x 9724 matrix)\n")
     rows = []
     fitted = {}
     for label, key, params in specs:
@@ -348,7 +388,7 @@ def cmd_demo(args, extra) -> int:
         )
     print(
         "(RMSE/MAE on held-out ratings; ranking metrics over all items, seen ones excluded. "
-        "ALS is trained as implicit feedback, so it has no rating error. The kNN "
+        "ALS, BPR and EASE are trained as implicit feedback, so they have no rating error. The kNN "
         "models rank by the neighbourhood sum (ranking='sum') and predict with the "
         "mean-centred formula; Popularity is the non-personalised reference.)"
     )
@@ -434,6 +474,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--out", default="bench_results", help="folder for bench.json and bench.png")
     b.add_argument("--quiet", action="store_true")
+    b.add_argument(
+        "--fresh",
+        action="store_true",
+        help="clone this checkout into a temporary folder, install it there with "
+        "'pip install .' in a new venv (--system-site-packages), run the same bench "
+        "with it, then delete the folder",
+    )
+    b.add_argument("--dry-run", action="store_true", help="with --fresh: print the commands only")
+    b.add_argument("--keep-fresh", action="store_true", help=argparse.SUPPRESS)
     b.set_defaults(func=cmd_bench)
 
     i = sub.add_parser("info", help="version, backends, OpenMP, threads, BLAS")

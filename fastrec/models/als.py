@@ -82,7 +82,14 @@ from ..topk import topk_unchecked
 from ._factors import cosine_similar, factor_scores
 from .base import Recommender, expect_array
 
-__all__ = ["ALS", "NonFiniteFactorsError", "biased_half_sweep", "training_loss"]
+__all__ = [
+    "ALS",
+    "NonFiniteFactorsError",
+    "biased_half_sweep",
+    "gram_matrix",
+    "solve_rows",
+    "training_loss",
+]
 
 SOLVERS = ("cg", "cholesky")
 
@@ -142,16 +149,20 @@ def half_sweep(
     solver: str,
     cg_steps: int,
     backend: str,
+    gram: np.ndarray | None = None,
 ) -> None:
     """Solve every row of ``X`` (in place) with ``Y`` fixed; see the module doc.
 
     ``matrix`` is ``(indptr, indices, data)`` of the rows of ``X`` against the
     rows of ``Y`` (already checked, ``data`` in the dtype of ``X``). Call it
-    inside ``fastrec._backend.threads``.
+    inside ``fastrec._backend.threads``. ``gram`` (implicit feedback) is
+    ``_gram(Y, regularization)`` when the caller already has it. The trusted
+    core of :func:`solve_rows`.
     """
     indptr, indices, data = matrix
     if implicit:
-        gram = _gram(Y, regularization)
+        if gram is None:
+            gram = _gram(Y, regularization)
         if solver == "cg":
             kernel = _backend.get_kernel("als", "cg_implicit", backend)
             extra = (gram, float(alpha), int(cg_steps))
@@ -170,6 +181,126 @@ def half_sweep(
     first = max(1, (n_rows * (1 << 16)) // max(int(indptr[-1]), 1))
     for lo, hi in _backend.slices(n_rows, first, minimum=256):
         kernel(indptr[lo : hi + 1], indices, data, X[lo:hi], Y, *extra)
+
+
+def gram_matrix(factors: Any, regularization: float, num_threads: int = 1) -> np.ndarray:
+    """``factors.T @ factors + regularization * I``: the shared part of the implicit systems.
+
+    One product per half-sweep, passed to every :func:`solve_rows` call of that
+    half-sweep (``gram=``). Computed by BLAS on ``num_threads`` threads in the
+    factors' dtype; with one thread (the default, and what ``ALS.fit`` uses)
+    the result is bitwise the one ``ALS.fit`` computes.
+
+    Parameters
+    ----------
+    factors : (n, k) float32/float64
+        The fixed side's factors (all its rows).
+    regularization : float >= 0
+
+    Returns
+    -------
+    ndarray (k, k), C order, dtype of ``factors``
+    """
+    Y = as_float_array(factors, "factors", ndim=2)
+    regularization = check_float(regularization, "regularization", minimum=0.0)
+    n = _backend.resolve_threads(num_threads)
+    with _backend._blas_controller().limit(limits=n, user_api="blas"):
+        return _gram(Y, regularization)
+
+
+def solve_rows(
+    rows: Any,
+    factors: Any,
+    other_factors: Any,
+    regularization: float = 0.01,
+    alpha: float = 1.0,
+    implicit: bool = True,
+    solver: str = "cg",
+    cg_steps: int = 3,
+    gram: Any = None,
+    backend: str = "auto",
+    num_threads: int = 0,
+    check_input: bool = True,
+) -> np.ndarray:
+    """One ALS step for a block of rows of one side, the other side fixed.
+
+    The row-block solver of ALS: ``ALS.fit`` runs its core (``half_sweep``,
+    the same kernels) on all the rows of a side at once, in place, and
+    ``fastrec.distributed.ALS`` calls it on each row block, on the worker
+    that holds the block. Every row is solved
+    independently and by a fixed sequence of operations, so solving a side in
+    blocks gives bitwise the factors of one call on the whole side, for any
+    block boundaries and thread counts (same backend and ``gram``).
+
+    Parameters
+    ----------
+    rows : scipy.sparse matrix (m, n_other)
+        The interactions of the ``m`` rows with the other side: a block of rows
+        of the users x items matrix to solve users, or of its transpose to
+        solve items. Implicit feedback: values ``r >= 0``.
+    factors : (m, k) float32/float64
+        The rows' current factors (the conjugate-gradient warm start). Not
+        modified.
+    other_factors : (n_other, k), same dtype
+        The fixed factors of the other side, all its rows.
+    regularization, alpha, implicit, solver, cg_steps
+        As the parameters of :class:`ALS`.
+    gram : (k, k) ndarray, optional
+        Implicit feedback: :func:`gram_matrix` of ``other_factors`` (computed
+        here when None). Pass it when a half-sweep is split into blocks, so it
+        is computed once.
+    backend : {"auto", "numba", "cython"}
+    num_threads : int
+        Kernel threads; 0 means all cores.
+    check_input : bool
+        Validate the arrays (default). ``False`` is for callers that built
+        them with the library's own checked layout (CSR with int32 sorted
+        indices, C-ordered factors of one dtype, a finite gram): the compiled
+        kernels have no bounds checks.
+
+    Returns
+    -------
+    ndarray (m, k) of the factors' dtype
+        The new factors of the rows (a new array). A row without interactions
+        gets the zero vector; a singular system (``solver="cholesky"`` with
+        ``regularization=0``) leaves NaN in its row for the caller to report.
+    """
+    if check_input:
+        X = as_float_array(factors, "factors", ndim=2)
+        Y = as_float_array(other_factors, "other_factors", dtype=X.dtype, ndim=2)
+        if X.shape[1] != Y.shape[1]:
+            raise ValueError(
+                f"factors and other_factors must have as many columns, got {X.shape[1]} "
+                f"and {Y.shape[1]}"
+            )
+        m = check_csr(rows, "rows", dtype=X.dtype, shape=(X.shape[0], Y.shape[0]))
+        regularization = check_float(regularization, "regularization", minimum=0.0)
+        alpha = check_float(alpha, "alpha", minimum=0.0)
+        cg_steps = check_int(cg_steps, "cg_steps", minimum=1)
+        solver = check_choice(solver, "solver", SOLVERS)
+        if not isinstance(implicit, bool | np.bool_):
+            raise ValueError(f"implicit must be True or False, got {implicit!r}")
+        if implicit:
+            _check_nonnegative(m, "rows")
+        if gram is not None:
+            gram = as_float_array(gram, "gram", dtype=X.dtype, ndim=2)
+            if gram.shape != (X.shape[1], X.shape[1]):
+                raise ValueError(f"gram must have shape {(X.shape[1],) * 2}, got {gram.shape}")
+            if not np.isfinite(gram).all():
+                raise ValueError("gram must be finite")
+        backend = _backend.resolve_backend(backend)
+    else:
+        X, Y, m = factors, other_factors, rows
+    out = np.array(X, dtype=X.dtype, order="C", copy=True)  # the kernels write in place
+    Y = np.ascontiguousarray(Y)
+    if gram is not None:
+        gram = np.ascontiguousarray(gram)
+    with _backend.threads(num_threads):
+        half_sweep(
+            _kernel_csr(m, X.dtype), out, Y, regularization, alpha, bool(implicit), solver,
+            cg_steps, backend, gram=gram,
+        )  # fmt: skip
+    return out
 
 
 def biased_half_sweep(

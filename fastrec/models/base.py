@@ -550,7 +550,7 @@ def expect_csr(
     return check_csr(matrix, name, dtype=dtype)
 
 
-_MODEL_MODULES = ("baseline", "knn", "sgd", "als", "mlp", "svdpp")
+_MODEL_MODULES = ("baseline", "knn", "sgd", "als", "mlp", "svdpp", "bpr", "ease")
 
 
 def _import_model_modules() -> None:

@@ -84,17 +84,19 @@ __all__ = ["SGDMF", "DivergenceError"]
 LR_SCHEDULES = ("constant", "decay")
 
 # Cells per thread in every phase of a multi-threaded epoch (see cache_blocks).
-# Each phase ends at a barrier, so fewer, larger cells pay: on ml-latest-small
-# with two threads, 1 cell per thread fitted in 33.5-40 ms against 36-45 ms
-# for 2 and 41-52 ms for 4 (medians of 7, two runs; the cells are cut to equal
-# rating shares, so one each is balanced to within 1% on average).
+# A phase's cells must all be done before the next phase starts, so fewer,
+# larger cells pay: on ml-latest-small with two threads, 1 cell per thread
+# fitted in 33.5-40 ms against 36-45 ms for 2 and 41-52 ms for 4 (medians of 7,
+# two runs, Xeon; the cells are cut to equal rating shares, so one each is
+# balanced to within 1% on average).
 GRID_PER_THREAD = 1
-# Fewer ratings than this per thread: use fewer threads. Measured on the
-# shared 2-vCPU machine, ml-latest-small (80k ratings, 100 factors, 20 epochs,
-# 40 phase barriers): two threads fitted in 27-40 ms (medians of 7, six runs)
-# against 42-66 ms on one. Before the kernel's own phase barrier (it naps
-# after a short spin), libgomp's spinning barrier cost about 8.5 ms a phase
-# in spells when the two vCPUs did not run at once (fits of 350-680 ms).
+# Fewer ratings than this per thread: use fewer threads (ml-latest-small's 80k
+# training ratings use two). The kernel's threads take cells from one queue
+# and a phase waits only for the previous phase's cells, not for every thread,
+# so a descheduled thread on a loaded machine delays a phase only while it
+# holds a cell (the earlier barrier waited for every thread at each of the 40
+# phases of a 20-epoch fit; at load average 14 on two vCPUs a two-thread fit
+# then slept about 540 times, and now about 30: medians of 5 fits).
 MIN_RATINGS_PER_THREAD = 20_000
 # Target sizes of one item block and of one user chunk's factors (see the
 # kernel). Measured on synthetic(138_000, 27_000, 20M) with 2 threads (Xeon,

@@ -17,10 +17,14 @@ cdef extern from *:
     #ifndef FASTREC_BUILD_NATIVE
     #define FASTREC_BUILD_NATIVE 0
     #endif
+    #ifndef FASTREC_BUILD_TOOLS
+    #define FASTREC_BUILD_TOOLS "unknown"
+    #endif
     """
     int FR_HAVE_OPENMP
     int FASTREC_BUILD_NATIVE
     const char* FASTREC_BUILD_FLAGS
+    const char* FASTREC_BUILD_TOOLS
     int omp_get_max_threads() nogil
     void omp_set_num_threads(int) nogil
 
@@ -46,3 +50,8 @@ def build_flags():
 def build_native():
     """True when built for the host CPU (-march=native)."""
     return bool(FASTREC_BUILD_NATIVE)
+
+
+def build_tools():
+    """The Cython and NumPy versions the extension was built with."""
+    return FASTREC_BUILD_TOOLS.decode()

@@ -8,15 +8,17 @@ identically, so they agree bit for bit wherever the result is deterministic.
 
 The row arithmetic of one update (:c:func:`fr_step_f32` / ``fr_step_f64``) is
 a small C helper below: Cython's C for the same lane loops was not vectorised
-by GCC 12 (scalar ``vfmadd231ss``, measured), while the helper's 64-byte GCC/Clang
-vector types give one full vector per cache line of the padded rows (AVX-512:
-``zmm`` registers; AVX2 and SSE builds split them). Rows of 1 to 8 whole
-vectors (the models' padded rows up to 128 float32 or 64 float64 factors) get
-an unrolled version that keeps both rows in registers; other lengths a loop.
-Other compilers get a plain C loop with the same lanes and the same summation
-tree, hence the same numbers. The cell loop prefetches item rows a few
-ratings ahead, and calls the helpers directly (always inlined): through a
-``cdef inline`` wrapper GCC left them as calls.
+by GCC 12 (scalar ``vfmadd231ss``, measured), while the helper's GCC/Clang
+vector types of the target's native width (64 bytes with AVX-512, 32 with
+AVX/AVX2, 16 otherwise) hold the 2W lanes in 128 / width accumulators. Rows of
+a whole number of native vectors (the models' padded rows) get an unrolled
+version that keeps both rows in registers when they fit beside the
+accumulators and reloads them from L1 for the update when they do not; other
+lengths a loop. Other compilers get a plain C loop with the same lanes and
+the same summation tree, hence the same numbers. The cell loop prefetches
+item rows a few ratings ahead, and calls the helpers directly (always
+inlined): through a ``cdef inline`` wrapper GCC left them as calls. The
+threads take the cells of all the phases from one queue (see ``fr_schedule``).
 """
 
 from cython cimport floating
@@ -27,71 +29,123 @@ cdef extern from *:
     """
     #include <stddef.h>
     #include <string.h>
-    /* The barrier between phases (Cython's prange inside parallel() is "omp for
-       nowait"). libgomp's own barrier spins with PAUSE for GOMP_SPINCOUNT
-       rounds (300,000 by default; a PAUSE takes about 140 cycles on this
-       Xeon, so about 10 ms) before it sleeps: on the shared 2-vCPU machine,
-       in spells when the two vCPUs did not run at once, every phase then
-       cost about 8.5 ms (measured). This one spins 400 PAUSEs (about 20 us:
-       the usual wait at the end of a balanced phase) and then naps 20 us at a
-       time, so a waiting thread's vCPU goes idle and the other can run.
-       Arriving increments `arrived` (acquire-release); the last thread resets
-       it and publishes the next `phase` (release); waiters read `phase`
-       (acquire): every write made before the barrier is visible after it. */
-    typedef struct { int arrived; int phase; } fr_phase_barrier;
-    #ifdef _OPENMP
-    #include <omp.h>
-    #define FR_TEAM_SIZE() omp_get_num_threads()
-    #else
-    #define FR_TEAM_SIZE() 1
+    /* The schedule of one kernel call, shared by the threads of its team.
+
+       The cells of every phase of every epoch form one queue of tasks, task
+       t = (phase p, cell c) with p = t / n_cells, c = t % n_cells, handed
+       out in that order from one counter (`next`). A thread runs the task it
+       claimed once every cell of phase p - 1 is done (`done[p - 1]` counts
+       them), then counts it in `done[p]`. So a phase waits for the previous
+       phase's cells, never for the threads: a thread that was descheduled
+       (the machine is shared, or oversubscribed) holds nothing up unless it
+       holds a claimed cell, and the threads that run take its share. A
+       barrier that waits for every thread, as OpenMP's and this kernel's
+       earlier one did, makes each phase wait until every thread has been
+       scheduled again: on a loaded machine, a scheduler time slice or more
+       per phase, 40 phases per fit on small data. One thread runs the tasks
+       in order, so the result does not depend on the thread count (given
+       the grid) or on the timing.
+
+       Waiting: spin (PAUSE) for about FR_SPIN_NS, then sleep on the futex
+       of done[p - 1] (Linux; other systems nap 50 us at a time), woken by
+       the thread that completes the phase. A sleeping waiter leaves its CPU
+       to the thread it waits for. Memory order: a cell's writes happen
+       before its release increment of done[p]; a waiter's acquire load that
+       sees the phase complete happens before its cell's reads. */
+    #ifndef FR_SPIN_NS
+    #define FR_SPIN_NS 50000
     #endif
+    typedef struct { long long next; int sleepers; } fr_schedule;
     #if defined(__GNUC__) || defined(__clang__)
     #include <time.h>
+    #if defined(__linux__)
+    #include <limits.h>
+    #include <unistd.h>
+    #include <sys/syscall.h>
+    #include <linux/futex.h>
+    #endif
     static inline void fr_pause(void) {
     #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
+    #elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
     #endif
     }
-    static void fr_phase_wait(fr_phase_barrier* b) {
-        int n = FR_TEAM_SIZE(), phase, spins = 0;
-        struct timespec nap = {0, 20000};
-        if (n <= 1) return;
-        phase = __atomic_load_n(&b->phase, __ATOMIC_ACQUIRE);
-        if (__atomic_add_fetch(&b->arrived, 1, __ATOMIC_ACQ_REL) == n) {
-            __atomic_store_n(&b->arrived, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(&b->phase, phase + 1, __ATOMIC_RELEASE);
-            return;
-        }
-        while (__atomic_load_n(&b->phase, __ATOMIC_ACQUIRE) == phase) {
-            if (spins < 400) {
-                spins++;
+    static inline long long fr_now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    }
+    static inline long long fr_claim_task(fr_schedule* sched) {
+        return __atomic_fetch_add(&sched->next, 1, __ATOMIC_RELAXED);
+    }
+    /* wait until *done == n_cells (the previous phase is complete) */
+    static void fr_wait_phase(fr_schedule* sched, int* done, int n_cells) {
+        long long start;
+        int seen, i;
+        if (__atomic_load_n(done, __ATOMIC_ACQUIRE) == n_cells) return;
+        start = fr_now_ns();
+        for (;;) {  /* spin, reading the clock every 64 pauses (vDSO: no system call) */
+            for (i = 0; i < 64; i++) {
                 fr_pause();
-            } else {
-                nanosleep(&nap, NULL);
+                if (__atomic_load_n(done, __ATOMIC_ACQUIRE) == n_cells) return;
             }
+            if (fr_now_ns() - start > FR_SPIN_NS) break;
+        }
+        for (;;) {
+            __atomic_add_fetch(&sched->sleepers, 1, __ATOMIC_SEQ_CST);
+            seen = __atomic_load_n(done, __ATOMIC_SEQ_CST);
+            if (seen != n_cells) {
+    #if defined(__linux__)
+                syscall(SYS_futex, done, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+    #else
+                struct timespec nap = {0, 50000};
+                nanosleep(&nap, NULL);
+    #endif
+            }
+            __atomic_sub_fetch(&sched->sleepers, 1, __ATOMIC_SEQ_CST);
+            if (__atomic_load_n(done, __ATOMIC_ACQUIRE) == n_cells) return;
         }
     }
-    /* the next unclaimed cell of a phase: cells are handed out in order, one at
-       a time (what schedule(dynamic, 1) does, without an OpenMP loop: GCC
-       puts a barrier of its own at the start of every "omp for" that Cython
-       emits, for the loop variable's firstprivate/lastprivate copies) */
-    static inline Py_ssize_t fr_claim_cell(int* claimed) {
-        return (Py_ssize_t)__atomic_fetch_add(claimed, 1, __ATOMIC_RELAXED);
-    }
-    #else  /* other compilers: OpenMP's own (orphaned) barrier */
-    static void fr_phase_wait(fr_phase_barrier* b) {
-        (void)b;
-    #ifdef _OPENMP
-        _Pragma("omp barrier")
+    /* count a finished cell of a phase; the last one wakes the sleepers */
+    static inline void fr_finish_cell(fr_schedule* sched, int* done, int n_cells) {
+        if (__atomic_add_fetch(done, 1, __ATOMIC_SEQ_CST) == n_cells &&
+            __atomic_load_n(&sched->sleepers, __ATOMIC_SEQ_CST) > 0) {
+    #if defined(__linux__)
+            syscall(SYS_futex, done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     #endif
+        }
     }
-    static inline Py_ssize_t fr_claim_cell(int* claimed) {
-        int got;
+    #else  /* other compilers: OpenMP atomics (3.1) and a spin */
+    static inline long long fr_claim_task(fr_schedule* sched) {
+        long long got;
     #ifdef _OPENMP
         _Pragma("omp atomic capture")
     #endif
-        got = (*claimed)++;
-        return (Py_ssize_t)got;
+        got = sched->next++;
+        return got;
+    }
+    static void fr_wait_phase(fr_schedule* sched, int* done, int n_cells) {
+        int seen;
+        (void)sched;
+        for (;;) {
+    #ifdef _OPENMP
+            _Pragma("omp atomic read")
+    #endif
+            seen = *done;
+            if (seen == n_cells) break;
+        }
+    #ifdef _OPENMP
+        _Pragma("omp flush")
+    #endif
+    }
+    static inline void fr_finish_cell(fr_schedule* sched, int* done, int n_cells) {
+        (void)sched; (void)n_cells;
+    #ifdef _OPENMP
+        _Pragma("omp flush")
+        _Pragma("omp atomic")
+    #endif
+        (*done)++;
     }
     #endif
     #if defined(__GNUC__) || defined(__clang__)
@@ -142,55 +196,104 @@ cdef extern from *:
         }
 
     #if !defined(FR_SGD_NO_VECTOR) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12))
-    typedef float fr_sgd_vf __attribute__((vector_size(64)));
-    typedef double fr_sgd_vd __attribute__((vector_size(64)));
+    /* Vectors of the target's native width (FR_VBYTES: 64 bytes with AVX-512,
+       32 with AVX, 16 otherwise). The 2W lanes of the dot product (W = one
+       cache line of elements) are FR_NACC = 128 / FR_VBYTES accumulators of
+       one native vector each: native vector v of a row (elements v L .. v L
+       + L - 1, L = FR_VBYTES / sizeof(T)) goes to accumulator v % FR_NACC,
+       which holds exactly the lanes f % 2W of its elements. The fold s[j] +=
+       s[j + h], h = W, W/2, ..., 1 is accumulator pairs while h >= L, then
+       shuffles inside the last vector: the same lanes and the same tree on
+       every target, hence the same numbers as the Numba twin. (An earlier
+       version used 64-byte vectors on every target and kept both rows in
+       registers between the dot product and the update: with AVX2's sixteen
+       32-byte registers, rows of 100 float32 factors spilled to the stack,
+       about 630 instructions an update where this version takes about 150.) */
+    #if defined(__AVX512F__)
+    #define FR_VBYTES 64
+    #define FR_VREGS 32
+    #elif defined(__AVX__)
+    #define FR_VBYTES 32
+    #define FR_VREGS 16
+    #else
+    #define FR_VBYTES 16
+    #define FR_VREGS 16
+    #endif
+    #define FR_NACC (128 / FR_VBYTES)
+    typedef float fr_sgd_nf __attribute__((vector_size(FR_VBYTES)));
+    typedef double fr_sgd_nd __attribute__((vector_size(FR_VBYTES)));
     typedef float fr_sgd_vf8 __attribute__((vector_size(32)));
     typedef float fr_sgd_vf4 __attribute__((vector_size(16)));
     typedef float fr_sgd_vf2 __attribute__((vector_size(8)));
     typedef double fr_sgd_vd4 __attribute__((vector_size(32)));
     typedef double fr_sgd_vd2 __attribute__((vector_size(16)));
 
-    static inline float fr_sgd_fold_f(fr_sgd_vf v) {  /* s[j] += s[j + h], h = 8, 4, 2, 1 */
-        fr_sgd_vf8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
+    /* s[j] += s[j + h] inside one native vector, h = L/2, ..., 1; returns s[0] */
+    static inline float fr_sgd_fold_f(fr_sgd_nf v) {
+    #if FR_VBYTES == 64
+        fr_sgd_vf8 w = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
                      + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-        fr_sgd_vf4 g = __builtin_shufflevector(h, h, 0, 1, 2, 3)
-                     + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+    #else
+        fr_sgd_nf w = v;
+    #endif
+    #if FR_VBYTES >= 32
+        fr_sgd_vf4 g = __builtin_shufflevector(w, w, 0, 1, 2, 3)
+                     + __builtin_shufflevector(w, w, 4, 5, 6, 7);
+    #else
+        fr_sgd_vf4 g = w;
+    #endif
         fr_sgd_vf2 e = __builtin_shufflevector(g, g, 0, 1) + __builtin_shufflevector(g, g, 2, 3);
         return e[0] + e[1];
     }
-    static inline double fr_sgd_fold_d(fr_sgd_vd v) {  /* h = 4, 2, 1 */
+    static inline double fr_sgd_fold_d(fr_sgd_nd v) {
+    #if FR_VBYTES == 64
         fr_sgd_vd4 g = __builtin_shufflevector(v, v, 0, 1, 2, 3)
                      + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    #elif FR_VBYTES == 32
+        fr_sgd_vd4 g = v;
+    #endif
+    #if FR_VBYTES >= 32
         fr_sgd_vd2 e = __builtin_shufflevector(g, g, 0, 1) + __builtin_shufflevector(g, g, 2, 3);
+    #else
+        fr_sgd_vd2 e = v;
+    #endif
         return e[0] + e[1];
     }
 
+    /* the accumulators folded pairwise while h >= L: acc[i] += acc[i + h / L] */
+    #define FR_SGD_FOLD_ACC(acc)                                                   \\
+        do {                                                                       \\
+            int h_, i_;                                                            \\
+            for (h_ = FR_NACC / 2; h_ >= 1; h_ /= 2)                               \\
+                for (i_ = 0; i_ < h_; i_++) acc[i_] += acc[i_ + h_];               \\
+        } while (0)
+
+    /* rows of any length k: native vectors, then one element at a time */
     #define FR_SGD_DEFINE_STEP(T, V, W, NAME, FOLD)                                \\
     FR_SGD_INLINE T NAME(T* FR_SGD_RESTRICT p, T* FR_SGD_RESTRICT q,               \\
                          T* FR_SGD_RESTRICT bu, T* FR_SGD_RESTRICT bi, T rating,   \\
                          T mu, T lr, T shrink, int use_bias, ptrdiff_t k) {        \\
+        enum { L = FR_VBYTES / sizeof(T) };                                        \\
         T dot, err, step, s[2 * W];                                                \\
-        ptrdiff_t f = 0, kw = k - k % W;                                           \\
-        V a0 = {0}, a1 = {0}, x, y, vstep, vshrink, np_, nq_;                      \\
-        for (; f + 2 * W <= kw; f += 2 * W) {                                      \\
-            memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V)); a0 += x * y; \\
-            memcpy(&x, p + f + W, sizeof(V)); memcpy(&y, q + f + W, sizeof(V));    \\
-            a1 += x * y;                                                           \\
-        }                                                                          \\
-        if (f < kw) {                                                              \\
-            memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V)); a0 += x * y; \\
-            f += W;                                                                \\
+        ptrdiff_t f = 0, v, kn = k - k % L;                                        \\
+        V acc[FR_NACC], x, y, vstep, vshrink, np_, nq_;                            \\
+        int a;                                                                     \\
+        for (a = 0; a < FR_NACC; a++) acc[a] = (V){0};                             \\
+        for (v = 0; f < kn; f += L, v++) {                                         \\
+            memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V));            \\
+            acc[v % FR_NACC] += x * y;                                             \\
         }                                                                          \\
         if (f == k) {                                                              \\
-            dot = FOLD(a0 + a1);                                                   \\
+            FR_SGD_FOLD_ACC(acc);                                                  \\
+            dot = FOLD(acc[0]);                                                    \\
         } else {                                                                   \\
-            memcpy(s, &a0, sizeof(V)); memcpy(s + W, &a1, sizeof(V));              \\
+            for (a = 0; a < FR_NACC; a++) memcpy(s + a * L, &acc[a], sizeof(V));   \\
             FR_SGD_SCALAR_TAIL(T, W, s, f, k, p, q, dot);                          \\
         }                                                                          \\
         FR_SGD_BIASES(T, err, step, shrink, bu, bi, rating, mu, lr, dot, use_bias) \\
         vstep = step - (V){0};                                                     \\
         vshrink = shrink - (V){0};                                                 \\
-        for (f = 0; f < kw; f += W) {                                              \\
+        for (f = 0; f < kn; f += L) {                                              \\
             memcpy(&x, p + f, sizeof(V)); memcpy(&y, q + f, sizeof(V));            \\
             np_ = (x - vshrink * x) + vstep * y;                                   \\
             nq_ = (y - vshrink * y) + vstep * x;                                   \\
@@ -199,63 +302,69 @@ cdef extern from *:
         FR_SGD_UPDATE_TAIL(T, f, k, p, q, step, shrink)                            \\
         return err;                                                                \\
     }
-    FR_SGD_DEFINE_STEP(float, fr_sgd_vf, 16, fr_step_any_f32, fr_sgd_fold_f)
-    FR_SGD_DEFINE_STEP(double, fr_sgd_vd, 8, fr_step_any_f64, fr_sgd_fold_d)
+    FR_SGD_DEFINE_STEP(float, fr_sgd_nf, 16, fr_step_any_f32, fr_sgd_fold_f)
+    FR_SGD_DEFINE_STEP(double, fr_sgd_nd, 8, fr_step_any_f64, fr_sgd_fold_d)
 
-    /* The same update for rows of exactly NV vectors (k = NV W): the loops have
-       a constant trip count, so GCC unrolls them and keeps both rows in
-       registers between the dot product and the update (the loop above loads
-       every vector twice or three times: 1.3x slower at 112 floats, measured).
-       Same lanes (vector v into a0 when v is even, a1 when odd), same fold,
-       same update: the same numbers as fr_step_any_*. */
-    #define FR_SGD_DEFINE_FIXED(T, V, W, NAME, FOLD, NV)                           \\
+    /* The same update for rows of exactly NV native vectors: constant trip
+       counts, so GCC unrolls the loops. When both rows fit in the vector
+       registers beside the accumulators (AVX-512: up to 128 float32), they
+       stay there between the dot product and the update; otherwise the empty
+       asm (a compiler memory barrier, no instruction) makes the update load
+       them again from L1 instead of spilling them to the stack. Same lanes,
+       same fold, same update: the same numbers as fr_step_any_*. */
+    #define FR_SGD_DEFINE_FIXED(T, V, NAME, FOLD, NV)                              \\
     FR_SGD_INLINE T NAME(T* FR_SGD_RESTRICT p, T* FR_SGD_RESTRICT q,               \\
                          T* FR_SGD_RESTRICT bu, T* FR_SGD_RESTRICT bi, T rating,   \\
                          T mu, T lr, T shrink, int use_bias) {                     \\
+        enum { L = FR_VBYTES / sizeof(T) };                                        \\
         T dot, err, step;                                                          \\
-        V x[NV], y[NV], a0 = {0}, a1 = {0}, vstep, vshrink, np_, nq_;              \\
-        int v;                                                                     \\
+        V acc[FR_NACC], x, y, vstep, vshrink, np_, nq_;                            \\
+        int v, a;                                                                  \\
+        for (a = 0; a < FR_NACC; a++) acc[a] = (V){0};                             \\
         for (v = 0; v < (NV); v++) {                                               \\
-            memcpy(&x[v], p + v * (W), sizeof(V));                                 \\
-            memcpy(&y[v], q + v * (W), sizeof(V));                                 \\
-            if (v % 2 == 0) a0 += x[v] * y[v]; else a1 += x[v] * y[v];             \\
+            memcpy(&x, p + v * L, sizeof(V)); memcpy(&y, q + v * L, sizeof(V));    \\
+            acc[v % FR_NACC] += x * y;                                             \\
         }                                                                          \\
-        dot = FOLD(a0 + a1);                                                       \\
+        FR_SGD_FOLD_ACC(acc);                                                      \\
+        dot = FOLD(acc[0]);                                                        \\
         FR_SGD_BIASES(T, err, step, shrink, bu, bi, rating, mu, lr, dot, use_bias) \\
+        if (2 * (NV) + FR_NACC + 4 > FR_VREGS) __asm__ __volatile__("" ::: "memory"); \\
         vstep = step - (V){0};                                                     \\
         vshrink = shrink - (V){0};                                                 \\
         for (v = 0; v < (NV); v++) {                                               \\
-            np_ = (x[v] - vshrink * x[v]) + vstep * y[v];                          \\
-            nq_ = (y[v] - vshrink * y[v]) + vstep * x[v];                          \\
-            memcpy(p + v * (W), &np_, sizeof(V));                                  \\
-            memcpy(q + v * (W), &nq_, sizeof(V));                                  \\
+            memcpy(&x, p + v * L, sizeof(V)); memcpy(&y, q + v * L, sizeof(V));    \\
+            np_ = (x - vshrink * x) + vstep * y;                                   \\
+            nq_ = (y - vshrink * y) + vstep * x;                                   \\
+            memcpy(p + v * L, &np_, sizeof(V));                                    \\
+            memcpy(q + v * L, &nq_, sizeof(V));                                    \\
         }                                                                          \\
         return err;                                                                \\
     }
-    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step1_f32, fr_sgd_fold_f, 1)
-    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step2_f32, fr_sgd_fold_f, 2)
-    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step3_f32, fr_sgd_fold_f, 3)
-    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step4_f32, fr_sgd_fold_f, 4)
-    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step5_f32, fr_sgd_fold_f, 5)
-    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step6_f32, fr_sgd_fold_f, 6)
-    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step7_f32, fr_sgd_fold_f, 7)
-    FR_SGD_DEFINE_FIXED(float, fr_sgd_vf, 16, fr_step8_f32, fr_sgd_fold_f, 8)
-    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step1_f64, fr_sgd_fold_d, 1)
-    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step2_f64, fr_sgd_fold_d, 2)
-    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step3_f64, fr_sgd_fold_d, 3)
-    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step4_f64, fr_sgd_fold_d, 4)
-    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step5_f64, fr_sgd_fold_d, 5)
-    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step6_f64, fr_sgd_fold_d, 6)
-    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step7_f64, fr_sgd_fold_d, 7)
-    FR_SGD_DEFINE_FIXED(double, fr_sgd_vd, 8, fr_step8_f64, fr_sgd_fold_d, 8)
+    #define FR_SGD_FIXED_SET(T, V, S, FOLD)                                        \\
+    FR_SGD_DEFINE_FIXED(T, V, fr_step1_##S, FOLD, 1)                               \\
+    FR_SGD_DEFINE_FIXED(T, V, fr_step2_##S, FOLD, 2)                               \\
+    FR_SGD_DEFINE_FIXED(T, V, fr_step3_##S, FOLD, 3)                               \\
+    FR_SGD_DEFINE_FIXED(T, V, fr_step4_##S, FOLD, 4)                               \\
+    FR_SGD_DEFINE_FIXED(T, V, fr_step5_##S, FOLD, 5)                               \\
+    FR_SGD_DEFINE_FIXED(T, V, fr_step6_##S, FOLD, 6)                               \\
+    FR_SGD_DEFINE_FIXED(T, V, fr_step7_##S, FOLD, 7)                               \\
+    FR_SGD_DEFINE_FIXED(T, V, fr_step8_##S, FOLD, 8)                               \\
+    FR_SGD_DEFINE_FIXED(T, V, fr_step10_##S, FOLD, 10)                             \\
+    FR_SGD_DEFINE_FIXED(T, V, fr_step12_##S, FOLD, 12)                             \\
+    FR_SGD_DEFINE_FIXED(T, V, fr_step14_##S, FOLD, 14)                             \\
+    FR_SGD_DEFINE_FIXED(T, V, fr_step16_##S, FOLD, 16)
+    FR_SGD_FIXED_SET(float, fr_sgd_nf, f32, fr_sgd_fold_f)
+    FR_SGD_FIXED_SET(double, fr_sgd_nd, f64, fr_sgd_fold_d)
 
-    /* k a multiple of W up to 8 W (the padded rows of the models: up to 128
-       float32 or 64 float64 factors): the unrolled update; otherwise the loop */
-    #define FR_SGD_DEFINE_DISPATCH(T, W, NAME, S)                                  \\
+    /* rows of a whole number of native vectors with an unrolled version (the
+       model's padded rows: whole cache lines, up to 256 bytes with AVX-512,
+       512 with AVX, 16 to 256 with SSE): that one; otherwise the loop */
+    #define FR_SGD_DEFINE_DISPATCH(T, NAME, S)                                     \\
     FR_SGD_INLINE T NAME(T* p, T* q, T* bu, T* bi, T rating, T mu, T lr, T shrink, \\
                          int use_bias, ptrdiff_t k) {                              \\
-        if (k % (W) == 0) {                                                        \\
-            switch (k / (W)) {                                                     \\
+        enum { L = FR_VBYTES / sizeof(T) };                                        \\
+        if (k % L == 0) {                                                          \\
+            switch (k / L) {                                                       \\
             case 1: return fr_step1_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
             case 2: return fr_step2_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
             case 3: return fr_step3_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
@@ -264,13 +373,17 @@ cdef extern from *:
             case 6: return fr_step6_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
             case 7: return fr_step7_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
             case 8: return fr_step8_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
+            case 10: return fr_step10_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
+            case 12: return fr_step12_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
+            case 14: return fr_step14_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
+            case 16: return fr_step16_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias); \\
             default: break;                                                        \\
             }                                                                      \\
         }                                                                          \\
         return fr_step_any_##S(p, q, bu, bi, rating, mu, lr, shrink, use_bias, k); \\
     }
-    FR_SGD_DEFINE_DISPATCH(float, 16, fr_step_f32, f32)
-    FR_SGD_DEFINE_DISPATCH(double, 8, fr_step_f64, f64)
+    FR_SGD_DEFINE_DISPATCH(float, fr_step_f32, f32)
+    FR_SGD_DEFINE_DISPATCH(double, fr_step_f64, f64)
 
 
     #else  /* no vector extensions (or -DFR_SGD_NO_VECTOR): the same lanes and tree, one element at a time */
@@ -292,11 +405,12 @@ cdef extern from *:
     #endif
     """
     void prefetch "FR_SGD_PREFETCH"(const void* ptr) noexcept nogil
-    ctypedef struct fr_phase_barrier:
-        int arrived
-        int phase
-    void fr_phase_wait(fr_phase_barrier* barrier) noexcept nogil
-    Py_ssize_t fr_claim_cell(int* claimed) noexcept nogil
+    ctypedef struct fr_schedule:
+        long long next
+        int sleepers
+    long long fr_claim_task(fr_schedule* sched) noexcept nogil
+    void fr_wait_phase(fr_schedule* sched, int* done, int n_cells) noexcept nogil
+    void fr_finish_cell(fr_schedule* sched, int* done, int n_cells) noexcept nogil
     float fr_step_f32(float* p, float* q, float* bu, float* bi, float rating, float mu,
                       float lr, float shrink, int use_bias, Py_ssize_t k) noexcept nogil
     double fr_step_f64(double* p, double* q, double* bu, double* bi, double rating, double mu,
@@ -388,6 +502,37 @@ cdef double run_cell(const long long* block_ptr, Py_ssize_t width, const int* in
     return loss
 
 
+cdef void run_tasks(fr_schedule* sched, int* done, Py_ssize_t n_epochs, Py_ssize_t n_blocks,
+                    Py_ssize_t n_chunks, const long long* block_ptr, const int* indices,
+                    const floating* ratings, const int* user_orders, Py_ssize_t order_len,
+                    const long long* chunk_bounds, const int* block_orders,
+                    const floating* learning_rates, floating mu, floating reg, bint use_bias,
+                    floating* user_factors, floating* item_factors, Py_ssize_t k,
+                    floating* user_bias, floating* item_bias, double* chunk_loss) noexcept nogil:
+    # run by every thread of the team: claim the next task (phase p, cell c)
+    # of the queue, wait until phase p - 1 is complete, run the cell, count it
+    cdef long long task, n_tasks = <long long> n_epochs * n_blocks * n_chunks
+    cdef Py_ssize_t p, c, e, s
+    cdef floating lr, shrink
+    task = fr_claim_task(sched)
+    while task < n_tasks:
+        p = <Py_ssize_t> (task // n_chunks)
+        c = <Py_ssize_t> (task % n_chunks)
+        if p > 0:
+            fr_wait_phase(sched, &done[p - 1], <int> n_chunks)
+        e = p // n_blocks
+        s = p % n_blocks
+        lr = learning_rates[e]
+        shrink = lr * reg
+        chunk_loss[e * n_chunks + c] += run_cell(
+            block_ptr, n_blocks + 1, indices, ratings, &user_orders[e * order_len],
+            chunk_bounds[e * (n_chunks + 1) + c], chunk_bounds[e * (n_chunks + 1) + c + 1],
+            block_orders[e * n_blocks + (c + s) % n_blocks], mu, lr, shrink, use_bias,
+            user_factors, item_factors, k, user_bias, item_bias)
+        fr_finish_cell(sched, &done[p], <int> n_chunks)
+        task = fr_claim_task(sched)
+
+
 def sgd_epoch(const long long[:, ::1] block_ptr, const int[::1] indices,
               const floating[::1] ratings, const int[::1] user_order,
               const long long[::1] chunk_bounds, const int[::1] block_order,
@@ -399,37 +544,31 @@ def sgd_epoch(const long long[:, ::1] block_ptr, const int[::1] indices,
     See ``kernels/numba/sgd.py`` for the parameters and the visiting order
     (phases of (user chunk, item block) cells, two lanes of users with their
     ratings interleaved in a cell). The scalars are rounded to the factors'
-    dtype before use, as the Python wrapper does for Numba.
+    dtype before use, as the Python wrapper does for Numba. The threads run
+    the cells as in ``sgd_epochs``.
     """
     cdef Py_ssize_t n_chunks = chunk_bounds.shape[0] - 1
     cdef Py_ssize_t n_blocks = block_order.shape[0]
     cdef Py_ssize_t k = user_factors.shape[1]
-    cdef Py_ssize_t c, s
     cdef floating mu = <floating> global_mean
     cdef floating lr = <floating> learning_rate
-    cdef floating shrink = lr * <floating> regularization
-    cdef fr_phase_barrier barrier
-    cdef int* claimed
-    barrier.arrived = 0
-    barrier.phase = 0
+    cdef floating reg = <floating> regularization
+    cdef fr_schedule sched
+    cdef int* done
+    sched.next = 0
+    sched.sleepers = 0
     chunk_loss[:] = 0.0
     if n_chunks <= 0 or n_blocks <= 0 or ratings.shape[0] == 0:
         return
-    claimed = <int*> calloc(n_blocks, sizeof(int))  # cells handed out, per phase
-    if claimed == NULL:
+    done = <int*> calloc(n_blocks, sizeof(int))  # cells completed, per phase
+    if done == NULL:
         raise MemoryError()
     with nogil, parallel():
-        for s in range(n_blocks):
-            c = fr_claim_cell(&claimed[s])
-            while c < n_chunks:
-                chunk_loss[c] += run_cell(
-                    &block_ptr[0, 0], n_blocks + 1, &indices[0], &ratings[0], &user_order[0],
-                    chunk_bounds[c], chunk_bounds[c + 1], block_order[(c + s) % n_blocks],
-                    mu, lr, shrink, use_bias, &user_factors[0, 0], &item_factors[0, 0], k,
-                    &user_bias[0], &item_bias[0])
-                c = fr_claim_cell(&claimed[s])
-            fr_phase_wait(&barrier)  # the next phase starts when every cell of this one is done
-    free(claimed)
+        run_tasks(&sched, done, 1, n_blocks, n_chunks, &block_ptr[0, 0], &indices[0],
+                  &ratings[0], &user_order[0], 0, &chunk_bounds[0], &block_order[0], &lr, mu,
+                  reg, use_bias, &user_factors[0, 0], &item_factors[0, 0], k, &user_bias[0],
+                  &item_bias[0], &chunk_loss[0])
+    free(done)
 
 
 def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
@@ -442,45 +581,35 @@ def sgd_epochs(const long long[:, ::1] block_ptr, const int[::1] indices,
     with ``user_orders[e]``, ``chunk_bounds[e]``, ``block_orders[e]`` and
     ``learning_rates[e]``, its losses in ``chunk_loss[e]``.
 
-    One OpenMP team runs every phase of every epoch: the threads claim the
-    phase's cells in order from an atomic counter (``fr_claim_cell``) and meet
-    at ``fr_phase_wait`` (spin briefly, then nap) before the next phase. See
-    ``kernels/numba/sgd.py`` for the parameters.
+    One OpenMP team runs every phase of every epoch from one queue of cells
+    (``fr_claim_task``): a cell starts when every cell of the previous phase
+    is done (``fr_wait_phase``: spin about 50 us, then sleep until the phase's
+    last cell wakes it), so no phase waits for a thread that has no cell to
+    run. See ``kernels/numba/sgd.py`` for the parameters.
     """
     cdef Py_ssize_t n_epochs = learning_rates.shape[0]
     cdef Py_ssize_t n_chunks = chunk_bounds.shape[1] - 1
     cdef Py_ssize_t n_blocks = block_orders.shape[1]
     cdef Py_ssize_t k = user_factors.shape[1]
-    cdef Py_ssize_t e, c, s
     cdef floating mu = <floating> global_mean
     cdef floating reg = <floating> regularization
-    cdef floating lr, shrink
-    cdef fr_phase_barrier barrier
-    cdef int* claimed
-    barrier.arrived = 0
-    barrier.phase = 0
+    cdef fr_schedule sched
+    cdef int* done
+    sched.next = 0
+    sched.sleepers = 0
     chunk_loss[:, :] = 0.0
     if n_epochs <= 0 or n_chunks <= 0 or n_blocks <= 0 or ratings.shape[0] == 0:
         return
-    claimed = <int*> calloc(n_epochs * n_blocks, sizeof(int))  # cells handed out, per phase
-    if claimed == NULL:
+    done = <int*> calloc(n_epochs * n_blocks, sizeof(int))  # cells completed, per phase
+    if done == NULL:
         raise MemoryError()
     with nogil, parallel():
-        for e in range(n_epochs):
-            lr = learning_rates[e]
-            shrink = lr * reg
-            for s in range(n_blocks):
-                c = fr_claim_cell(&claimed[e * n_blocks + s])
-                while c < n_chunks:
-                    chunk_loss[e, c] += run_cell(
-                        &block_ptr[0, 0], n_blocks + 1, &indices[0], &ratings[0],
-                        &user_orders[e, 0], chunk_bounds[e, c], chunk_bounds[e, c + 1],
-                        block_orders[e, (c + s) % n_blocks], mu, lr, shrink, use_bias,
-                        &user_factors[0, 0], &item_factors[0, 0], k, &user_bias[0],
-                        &item_bias[0])
-                    c = fr_claim_cell(&claimed[e * n_blocks + s])
-                fr_phase_wait(&barrier)  # the next phase starts when every cell of this one is done
-    free(claimed)
+        run_tasks(&sched, done, n_epochs, n_blocks, n_chunks, &block_ptr[0, 0], &indices[0],
+                  &ratings[0], &user_orders[0, 0], user_orders.shape[1], &chunk_bounds[0, 0],
+                  &block_orders[0, 0], &learning_rates[0], mu, reg, use_bias,
+                  &user_factors[0, 0], &item_factors[0, 0], k, &user_bias[0], &item_bias[0],
+                  &chunk_loss[0, 0])
+    free(done)
 
 
 # ---------------------------------------------------------------- initialisation

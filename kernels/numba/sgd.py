@@ -34,9 +34,16 @@ KDD 2011) and LIBMF (Chin et al., ACM TIST 2015, section 4):
   ``block_ptr[u, b]`` and ``block_ptr[u, b + 1]``, and one block's item rows
   and biases are contiguous in memory);
 - a pass is ``n_blocks`` phases; in phase ``s`` chunk ``c`` works in the cell
-  (c, ``block_order[(c + s) % n_blocks]``), the chunks of a phase in parallel
-  (dynamic schedule), and the next phase starts when every cell of this one is
-  done (a barrier). With ``n_chunks <= n_blocks`` the cells of a phase share
+  (c, ``block_order[(c + s) % n_blocks]``), the chunks of a phase in parallel,
+  and the next phase starts when every cell of this one is done. The cells of
+  all the phases form one queue, handed out in order (phase by phase, chunk
+  by chunk) from an atomic counter; a thread runs the cell it took once the
+  previous phase's cells are all done (counted per phase), so a phase waits
+  for cells, never for threads: a thread that is descheduled (a shared or
+  oversubscribed machine) delays nothing unless it holds a cell, and the
+  running threads take the rest. A waiting thread spins about 50 us, then
+  sleeps on the phase's counter (a Linux futex; elsewhere it keeps spinning)
+  until the phase's last cell wakes it. With ``n_chunks <= n_blocks`` the cells of a phase share
   no user and no item: no two threads ever write the same row or bias, and
   the result does not depend on the thread count or the timing (the model
   uses a square grid with several threads). With more chunks than blocks,
@@ -70,6 +77,8 @@ lane sum).
 from __future__ import annotations
 
 import math
+import platform
+import sys
 
 import numba
 import numpy as np
@@ -280,7 +289,189 @@ def run_cell(
     return loss
 
 
-@jit(parallel=True)
+# ------------------------------------------------------------- the task queue
+# Spin this long (ns) before sleeping while the previous phase is not done.
+SPIN_NS = 50_000
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+# the futex system call's number (Linux); without it a waiting thread keeps spinning
+_SYS_FUTEX = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98}.get(
+    platform.machine().lower(), -1
+)
+_FUTEX = sys.platform.startswith("linux") and _SYS_FUTEX >= 0
+_FUTEX_WAIT_PRIVATE = 128
+_FUTEX_WAKE_PRIVATE = 129
+
+
+def _element_pointer(context, builder, array_type, array, index):
+    ary = make_array(array_type)(context, builder, array)
+    return cgutils.get_item_pointer(context, builder, array_type, ary, [index])
+
+
+@intrinsic
+def atomic_add(typingctx, array, index, value):
+    """``old = array[index]; array[index] += value; return old``, atomically (sequentially
+    consistent); ``array`` is an int32 or int64 array; no bounds check."""
+    itype = array.dtype
+
+    def codegen(context, builder, signature, args):
+        ptr = _element_pointer(context, builder, signature.args[0], args[0], args[1])
+        delta = context.cast(builder, args[2], signature.args[2], itype)
+        return builder.atomic_rmw("add", ptr, delta, "seq_cst")
+
+    return itype(array, types.intp, value), codegen
+
+
+@intrinsic
+def atomic_load(typingctx, array, index):
+    """``array[index]``, an acquire load (sequentially consistent); no bounds check."""
+    itype = array.dtype
+
+    def codegen(context, builder, signature, args):
+        ptr = _element_pointer(context, builder, signature.args[0], args[0], args[1])
+        return builder.load_atomic(ptr, "seq_cst", itype.bitwidth // 8)
+
+    return itype(array, types.intp), codegen
+
+
+@intrinsic
+def cpu_relax(typingctx):
+    """The spin-wait hint (x86 PAUSE); nothing on other CPUs."""
+
+    def codegen(context, builder, signature, args):
+        if _X86:
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause"
+            )
+            builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
+def monotonic_ns(typingctx):
+    """``clock_gettime(CLOCK_MONOTONIC)`` in ns where threads sleep on a futex (Linux); else 0."""
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        if not _FUTEX:
+            return i64(0)
+        ts = cgutils.alloca_once(builder, ir.ArrayType(i64, 2))
+        fn = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.IntType(32), [ir.IntType(32), ir.PointerType(i64)]),
+            "clock_gettime",
+        )
+        first = builder.gep(ts, [ir.IntType(32)(0), ir.IntType(32)(0)])
+        builder.call(fn, [ir.IntType(32)(1), first])  # CLOCK_MONOTONIC
+        sec = builder.load(first)
+        nsec = builder.load(builder.gep(ts, [ir.IntType(32)(0), ir.IntType(32)(1)]))
+        return builder.add(builder.mul(sec, i64(1_000_000_000)), nsec)
+
+    return types.int64(), codegen
+
+
+def _futex(context, builder, ptr, op, value):
+    i64 = ir.IntType(64)
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(i64, [i64], var_arg=True), "syscall"
+    )
+    null = ir.Constant(ir.PointerType(ir.IntType(8)), None)
+    return builder.call(
+        fn, [i64(_SYS_FUTEX), builder.ptrtoint(ptr, i64), ir.IntType(32)(op), value, null, null,
+             ir.IntType(32)(0)],
+    )  # fmt: skip
+
+
+@intrinsic
+def futex_wait(typingctx, array, index, seen):
+    """Sleep while ``array[index] == seen`` (int32 array; Linux futex, woken by
+    :func:`futex_wake`, or at once when the value differs); elsewhere nothing."""
+
+    def codegen(context, builder, signature, args):
+        if _FUTEX:
+            ptr = _element_pointer(context, builder, signature.args[0], args[0], args[1])
+            value = context.cast(builder, args[2], signature.args[2], types.int32)
+            _futex(context, builder, ptr, _FUTEX_WAIT_PRIVATE, value)
+        return context.get_dummy_value()
+
+    return types.void(array, types.intp, seen), codegen
+
+
+@intrinsic
+def futex_wake(typingctx, array, index):
+    """Wake every thread sleeping in :func:`futex_wait` on ``array[index]``."""
+
+    def codegen(context, builder, signature, args):
+        if _FUTEX:
+            ptr = _element_pointer(context, builder, signature.args[0], args[0], args[1])
+            _futex(context, builder, ptr, _FUTEX_WAKE_PRIVATE, ir.IntType(32)(2**31 - 1))
+        return context.get_dummy_value()
+
+    return types.void(array, types.intp), codegen
+
+
+@jit
+def wait_phase(sleepers, done, phase, n_cells):
+    """Return once ``done[phase] == n_cells``: spin ``SPIN_NS``, then sleep on it."""
+    if atomic_load(done, phase) == n_cells:
+        return
+    start = monotonic_ns()
+    while True:
+        for _ in range(64):
+            cpu_relax()
+            if atomic_load(done, phase) == n_cells:
+                return
+        if _FUTEX and monotonic_ns() - start > SPIN_NS:
+            break
+    while True:
+        atomic_add(sleepers, 0, 1)
+        seen = atomic_load(done, phase)
+        if seen != n_cells:
+            futex_wait(done, phase, seen)
+        atomic_add(sleepers, 0, -1)
+        if atomic_load(done, phase) == n_cells:
+            return
+
+
+@jit
+def finish_cell(sleepers, done, phase, n_cells):
+    """Count a finished cell of ``phase``; the phase's last cell wakes the sleepers."""
+    if atomic_add(done, phase, 1) + 1 == n_cells and atomic_load(sleepers, 0) > 0:
+        futex_wake(done, phase)
+
+
+@jit
+def run_tasks(
+    queue, sleepers, done, block_ptr, indices, ratings, user_orders, chunk_bounds, block_orders,
+    global_mean, learning_rates, regularization, use_bias, user_factors, item_factors,
+    user_bias, item_bias, chunk_loss,
+):  # fmt: skip
+    """Run by every thread: take the next cell of the queue, wait for the previous
+    phase, run the cell, count it; until the queue is empty."""
+    n_chunks = chunk_bounds.shape[1] - 1
+    n_blocks = block_orders.shape[1]
+    n_tasks = learning_rates.shape[0] * n_blocks * n_chunks
+    task = atomic_add(queue, 0, 1)
+    while task < n_tasks:
+        p = task // n_chunks
+        c = task % n_chunks
+        if p > 0:
+            wait_phase(sleepers, done, p - 1, n_chunks)
+        e = p // n_blocks
+        s = p % n_blocks
+        lr = learning_rates[e]
+        shrink = lr * regularization
+        chunk_loss[e, c] += run_cell(
+            block_ptr, indices, ratings, user_orders[e], chunk_bounds[e, c],
+            chunk_bounds[e, c + 1], block_orders[e, (c + s) % n_blocks], global_mean, lr,
+            shrink, use_bias, user_factors, item_factors, user_bias, item_bias,
+        )  # fmt: skip
+        finish_cell(sleepers, done, p, n_chunks)
+        task = atomic_add(queue, 0, 1)
+
+
+@jit
 def sgd_epoch(
     block_ptr,
     indices,
@@ -346,16 +537,14 @@ def sgd_epoch(
     the caller inspects ``chunk_loss`` after the pass.
     """
     n_chunks = chunk_bounds.shape[0] - 1
-    n_blocks = block_order.shape[0]
-    shrink = learning_rate * regularization
-    chunk_loss[:] = 0.0
-    for s in range(n_blocks):  # phase s; the next starts when every cell is done
-        for c in prange(n_chunks):
-            chunk_loss[c] += run_cell(
-                block_ptr, indices, ratings, user_order, chunk_bounds[c], chunk_bounds[c + 1],
-                block_order[(c + s) % n_blocks], global_mean, learning_rate, shrink, use_bias,
-                user_factors, item_factors, user_bias, item_bias,
-            )  # fmt: skip
+    sgd_epochs(
+        block_ptr, indices, ratings,
+        np.ascontiguousarray(user_order).reshape((1, user_order.shape[0])),
+        np.ascontiguousarray(chunk_bounds).reshape((1, n_chunks + 1)),
+        np.ascontiguousarray(block_order).reshape((1, block_order.shape[0])),
+        global_mean, np.full(1, learning_rate), regularization, use_bias,
+        user_factors, item_factors, user_bias, item_bias, chunk_loss.reshape((1, n_chunks)),
+    )  # fmt: skip
 
 
 @jit(parallel=True)
@@ -398,20 +587,24 @@ def sgd_epochs(
     :func:`sgd_epoch`. No check between epochs: the caller inspects
     ``chunk_loss`` (and the factors) afterwards. ``n_epochs = 0`` does nothing.
     """
-    n_epochs = learning_rates.shape[0]
-    n_chunks = chunk_bounds.shape[1] - 1
-    n_blocks = block_orders.shape[1]
     chunk_loss[:, :] = 0.0
-    for e in range(n_epochs):
-        lr = learning_rates[e]
-        shrink = lr * regularization
-        for s in range(n_blocks):
-            for c in prange(n_chunks):
-                chunk_loss[e, c] += run_cell(
-                    block_ptr, indices, ratings, user_orders[e], chunk_bounds[e, c],
-                    chunk_bounds[e, c + 1], block_orders[e, (c + s) % n_blocks], global_mean,
-                    lr, shrink, use_bias, user_factors, item_factors, user_bias, item_bias,
-                )  # fmt: skip
+    n_chunks = chunk_bounds.shape[1] - 1
+    n_phases = learning_rates.shape[0] * block_orders.shape[1]
+    if n_chunks <= 0 or n_phases <= 0 or ratings.shape[0] == 0:
+        return
+    queue = np.zeros(1, dtype=np.int64)  # the next task to hand out
+    sleepers = np.zeros(1, dtype=np.int32)
+    done = np.zeros(n_phases, dtype=np.int32)  # cells done, per phase (futex words)
+    # one worker per cell of a phase (at most that many can run at once), spread
+    # over the threads; a worker takes cells from the queue until it is empty,
+    # so a thread's later workers find it empty (numba.get_num_threads() here
+    # would keep the function out of Numba's cache)
+    for _ in prange(n_chunks):
+        run_tasks(
+            queue, sleepers, done, block_ptr, indices, ratings, user_orders, chunk_bounds,
+            block_orders, global_mean, learning_rates, regularization, use_bias,
+            user_factors, item_factors, user_bias, item_bias, chunk_loss,
+        )  # fmt: skip
 
 
 # ---------------------------------------------------------------- initialisation
