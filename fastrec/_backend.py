@@ -8,11 +8,16 @@ kernel (once per dtype, then from its on-disk cache) the first time it runs.
 
 ``num_threads=0`` means every core. Inside a kernel call, the BLAS libraries
 are held to one thread (threadpoolctl) so that the library's own parallel
-regions do not oversubscribe the machine; everything is restored afterwards.
+regions do not oversubscribe the machine; everything is restored afterwards,
+exactly, however the calls of several Python threads interleave: Numba's and
+OpenMP's counts are per thread, and the process-wide BLAS count is held by
+one reference-counted hold (set by the first call to enter, restored by the
+last to leave).
 """
 
 from __future__ import annotations
 
+import _thread
 import importlib
 import os
 import threading
@@ -151,6 +156,110 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+class _BlasAgent:
+    """One long-lived thread that makes every BLAS thread-count change of fastrec.
+
+    OpenBLAS (0.3.30/0.3.31 as shipped with NumPy and SciPy) sometimes ignores
+    ``openblas_set_num_threads`` called from a short-lived thread while the
+    count set by another live thread is in force (measured: the call returns,
+    and every thread still reads the old count). Changes made by one and the
+    same thread always take effect, so they are all made here.
+    """
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._job: Any = None
+        self._done = False
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while self._job is None:
+                    self._cv.wait()
+                job = self._job
+            try:
+                job[1] = (True, job[0]())
+            except BaseException as exc:  # noqa: BLE001  (re-raised in the caller)
+                job[1] = (False, exc)
+            with self._cv:
+                self._job = None
+                self._done = True
+                self._cv.notify_all()
+
+    def run(self, fn: Any) -> Any:
+        """Run ``fn()`` on the agent thread and return its result (callers hold _blas_lock)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="fastrec-blas", daemon=True)
+            self._thread.start()
+        job = [fn, None]
+        interrupted = False
+        with self._cv:
+            self._done = False
+            self._job = job
+            self._cv.notify_all()
+            while not self._done:
+                try:
+                    self._cv.wait()
+                except KeyboardInterrupt:
+                    # the job takes microseconds: finish it, so that the hold
+                    # count stays right, and deliver the interrupt just after
+                    interrupted = True
+        if interrupted:
+            _thread.interrupt_main()
+        ok, value = job[1]
+        if not ok:
+            raise value
+        return value
+
+
+_blas_agent = _BlasAgent()
+_blas_lock = threading.Lock()
+_blas_holders = 0  # threads() blocks open in the whole process
+_blas_saved: list[tuple[Any, int]] = []  # (library controller, its thread count before)
+
+
+def _blas_limit() -> list[tuple[Any, int]]:
+    saved = [(lib, lib.num_threads) for lib in _blas_controller().lib_controllers]
+    saved = [(lib, n) for lib, n in saved if lib.user_api == "blas"]
+    for lib, n in saved:
+        if n != 1:
+            lib.set_num_threads(1)
+    return saved
+
+
+def _blas_restore(saved: list[tuple[Any, int]]) -> None:
+    for lib, n in saved:
+        if n != 1:
+            lib.set_num_threads(n)
+
+
+def _blas_hold() -> None:
+    """Hold the BLAS libraries at one thread while any kernel call is running.
+
+    The BLAS thread count is process-wide, so overlapping ``threads()`` blocks
+    of several Python threads share one hold: the first to enter saves the
+    counts and sets 1, the last to leave restores the saved counts. (Each
+    block saving and restoring on its own, as a plain threadpoolctl limit
+    does, leaves 1 behind when the blocks interleave.)
+    """
+    global _blas_holders
+    with _blas_lock:
+        if _blas_holders == 0:
+            _blas_saved[:] = _blas_agent.run(_blas_limit)
+        _blas_holders += 1
+
+
+def _blas_release() -> None:
+    global _blas_holders
+    with _blas_lock:
+        _blas_holders -= 1
+        if _blas_holders == 0:
+            saved = list(_blas_saved)
+            _blas_saved.clear()
+            _blas_agent.run(lambda: _blas_restore(saved))
+
+
 @contextmanager
 def threads(num_threads: int = 0) -> Iterator[int]:
     """Run the enclosed kernel calls on ``num_threads`` threads, BLAS on one.
@@ -177,8 +286,11 @@ def threads(num_threads: int = 0) -> Iterator[int]:
     if omp is not None:
         omp.set_num_threads(n)
     try:
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        _blas_hold()
+        try:
             yield n
+        finally:
+            _blas_release()
     finally:
         stack.pop()
         if numba_was_running:
@@ -187,3 +299,48 @@ def threads(num_threads: int = 0) -> Iterator[int]:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         if omp is not None:
             omp.set_num_threads(old_omp)
+
+
+# ------------------------------------------------------------------ slicing
+#: Wall time aimed at for one slice of a long kernel call, in seconds. A
+#: compiled kernel does not look at signals; Python raises KeyboardInterrupt
+#: between two calls, so a Ctrl-C stops a sliced call within about a slice.
+SLICE_SECONDS = 0.25
+
+#: Largest slice, in work units (rows, epochs); None: no cap. For tests, to
+#: force many slices on small data.
+slice_cap: int | None = None
+
+
+def slices(
+    total: int, first: int = 1, target: float | None = None, minimum: int = 1
+) -> Iterator[tuple[int, int]]:
+    """Consecutive ranges ``(start, stop)`` covering ``range(total)``.
+
+    The first range has ``first`` units; each next one is sized from the time
+    the caller spent on the previous one, so that a range takes about
+    ``target`` seconds (``SLICE_SECONDS``), growing at most 8x and shrinking
+    at most 4x at a step, never below ``minimum`` units (enough to keep every
+    thread of a parallel kernel busy). Slicing changes nothing but the granularity: the
+    callers' kernels give the same result for any split of the work.
+    """
+    import time
+
+    target = SLICE_SECONDS if target is None else target
+    minimum = max(1, int(minimum))
+    size = max(minimum, int(first))
+    start = 0
+    while start < total:
+        if slice_cap is not None:
+            size = min(size, max(1, slice_cap))
+        stop = min(total, start + size)
+        tic = time.perf_counter()
+        yield start, stop
+        elapsed = time.perf_counter() - tic
+        done = stop - start
+        start = stop
+        if elapsed <= 0:
+            size = done * 8
+        else:
+            size = int(done * min(8.0, max(0.25, target / elapsed)))
+        size = max(minimum, size)

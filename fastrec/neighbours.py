@@ -420,60 +420,39 @@ def _run(
         at.indices,
         at.data,
     )
+    # Every kernel runs in slices of rows (Ctrl-C is seen between two, see
+    # _backend.slices); the all-rows kernels carry their heaps over from slice
+    # to slice and merge them at the end. Any split gives the same output.
+    n = prepared.n
     with _backend.threads(num_threads) as n_threads, _dynamic_chunks(backend):
         n_sets = _heap_sets(prepared, rows, k, n_threads, backend)
-        if prepared.kind == "pearson" and n_sets:
-            kernel = _backend.get_kernel("similarity", "pearson_topk_all", backend)
-            kernel(
-                *args,
-                k,
-                min_support,
-                shrinkage,
-                min_similarity,
-                *_heaps(n_sets, prepared.n, k, a.dtype),
-                out_idx,
-                out_val,
-            )
-        elif n_sets:
-            kernel = _backend.get_kernel("similarity", "dot_topk_all", backend)
-            kernel(
-                *args,
-                prepared.valid,
-                k,
-                min_support,
-                shrinkage,
-                min_similarity,
-                *_heaps(n_sets, prepared.n, k, a.dtype),
-                out_idx,
-                out_val,
-                prepared.kind != "bm25",
-            )
-        elif prepared.kind == "pearson":
-            kernel = _backend.get_kernel("similarity", "pearson_topk", backend)
-            kernel(
-                *args,
-                rows,
-                k,
-                min_support,
-                shrinkage,
-                min_similarity,
-                out_idx,
-                out_val,
-            )
+        # the first rows are the heaviest (each pairs with every later row):
+        # at least 4 rows per thread and per heap set, so that none idles
+        minimum = 4 * max(n_threads, n_sets)
+        if n_sets:
+            name = "pearson_topk_all" if prepared.kind == "pearson" else "dot_topk_all"
+            kernel = _backend.get_kernel("similarity", name, backend)
+            valid = () if prepared.kind == "pearson" else (prepared.valid,)
+            clip = () if prepared.kind == "pearson" else (prepared.kind != "bm25",)
+            heaps = _heaps(n_sets, n, k, a.dtype)
+            own_size = np.zeros(n, dtype=np.int32)
+            for lo, hi in _backend.slices(n, minimum, minimum=minimum):
+                kernel(
+                    *args, *valid, k, min_support, shrinkage, min_similarity, lo, hi,
+                    *heaps, own_size, out_idx, out_val, *clip,
+                )  # fmt: skip
+            merge = _backend.get_kernel("similarity", "merge_sets", backend)
+            merge(*heaps, own_size, out_idx, out_val)
         else:
-            kernel = _backend.get_kernel("similarity", "dot_topk", backend)
-            kernel(
-                *args,
-                prepared.valid,
-                rows,
-                k,
-                min_support,
-                shrinkage,
-                min_similarity,
-                out_idx,
-                out_val,
-                prepared.kind != "bm25",
-            )
+            name = "pearson_topk" if prepared.kind == "pearson" else "dot_topk"
+            kernel = _backend.get_kernel("similarity", name, backend)
+            valid = () if prepared.kind == "pearson" else (prepared.valid,)
+            clip = () if prepared.kind == "pearson" else (prepared.kind != "bm25",)
+            for lo, hi in _backend.slices(rows.shape[0], minimum, minimum=minimum):
+                kernel(
+                    *args, *valid, rows[lo:hi], k, min_support, shrinkage, min_similarity,
+                    out_idx[lo:hi], out_val[lo:hi], *clip,
+                )  # fmt: skip
     return out_idx, out_val
 
 

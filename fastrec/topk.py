@@ -86,8 +86,15 @@ def topk_unchecked(
     if n_rows == 0:
         return out_idx, out_val
     kernel = _backend.get_kernel("topk", "topk_dense", backend)
+    # row blocks (Ctrl-C is seen between two); a slice of the row pointer
+    # still holds absolute positions into the indices
+    first = max(1, (1 << 20) // max(scores.shape[1], 1))
     with _backend.threads(num_threads):
-        kernel(scores, k, excl_indptr, excl_indices, out_idx, out_val)
+        for lo, hi in _backend.slices(n_rows, first, minimum=64):
+            kernel(
+                scores[lo:hi], k, excl_indptr[lo : hi + 1], excl_indices,
+                out_idx[lo:hi], out_val[lo:hi],
+            )  # fmt: skip
     return out_idx, out_val
 
 
@@ -128,8 +135,13 @@ def factor_topk_unchecked(
     if m == 0:
         return out_idx, out_val
     kernel = _backend.get_kernel("topk", "factor_topk", backend)
+    # blocks of query rows (Ctrl-C is seen between two); each row's result
+    # does not depend on the others
+    first = max(1, (1 << 22) // max(item_factors.shape[0] * item_factors.shape[1], 1))
     with _backend.threads(num_threads):
-        kernel(
-            row_vectors, item_factors, offset, rows, k, excl_indptr, excl_indices, out_idx, out_val
-        )
+        for lo, hi in _backend.slices(m, first, minimum=64):
+            kernel(
+                row_vectors, item_factors, offset, rows[lo:hi], k, excl_indptr, excl_indices,
+                out_idx[lo:hi], out_val[lo:hi],
+            )  # fmt: skip
     return out_idx, out_val

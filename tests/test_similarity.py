@@ -212,8 +212,9 @@ def test_all_rows_equals_query_rows(kind, backend, dtype, problem):
 
 @pytest.mark.parametrize("n_sets", [1, 3, 7])
 def test_pearson_all_rows_any_number_of_heap_sets(backend, dtype, n_sets):
-    # the per-thread heaps are merged per row: any split of the pairs gives the
-    # same top k (many exact ties: two rating levels, duplicated rows)
+    # the per-thread heaps are merged per row: any split of the pairs (over heap
+    # sets and over calls on row ranges) gives the same top k (many exact ties:
+    # two rating levels, duplicated rows)
     X = ratings_matrix(90, 40, 0.3, seed=4, constant_rows=2, duplicate_rows=8, levels=2)
     a = X.T.tocsr()
     at = X
@@ -236,8 +237,14 @@ def test_pearson_all_rows_any_number_of_heap_sets(backend, dtype, n_sets):
             np.empty((sets, n, k), dtype),
             np.zeros((sets, n), np.int32),
         )
+        own = np.zeros(n, np.int32)
+        # one call over every row, or calls over row ranges (the heaps carry over)
+        bounds = [0, n] if sets == 1 else [0, 1, 7, 30, 31, n]
         with fastrec._backend.threads(2):
-            kernel(*args, k, 1, 0.0, -np.inf, *heaps, idx, val)
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                kernel(*args, k, 1, 0.0, -np.inf, lo, hi, *heaps, own, idx, val)
+            merge = fastrec._backend.get_kernel("similarity", "merge_sets", backend)
+            merge(*heaps, own, idx, val)
         out.append((idx, val))
     (idx_a, val_a), (idx_b, val_b) = out
     assert (idx_a >= 0).sum() > n  # real neighbours, not just padding

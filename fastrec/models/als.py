@@ -165,16 +165,22 @@ def half_sweep(
             gram = _gram(Y, regularization)
         if solver == "cg":
             kernel = _backend.get_kernel("als", "cg_implicit", backend)
-            kernel(indptr, indices, data, X, Y, gram, float(alpha), int(cg_steps))
+            extra = (gram, float(alpha), int(cg_steps))
         else:
             kernel = _backend.get_kernel("als", "cholesky_implicit", backend)
-            kernel(indptr, indices, data, X, Y, gram, float(alpha))
+            extra = (gram, float(alpha))
     elif solver == "cg":
         kernel = _backend.get_kernel("als", "cg_explicit", backend)
-        kernel(indptr, indices, data, X, Y, float(regularization), int(cg_steps))
+        extra = (float(regularization), int(cg_steps))
     else:
         kernel = _backend.get_kernel("als", "cholesky_explicit", backend)
-        kernel(indptr, indices, data, X, Y, float(regularization))
+        extra = (float(regularization),)
+    # rows are solved independently: row blocks (Ctrl-C is seen between two),
+    # each a view of X and of the row pointer (absolute positions into indices)
+    n_rows = X.shape[0]
+    first = max(1, (n_rows * (1 << 16)) // max(int(indptr[-1]), 1))
+    for lo, hi in _backend.slices(n_rows, first, minimum=256):
+        kernel(indptr[lo : hi + 1], indices, data, X[lo:hi], Y, *extra)
 
 
 def gram_matrix(factors: Any, regularization: float, num_threads: int = 1) -> np.ndarray:

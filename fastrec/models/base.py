@@ -38,10 +38,8 @@ returns the most popular training items, scored by their training counts.
 from __future__ import annotations
 
 import inspect
-import io
 import json
 import os
-import zipfile
 import zlib
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -53,6 +51,7 @@ from .._validation import check_csr, clamp_count
 from .._version import __version__
 from ..data import IdVocabulary, Interactions
 from ..topk import factor_topk_unchecked, topk_unchecked
+from ._file import read_model_file, write_model_file
 
 FILE_FORMAT = "fastrec-model"
 LAYOUT_VERSION = 1
@@ -423,7 +422,10 @@ class Recommender:
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted model to ``path`` (``.npz`` arrays + JSON metadata).
 
-        The file is read back by :func:`fastrec.load` without pickle.
+        The file is read back by :func:`fastrec.load` without pickle. The write
+        is atomic: a temporary file in the same folder is written, flushed and
+        fsynced, then renamed over ``path``; if anything fails (or the process
+        is killed) before the rename, an existing file at ``path`` is intact.
         """
         self._check_fitted()
         seen = self._seen
@@ -445,8 +447,21 @@ class Recommender:
             "implicit_data": bool(self._implicit_data),
         }
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        with open(path, "wb") as fh:
-            np.savez(fh, **arrays)
+        write_model_file(path, arrays)
+
+    def _check_loaded_params(self) -> None:
+        """Apply the checks ``fit`` applies to the parameters (used by :func:`load`).
+
+        A model class validates its parameters in ``_validated_params`` or
+        ``_check_params``; one without parameters needs neither.
+        """
+        for name in ("_validated_params", "_check_params"):
+            check = getattr(self, name, None)
+            if check is not None:
+                check()
+                return
+        if self._param_names():
+            raise ValueError(f"{type(self).__name__} has no parameter validation to load with")
 
 
 def _ids_of(ids: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -465,17 +480,74 @@ def _ids_of(ids: np.ndarray, idx: np.ndarray) -> np.ndarray:
 def expect_array(
     state: dict[str, np.ndarray], name: str, shape: tuple[int | None, ...], kinds: str = "f"
 ) -> np.ndarray:
-    """Fetch ``state[name]`` and check its shape and dtype kind (for ``_set_state``)."""
+    """Fetch ``state[name]`` and check its shape and dtype kind (for ``_set_state``).
+
+    Float arrays must be finite. Returns a C-contiguous array of the saved dtype.
+    """
     if name not in state:
         raise ValueError(f"model file is missing the array {name!r}")
     arr = state[name]
-    if arr.dtype.kind not in kinds:
-        raise ValueError(f"model array {name!r} has dtype {arr.dtype}, expected kind {kinds!r}")
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in kinds:
+        dtype = getattr(arr, "dtype", type(arr).__name__)
+        raise ValueError(f"model array {name!r} has dtype {dtype}, expected kind {kinds!r}")
     if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
         raise ValueError(f"model array {name!r} has shape {arr.shape}, expected {shape}")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise ValueError(f"model array {name!r} holds NaN or infinite values")
     return np.ascontiguousarray(arr)
+
+
+def expect_csr(
+    state: dict[str, np.ndarray],
+    prefix: str,
+    shape: tuple[int, int],
+    name: str,
+    dtype: Any = np.float32,
+) -> sp.csr_matrix:
+    """The CSR saved as ``<prefix>_indptr``, ``_indices``, ``_data``, validated.
+
+    The index arrays are checked in their saved dtype (any integer width)
+    before they are cast to the kernels' int32/int64, so an out-of-range
+    value cannot wrap into a valid-looking one; then ``check_csr`` checks
+    the structure (sorted, unique column indices per row) and the values.
+    """
+    n_rows, n_cols = shape
+    indptr = expect_array(state, f"{prefix}_indptr", (n_rows + 1,), "iu")
+    indices = expect_array(state, f"{prefix}_indices", (None,), "iu")
+    data = expect_array(state, f"{prefix}_data", (indices.shape[0],), "f")
+    nnz = indices.shape[0]
+    if int(indptr[0]) != 0:
+        raise ValueError(f"{name}.indptr[0] must be 0, got {indptr[0]}")
+    dec = np.flatnonzero(indptr[1:] < indptr[:-1])
+    if dec.size:
+        raise ValueError(
+            f"{name}.indptr must be non-decreasing: it decreases at position {dec[0] + 1}"
+        )
+    if int(indptr[-1]) != nnz:
+        raise ValueError(
+            f"{name}.indptr[-1] (position {n_rows}) must equal len(indices) = {nnz}, "
+            f"got {indptr[-1]}"
+        )
+    if nnz:
+        bad = np.flatnonzero(indices < 0)
+        if bad.size:
+            raise ValueError(
+                f"{name}.indices has a negative column index ({indices[bad[0]]}) at position "
+                f"{bad[0]}"
+            )
+        bad = np.flatnonzero(indices >= n_cols)
+        if bad.size:
+            raise ValueError(
+                f"{name}.indices has a column index >= {n_cols} (the number of columns) at "
+                f"position {bad[0]}: {indices[bad[0]]}"
+            )
+    if n_cols > np.iinfo(np.int32).max:
+        raise ValueError(f"{name} has {n_cols} columns, more than int32 indices can address")
+    matrix = sp.csr_matrix((n_rows, n_cols), dtype=data.dtype)
+    matrix.data = data
+    matrix.indices = indices.astype(np.int32)
+    matrix.indptr = indptr.astype(np.int64)
+    return check_csr(matrix, name, dtype=dtype)
 
 
 _MODEL_MODULES = ("baseline", "knn", "sgd", "als", "mlp", "svdpp", "bpr", "ease")
@@ -492,66 +564,90 @@ def _import_model_modules() -> None:
             pass
 
 
+class _StateView(dict):
+    """The saved model arrays, remembering which ones ``_set_state`` looked at."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.used: set[str] = set()
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        self.used.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.used.add(key)  # type: ignore[arg-type]
+        return super().__contains__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.used.add(key)
+        return super().get(key, default)
+
+
+def _check_ids(arr: np.ndarray, name: str) -> np.ndarray:
+    if arr.ndim != 1 or arr.dtype.kind not in "iuU":
+        raise ValueError(
+            f"model array {name!r} must be 1-D integer or str ids, got shape {arr.shape} "
+            f"of {arr.dtype}"
+        )
+    return arr
+
+
+def _load_params(cls: type[Recommender], params: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(params) - set(cls._param_names()))
+    if unknown:
+        raise ValueError(f"{cls.__name__} does not take the parameter(s) {unknown}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
 def load(path: str | os.PathLike) -> Recommender:
     """Load a model written by ``Recommender.save`` (never unpickles anything).
 
-    Raises ``ValueError`` for a file that is missing, truncated, tampered with,
-    written by an incompatible layout version, or not a fastrec model.
+    Raises ``ValueError`` naming the path and the problem for anything that
+    is not a model file fastrec wrote: a missing file, a folder, a device or
+    FIFO, a text file, a truncated, tampered or oversized archive, metadata
+    outside the schema, parameters that ``fit`` would refuse, arrays whose
+    shapes or values disagree with each other, or another layout version.
+    See :mod:`fastrec.models._file` for the limits.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ValueError(f"model file {path!r} does not exist")
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise ValueError(f"{path!r} is not a readable fastrec model file: {exc}") from None
-    if "__meta__" not in arrays:
-        raise ValueError(f"{path!r} is not a fastrec model file (no metadata)")
-    try:
-        meta = json.loads(arrays.pop("__meta__").tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path!r} has corrupt metadata: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FILE_FORMAT:
-        raise ValueError(f"{path!r} is not a fastrec model file")
-    if meta.get("layout_version") != LAYOUT_VERSION:
+    arrays, meta = read_model_file(path)
+    if meta["layout_version"] != LAYOUT_VERSION:
         raise ValueError(
-            f"{path!r} uses model layout version {meta.get('layout_version')!r} "
-            f"(written by fastrec {meta.get('library_version')!r}); this fastrec "
+            f"{path!r} uses model layout version {meta['layout_version']!r} "
+            f"(written by fastrec {meta['library_version']!r}); this fastrec "
             f"({__version__}) reads layout version {LAYOUT_VERSION}"
         )
     _import_model_modules()
-    cls = _REGISTRY.get(meta.get("class"))
+    cls = _REGISTRY.get(meta["class"])
     if cls is None:
-        raise ValueError(f"{path!r} names an unknown model class {meta.get('class')!r}")
-    params = meta.get("params")
-    if not isinstance(params, dict) or set(params) - set(cls._param_names()):
-        raise ValueError(f"{path!r} has parameters that {cls.__name__} does not take")
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        raise ValueError(f"{path!r} names an unknown model class {meta['class'][:80]!r}")
     try:
+        params = _load_params(cls, meta["params"])
         model = cls(**params)
-        user_ids = arrays["base.user_ids"]
-        item_ids = arrays["base.item_ids"]
-        seen = sp.csr_matrix(
-            (arrays["base.seen_data"], arrays["base.seen_indices"], arrays["base.seen_indptr"]),
-            shape=(user_ids.shape[0], item_ids.shape[0]),
+        model._check_loaded_params()
+        user_ids = _check_ids(expect_array(arrays, "base.user_ids", (None,), "iuU"), "user_ids")
+        item_ids = _check_ids(expect_array(arrays, "base.item_ids", (None,), "iuU"), "item_ids")
+        seen = expect_csr(
+            arrays, "base.seen", (user_ids.shape[0], item_ids.shape[0]), "saved training matrix"
         )
-        X = Interactions(
-            check_csr(seen, "saved training matrix", dtype=np.float32),
-            user_ids,
-            item_ids,
-            implicit=bool(meta.get("implicit_data", False)),
-            _trusted=True,
-        )
+        X = Interactions(seen, user_ids, item_ids, implicit=meta["implicit_data"], _trusted=True)
         model._begin_fit(X)
-        model._set_state(
+        state = _StateView(
             {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
         )
-    except KeyError as exc:
-        raise ValueError(f"{path!r} is missing the array {exc}") from None
-    except (TypeError, ValueError) as exc:
+        model._set_state(state)
+        extra = sorted(set(state) - state.used)
+        if extra:
+            raise ValueError(f"unexpected model array(s) {extra} for {cls.__name__}")
+        known = {"base.user_ids", "base.item_ids", "base.seen_indptr", "base.seen_indices"}
+        extra = sorted(
+            k for k in arrays if not k.startswith("model.") and k not in known | {"base.seen_data"}
+        )
+        if extra:
+            raise ValueError(f"unexpected array(s) {extra}")
+    except (TypeError, ValueError, OverflowError) as exc:
+        model = None
         raise ValueError(f"{path!r} is not a valid {cls.__name__} file: {exc}") from None
     model._end_fit()
     return model

@@ -163,10 +163,10 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .. import _backend
-from .._validation import check_choice, check_csr, check_float, check_int
+from .._validation import check_choice, check_float, check_int
 from ..data import Interactions
 from ..neighbours import similarity_rows
-from .base import CallbackType, Recommender, expect_array
+from .base import CallbackType, Recommender, expect_csr
 
 __all__ = ["ItemKNN", "UserKNN", "fit_baselines"]
 
@@ -987,14 +987,16 @@ class ItemKNN(_NeighborhoodModel):
         if "similarity_indptr" not in state:
             return
         n = self.n_items_
-        indptr = expect_array(state, "similarity_indptr", (n + 1,), kinds="iu")
-        indices = expect_array(state, "similarity_indices", (None,), kinds="iu")
-        data = expect_array(state, "similarity_data", (indices.shape[0],), kinds="f")
-        S = check_csr(
-            sp.csr_matrix((data, indices, indptr), shape=(n, n)),
-            "similarity_",
-            dtype=np.float32,
-        )
+        S = expect_csr(state, "similarity", (n, n), "similarity_", dtype=np.float32)
         if (S.data <= 0).any():
             raise ValueError("model array 'similarity_data' holds non-positive similarities")
+        lengths = np.diff(S.indptr)
+        if self.max_neighbors is not None and lengths.size and lengths.max() > self.max_neighbors:
+            row = int(np.argmax(lengths > self.max_neighbors))
+            raise ValueError(
+                f"similarity_ row {row} holds {lengths[row]} neighbours, more than "
+                f"max_neighbors={self.max_neighbors}"
+            )
+        if (S.indices == np.repeat(np.arange(n, dtype=np.int32), lengths)).any():
+            raise ValueError("similarity_ holds an item's similarity with itself")
         self._set_similarity(S)

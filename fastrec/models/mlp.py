@@ -551,13 +551,20 @@ class MLPRecommender(Recommender):
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         self._check_params()
-        self._build()
         d = int(self.embedding_dim)
-        dtype = self.user_embeddings_.dtype
+        sizes = [2 * d, *(int(h) for h in self.hidden), 1]
+        # every array is checked against the parameters before _build allocates
         U = expect_array(state, "user_embeddings", (self.n_users_, d))
         V = expect_array(state, "item_embeddings", (self.n_items_, d))
-        params = expect_array(state, "dense_params", (self._mlp.n_params,))
+        params = expect_array(state, "dense_params", (MLP.count_params(sizes),))
         epochs = expect_array(state, "best_epoch", (2,), kinds="iu")
+        if not 0 <= int(epochs[0]) <= int(epochs[1]) <= int(self.epochs):
+            raise ValueError(
+                f"model array 'best_epoch' holds {epochs.tolist()}: expected "
+                f"0 <= best_epoch <= n_epochs <= epochs = {self.epochs}"
+            )
+        self._build()
+        dtype = self.user_embeddings_.dtype
         self.user_embeddings_[...] = U.astype(dtype)
         self.item_embeddings_[...] = V.astype(dtype)
         self._mlp.params[...] = params.astype(dtype)

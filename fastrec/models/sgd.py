@@ -623,14 +623,18 @@ class SGDMF(Recommender):
         ]
         chunk_loss = np.zeros((n_epochs, bounds.shape[1] - 1), dtype=np.float64)
         kernel = _backend.get_kernel("sgd", "sgd_epochs", params["backend"])
+        rate_array = np.array(rates, dtype=dtype)
         start = time.perf_counter()
         with _backend.threads(threads):
-            kernel(
-                block_ptr, labels, ratings, user_orders, bounds, block_orders,
-                dtype(self.intercept_), np.array(rates, dtype=dtype),
-                dtype(params["regularization"]), bool(self.biases),
-                rows[0], rows[1], self.user_bias_, rows[2], chunk_loss,
-            )  # fmt: skip
+            # epoch ranges (Ctrl-C is seen between two): the kernel runs its
+            # epochs one after the other, so any split gives the same factors
+            for e0, e1 in _backend.slices(n_epochs):
+                kernel(
+                    block_ptr, labels, ratings, user_orders[e0:e1], bounds[e0:e1],
+                    block_orders[e0:e1], dtype(self.intercept_), rate_array[e0:e1],
+                    dtype(params["regularization"]), bool(self.biases),
+                    rows[0], rows[1], self.user_bias_, rows[2], chunk_loss[e0:e1],
+                )  # fmt: skip
         seconds = (time.perf_counter() - start) / n_epochs
         losses = chunk_loss.sum(axis=1) / ratings.shape[0]
         bad = np.flatnonzero(~np.isfinite(losses))

@@ -632,12 +632,15 @@ def pearson_topk_all(const long long[::1] indptr, const int[::1] indices,
                      const floating[::1] data, const long long[::1] t_indptr,
                      const int[::1] t_indices, const floating[::1] t_data, int k,
                      long long min_support, double shrinkage, double min_similarity,
+                     Py_ssize_t lo, Py_ssize_t hi,
                      int[:, :, ::1] heap_idx, floating[:, :, ::1] heap_val,
-                     int[:, ::1] heap_size, int[:, ::1] out_idx, floating[:, ::1] out_val):
+                     int[:, ::1] heap_size, int[::1] own_size, int[:, ::1] out_idx,
+                     floating[:, ::1] out_val):
     """Top-k Pearson correlation of every row, each pair computed once.
 
-    See ``kernels/numba/similarity.py:pearson_topk_all``. Here the threads are
-    capped at ``heap_val.shape[0]`` and thread ``t`` uses heap set ``t``.
+    See ``kernels/numba/similarity.py:pearson_topk_all`` (rows ``[lo, hi)`` per
+    call, :func:`merge_sets` at the end). Here the threads are capped at
+    ``heap_val.shape[0]`` and thread ``t`` uses heap set ``t``.
     """
     cdef Py_ssize_t n = indptr.shape[0] - 1, r, e
     cdef int n_sets = heap_val.shape[0]
@@ -656,14 +659,14 @@ def pearson_topk_all(const long long[::1] indptr, const int[::1] indices,
     cdef const int* indices_p = &indices[0] if indices.shape[0] > 0 else NULL
     cdef const int* t_indices_p = &t_indices[0] if t_indices.shape[0] > 0 else NULL
     failed[0] = 0
-    if n == 0:
+    if hi > n:
+        hi = n
+    if lo < 0 or lo >= hi:
         return
     for r in range(n):
         if indptr[r + 1] - indptr[r] > max_len:
             max_len = indptr[r + 1] - indptr[r]
-    fsize = <int*> malloc(n * sizeof(int))
-    if fsize == NULL:
-        raise MemoryError("pearson_topk_all: could not allocate the row sizes")
+    fsize = &own_size[0]
     with nogil, parallel(num_threads=n_sets):
         acc = fr_acc_alloc(n)
         touched = <int*> malloc((n + 1) * sizeof(int))
@@ -677,7 +680,7 @@ def pearson_topk_all(const long long[::1] indptr, const int[::1] indices,
                 thr[e] = -INFINITY
                 thr_idx[e] = n
         tid = threadid()
-        for r in prange(n, schedule="dynamic", chunksize=1):
+        for r in prange(lo, hi, schedule="dynamic", chunksize=1):
             if failed_p[0]:
                 continue
             fsize[r] = _pearson_row_sym(
@@ -691,10 +694,7 @@ def pearson_topk_all(const long long[::1] indptr, const int[::1] indices,
         free(touched)
         free(starts)
     if failed[0]:
-        free(fsize)
         raise MemoryError("pearson_topk_all: could not allocate the per-thread scratch")
-    _merge_sets(heap_idx, heap_val, heap_size, fsize, out_idx, out_val)
-    free(fsize)
 
 
 cdef void _merge_sets(int[:, :, ::1] heap_idx, floating[:, :, ::1] heap_val,
@@ -721,9 +721,10 @@ def dot_topk_all(const long long[::1] indptr, const int[::1] indices, const floa
                  const long long[::1] t_indptr, const int[::1] t_indices,
                  const floating[::1] t_data, const unsigned char[::1] valid, int k,
                  long long min_support, double shrinkage, double min_similarity,
+                 Py_ssize_t lo, Py_ssize_t hi,
                  int[:, :, ::1] heap_idx, floating[:, :, ::1] heap_val,
-                 int[:, ::1] heap_size, int[:, ::1] out_idx, floating[:, ::1] out_val,
-                 bint clip=True):
+                 int[:, ::1] heap_size, int[::1] own_size, int[:, ::1] out_idx,
+                 floating[:, ::1] out_val, bint clip=True):
     """Top-k dot products (unit-norm rows) of every row, each pair computed once.
 
     See ``kernels/numba/similarity.py:dot_topk_all`` and :func:`pearson_topk_all`.
@@ -746,14 +747,14 @@ def dot_topk_all(const long long[::1] indptr, const int[::1] indices, const floa
     cdef const int* indices_p = &indices[0] if indices.shape[0] > 0 else NULL
     cdef const int* t_indices_p = &t_indices[0] if t_indices.shape[0] > 0 else NULL
     failed[0] = 0
-    if n == 0:
+    if hi > n:
+        hi = n
+    if lo < 0 or lo >= hi:
         return
     for r in range(n):
         if indptr[r + 1] - indptr[r] > max_len:
             max_len = indptr[r + 1] - indptr[r]
-    fsize = <int*> calloc(n, sizeof(int))
-    if fsize == NULL:
-        raise MemoryError("dot_topk_all: could not allocate the row sizes")
+    fsize = &own_size[0]
     with nogil, parallel(num_threads=n_sets):
         acc = <floating*> calloc(n + 1, sizeof(floating))
         count = <int*> calloc(n + 1, sizeof(int))
@@ -769,8 +770,9 @@ def dot_topk_all(const long long[::1] indptr, const int[::1] indices, const floa
                 thr[e] = -INFINITY
                 thr_idx[e] = n
         tid = threadid()
-        for r in prange(n, schedule="dynamic", chunksize=1):
+        for r in prange(lo, hi, schedule="dynamic", chunksize=1):
             if failed_p[0] or not valid[r]:  # an invalid row has no pairs at all
+                fsize[r] = 0
                 continue
             fsize[r] = _dot_row_sym(
                 r, &indptr[0], indices_p, data_p, &t_indptr[0], t_indices_p, t_data_p,
@@ -784,7 +786,15 @@ def dot_topk_all(const long long[::1] indptr, const int[::1] indices, const floa
         free(thr)
         free(thr_idx)
     if failed[0]:
-        free(fsize)
         raise MemoryError("dot_topk_all: could not allocate the per-thread scratch")
-    _merge_sets(heap_idx, heap_val, heap_size, fsize, out_idx, out_val)
-    free(fsize)
+
+
+def merge_sets(int[:, :, ::1] heap_idx, floating[:, :, ::1] heap_val, int[:, ::1] heap_size,
+               int[::1] own_size, int[:, ::1] out_idx, floating[:, ::1] out_val):
+    """Finish :func:`pearson_topk_all` / :func:`dot_topk_all` once every row is done.
+
+    See ``kernels/numba/similarity.py:merge_sets``.
+    """
+    if out_idx.shape[0] == 0:
+        return
+    _merge_sets(heap_idx, heap_val, heap_size, &own_size[0], out_idx, out_val)

@@ -657,9 +657,12 @@ def pearson_topk_all(
     min_support,
     shrinkage,
     min_similarity,
+    lo,
+    hi,
     heap_idx,
     heap_val,
     heap_size,
+    own_size,
     out_idx,
     out_val,
 ):
@@ -677,12 +680,19 @@ def pearson_topk_all(
         As in :func:`pearson_topk`.
     heap_idx : (n_sets, n, k) int32, scratch
     heap_val : (n_sets, n, k) float32/float64 (the data dtype), scratch
-    heap_size : (n_sets, n) int32, zero on entry
+    lo, hi : int, the rows ``i`` in ``[lo, hi)`` are computed by this call.
+        The work can be split into calls over consecutive row ranges (so the
+        caller can stop between two); the heaps carry over from call to call.
+    heap_size : (n_sets, n) int32, zero before the first call
         One set of ``n`` size-``k`` heaps per stripe of rows (per thread in
         the Cython twin): set ``s`` collects the pairs ``(i, l)`` found by
         the rows ``i`` of stripe ``s`` for the higher row ``l``. Memory
         ``n_sets * n * k * (4 + itemsize)`` bytes; the caller bounds it.
-    out_idx : (n, k) int32, written: neighbour rows, best first, -1 padded.
+    own_size : (n,) int32, written for the rows of the range: the number of
+        entries of row ``i``'s own heap (``out_idx[i]``, ``out_val[i]``).
+    out_idx : (n, k) int32, written: row ``i``'s own heap (the pairs ``l > i``);
+        :func:`merge_sets`, once every row is done, turns it into the result:
+        neighbour rows, best first, -1 padded.
     out_val : (n, k) float32/float64, written: their similarities, -inf padded.
 
     Notes
@@ -701,18 +711,20 @@ def pearson_topk_all(
     """
     n = indptr.shape[0] - 1
     n_sets = heap_val.shape[0]
-    if n == 0:
+    hi = min(hi, n)
+    if lo >= hi:
         return
     max_len = _max_row_len(indptr)
-    own_size = np.zeros(n, dtype=np.int32)
     for s in prange(n_sets):
+        if lo + s >= hi:
+            continue
         acc = np.zeros((n, ACC_WIDTH), dtype=np.float64)
         touched = np.empty(n, dtype=np.int32)
         starts = np.empty(max_len, dtype=np.int64)
         cast = np.empty(1, dtype=out_val.dtype)
         thr = np.full(n, -np.inf, dtype=out_val.dtype)
         thr_idx = np.full(n, n, dtype=np.int32)
-        for i in range(s, n, n_sets):
+        for i in range(lo + s, hi, n_sets):
             own_size[i] = _pearson_row_sym(
                 i,
                 indptr,
@@ -737,8 +749,6 @@ def pearson_topk_all(
                 thr,
                 thr_idx,
             )
-    for r in prange(n):
-        _merge_sets(r, own_size[r], heap_val, heap_idx, heap_size, k, out_val[r], out_idx[r])
 
 
 @jit(parallel=True)
@@ -754,9 +764,12 @@ def dot_topk_all(
     min_support,
     shrinkage,
     min_similarity,
+    lo,
+    hi,
     heap_idx,
     heap_val,
     heap_size,
+    own_size,
     out_idx,
     out_val,
     clip=True,
@@ -764,18 +777,20 @@ def dot_topk_all(
     """Top-k dot products (unit-norm rows) of every row, each pair computed once.
 
     :func:`dot_topk` with ``rows = arange(n)``, by the scheme of
-    :func:`pearson_topk_all` (same heap arguments, same merge). The dot
+    :func:`pearson_topk_all` (same heap and range arguments, same merge). The dot
     product sums the same products in the same column order from either
     side, so the output is that of :func:`dot_topk`. An invalid row (norm 0)
     has no pairs and is skipped.
     """
     n = indptr.shape[0] - 1
     n_sets = heap_val.shape[0]
-    if n == 0:
+    hi = min(hi, n)
+    if lo >= hi:
         return
     max_len = _max_row_len(indptr)
-    own_size = np.zeros(n, dtype=np.int32)
     for s in prange(n_sets):
+        if lo + s >= hi:
+            continue
         acc = np.zeros(n, dtype=data.dtype)
         count = np.zeros(n, dtype=np.int32)
         touched = np.empty(n, dtype=np.int32)
@@ -783,7 +798,7 @@ def dot_topk_all(
         cast = np.empty(1, dtype=out_val.dtype)
         thr = np.full(n, -np.inf, dtype=out_val.dtype)
         thr_idx = np.full(n, n, dtype=np.int32)
-        for i in range(s, n, n_sets):
+        for i in range(lo + s, hi, n_sets):
             if valid[i]:
                 own_size[i] = _dot_row_sym(
                     i,
@@ -812,5 +827,16 @@ def dot_topk_all(
                     thr_idx,
                     clip,
                 )
-    for r in prange(n):
+
+
+@jit(parallel=True)
+def merge_sets(heap_idx, heap_val, heap_size, own_size, out_idx, out_val):
+    """Finish :func:`pearson_topk_all` / :func:`dot_topk_all` once every row is done.
+
+    Row ``r``'s own heap (``own_size[r]`` entries of ``out_idx[r]``,
+    ``out_val[r]``) is merged with every set's heap of row ``r``, sorted best
+    first and padded with -1 / ``-inf``.
+    """
+    k = out_idx.shape[1]
+    for r in prange(out_idx.shape[0]):
         _merge_sets(r, own_size[r], heap_val, heap_idx, heap_size, k, out_val[r], out_idx[r])
