@@ -183,7 +183,11 @@ def test_bad_client_and_n_blocks(client, X):
     with pytest.raises(ValueError, match="factors"):
         fd.ALS(client=client, factors=0).fit(X)
     with pytest.raises(ValueError, match="biases=True"):
-        fd.ALS(client=client, implicit=False).fit(X)  # explicit ALS has biases by default
+        fd.ALS(client=client, implicit=False, biases=True).fit(X)  # no distributed biases
+    # the default (biases=None) fits explicit feedback without biases, as fr.ALS(biases=False)
+    plain = fd.ALS(client=client, implicit=False, factors=4, iterations=1, random_state=3)
+    ref = fr.ALS(implicit=False, biases=False, factors=4, iterations=1, random_state=3)
+    np.testing.assert_array_equal(plain.fit(X).to_local().user_factors_, ref.fit(X).user_factors_)
 
 
 def test_bad_partitions_are_named(client, X, tmp_path):

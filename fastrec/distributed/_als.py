@@ -169,6 +169,9 @@ class ALS:
         give each ``t`` cores); it is kept for the model of :meth:`to_local`.
         ``calculate_training_loss`` is not supported here (compute
         :func:`fastrec.models.als.training_loss` on ``to_local()``).
+        Explicit feedback is fitted without biases (``biases=None`` means
+        False here, unlike ``fastrec.ALS``; ``biases=True`` raises), so
+        ``to_local()`` is a ``fastrec.ALS(biases=False)``.
 
     Attributes
     ----------
@@ -195,7 +198,10 @@ class ALS:
         self._local_model()  # unknown names raise TypeError now
 
     def _local_model(self) -> LocalALS:
-        return LocalALS(**self.params)
+        params = dict(self.params)
+        if params.get("biases") is None:  # no distributed biases: None means False here
+            params["biases"] = False
+        return LocalALS(**params)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {"client": self.client, "n_blocks": self.n_blocks, **self.params}
@@ -238,8 +244,8 @@ class ALS:
                 raise ValueError(f"{name}=True is not supported by fastrec.distributed.ALS")
         if params.get("biases", False):
             raise ValueError(
-                "biases=True (fastrec.ALS's default for explicit feedback) is not supported by "
-                "fastrec.distributed.ALS yet: pass biases=False"
+                "biases=True is not supported by fastrec.distributed.ALS yet: leave biases=None "
+                "(no biases) or pass biases=False"
             )
         if callback is not None and not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")
