@@ -68,8 +68,11 @@ build_flags = " ".join(compile_args)
 def _build_tools() -> str:
     """The Cython and NumPy this build uses (pip's build isolation may pick others)."""
     import numpy
-    from Cython import __version__ as cython_version
 
+    try:
+        from Cython import __version__ as cython_version
+    except ImportError:  # reading the metadata only (no build): Cython is a build requirement
+        cython_version = "not installed"
     return f"Cython {cython_version}, NumPy {numpy.__version__}"
 
 

@@ -155,7 +155,11 @@ def test_interrupted_fit_leaves_model_unfitted(data, backend, monkeypatch):
 
 CHILD = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
+    # the default Ctrl-C behaviour, whatever the parent process left to its children
+    # (an ignored or blocked SIGINT is inherited through fork and exec)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     import fastrec as fr
     from fastrec import _backend
@@ -197,7 +201,7 @@ def test_sigint_stops_a_long_similarity(backend):
         line = proc.stdout.readline().strip()
         stopped = time.perf_counter() - sent
         rest = proc.stdout.read().strip()
-        assert proc.wait(30) == 0
+        assert proc.wait(30) == 0, f"child exit {proc.returncode} after {line!r} {rest!r}"
     finally:
         watchdog.cancel()
         if proc.poll() is None:
