@@ -18,11 +18,11 @@ SCALE = float(os.environ.get("FASTREC_BENCH_SCALE", "0.02"))
 THREADS = int(os.environ.get("FASTREC_BENCH_THREADS", "2"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def bench_scale() -> float:
     return SCALE
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def bench_threads() -> int:
     return THREADS
