@@ -486,3 +486,22 @@ def check_item_similarity(matrix: Any, name: str = "item_similarity", dtype: Any
     out = sp.csr_matrix((n, n), dtype=data.dtype)
     out.data, out.indices, out.indptr = data, indices, indptr
     return out
+
+
+def check_random_state(value: Any) -> None:
+    """``random_state`` of the models: None, a non-negative integer or a numpy Generator."""
+    if value is None or isinstance(value, np.random.Generator):
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(
+            f"random_state must be None, a non-negative integer or a numpy Generator, got {value!r}"
+        )
+
+
+def all_finite(loss: float, arrays: tuple[np.ndarray, ...]) -> bool:
+    """Whether ``loss`` and every array are finite (NaN and infinities excluded).
+
+    A finite sum proves an array finite, so the full elementwise test runs
+    only when the sum is not (a NaN or infinity, or an overflowing sum).
+    """
+    return math.isfinite(loss) and all(np.isfinite(a.sum()) or np.isfinite(a).all() for a in arrays)

@@ -58,7 +58,6 @@ positive value) get the zero vector: the exact solution of their system.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Callable
 from typing import Any
@@ -76,6 +75,7 @@ from .._validation import (
     check_float,
     check_int,
     check_memory,
+    check_random_state,
 )
 from ..data import IdVocabulary, Interactions
 from ..topk import topk_unchecked
@@ -96,15 +96,6 @@ SOLVERS = ("cg", "cholesky")
 
 class NonFiniteFactorsError(FloatingPointError, ValueError):
     """An ALS half-sweep produced NaN or infinite factors."""
-
-
-def _check_random_state(value: Any) -> None:
-    if value is None or isinstance(value, np.random.Generator):
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(
-            f"random_state must be None, a non-negative integer or a numpy Generator, got {value!r}"
-        )
 
 
 def _check_nonnegative(matrix: sp.csr_matrix, name: str) -> None:
@@ -525,7 +516,7 @@ class ALS(Recommender):
             value = getattr(self, name)
             if not isinstance(value, bool | np.bool_):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
-        _check_random_state(self.random_state)
+        check_random_state(self.random_state)
         return {
             "biases": self._resolved_biases(),
             "factors": check_int(self.factors, "factors", minimum=1),

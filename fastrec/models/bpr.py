@@ -26,8 +26,6 @@ result (statistically the same). The two backends agree to rounding.
 
 from __future__ import annotations
 
-import math
-import numbers
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +35,14 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .. import _backend
-from .._validation import check_choice, check_dtype_arg, check_float, check_int
+from .._validation import (
+    all_finite,
+    check_choice,
+    check_dtype_arg,
+    check_float,
+    check_int,
+    check_random_state,
+)
 from ..data import Interactions
 from ._factors import cosine_similar, factor_scores
 from .base import Recommender, expect_array
@@ -50,15 +55,6 @@ NEGATIVE_SAMPLERS = ("uniform", "popular")
 # Fewer samples than this per thread: use fewer threads (the parts are cheap
 # to start, but tiny parts of a small data set only race on the same rows).
 MIN_SAMPLES_PER_THREAD = 10_000
-
-
-def _check_random_state(value: Any) -> None:
-    if value is None or isinstance(value, np.random.Generator):
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(
-            f"random_state must be None, a non-negative integer or a numpy Generator, got {value!r}"
-        )
 
 
 def positive_matrix(matrix: sp.csr_matrix, name: str = "X.matrix") -> sp.csr_matrix:
@@ -163,7 +159,7 @@ class BPR(Recommender):
 
     # ------------------------------------------------------------------ checks
     def _validated_params(self) -> dict[str, Any]:
-        _check_random_state(self.random_state)
+        check_random_state(self.random_state)
         return {
             "factors": check_int(self.factors, "factors", minimum=1),
             "learning_rate": check_float(
@@ -280,9 +276,7 @@ class BPR(Recommender):
 
     def _check_finite(self, epoch: int, loss: float, arrays: tuple[np.ndarray, ...]) -> None:
         # a finite sum proves an array finite (an overflowing one gets the full test)
-        if math.isfinite(loss) and all(
-            np.isfinite(a.sum()) or np.isfinite(a).all() for a in arrays
-        ):
+        if all_finite(loss, arrays):
             return
         raise DivergenceError(
             f"BPR diverged in epoch {epoch}: the loss or the factors became NaN or infinite "

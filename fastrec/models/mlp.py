@@ -41,7 +41,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .. import _backend
-from .._validation import check_choice, check_dtype_arg, check_float, check_int, check_memory
+from .._validation import (
+    check_choice,
+    check_dtype_arg,
+    check_float,
+    check_int,
+    check_memory,
+    check_random_state,
+)
 from ..data import Interactions
 from ..nn.fpmode import flush_denormals
 from ..nn.layers import MLP
@@ -58,15 +65,6 @@ _NEGATIVE_ROUNDS = 64
 
 class TrainingDivergedError(FloatingPointError, ValueError):
     """The training or validation loss became NaN or infinite (learning rate too high?)."""
-
-
-def _check_random_state(value: Any) -> None:
-    if value is None or isinstance(value, np.random.Generator):
-        return
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise ValueError(
-            f"random_state must be None, a non-negative integer or a numpy Generator, got {value!r}"
-        )
 
 
 def sample_negatives(
@@ -240,7 +238,7 @@ class MLPRecommender(Recommender):
         check_int(self.patience, "patience", minimum=1)
         check_float(self.init_std, "init_std", minimum=0.0, strict=True)
         check_dtype_arg(self.dtype)
-        _check_random_state(self.random_state)
+        check_random_state(self.random_state)
         _backend.resolve_threads(self.num_threads)
         _backend.resolve_backend(self.backend)
 

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 import time
 from collections.abc import Callable
 from typing import Any
@@ -68,12 +67,14 @@ from tqdm.auto import tqdm
 
 from .. import _backend
 from .._validation import (
+    all_finite,
     check_choice,
     check_csr,
     check_dtype_arg,
     check_float,
     check_int,
     check_memory,
+    check_random_state,
 )
 from ..data import Interactions
 from ._factors import cosine_similar, factor_scores
@@ -109,15 +110,6 @@ USER_CHUNK_BYTES = 4 << 20
 
 class DivergenceError(FloatingPointError, ValueError):
     """The SGD run produced NaN or infinite values (learning rate too high)."""
-
-
-def _check_random_state(value: Any) -> None:
-    if value is None or isinstance(value, np.random.Generator):
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(
-            f"random_state must be None, a non-negative integer or a numpy Generator, got {value!r}"
-        )
 
 
 # Marsaglia & Tsang's 256-layer ziggurat for the normal density (J. Stat. Softw.
@@ -388,7 +380,7 @@ class SGDMF(Recommender):
         check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
         lr_decay = check_float(self.lr_decay, "lr_decay", minimum=0.0, strict=True, maximum=1.0)
         dtype = check_dtype_arg(self.dtype)
-        _check_random_state(self.random_state)
+        check_random_state(self.random_state)
         num_threads = _backend.resolve_threads(self.num_threads)
         backend = _backend.resolve_backend(self.backend)
         return {
@@ -660,9 +652,7 @@ class SGDMF(Recommender):
         arrays = (rows[0], rows[1], self.user_bias_, rows[2])
         # a NaN or an infinity anywhere makes the sum non-finite; a finite sum
         # proves the array finite (an overflowing sum falls back to the full test)
-        if math.isfinite(loss) and all(
-            np.isfinite(a.sum()) or np.isfinite(a).all() for a in arrays
-        ):
+        if all_finite(loss, arrays):
             return
         raise DivergenceError(
             f"SGDMF diverged in epoch {epoch}: the training loss or the factors became NaN or "

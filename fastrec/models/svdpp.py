@@ -37,7 +37,6 @@ the result vary from run to run (the accuracy does not, see BENCHMARKS.md).
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +46,15 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .. import _backend
-from .._validation import as_float_array, check_dtype_arg, check_float, check_int, check_memory
+from .._validation import (
+    all_finite,
+    as_float_array,
+    check_dtype_arg,
+    check_float,
+    check_int,
+    check_memory,
+    check_random_state,
+)
 from ..data import Interactions
 from ._factors import cosine_similar, factor_scores
 from .base import Recommender, expect_array
@@ -66,15 +73,6 @@ __all__ = ["SVDpp"]
 MIN_RATINGS_PER_THREAD = 100_000
 # Chunks of users per thread in an epoch (dynamic schedule over the chunks).
 CHUNKS_PER_THREAD = 4
-
-
-def _check_random_state(value: Any) -> None:
-    if value is None or isinstance(value, np.random.Generator):
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(
-            f"random_state must be None, a non-negative integer or a numpy Generator, got {value!r}"
-        )
 
 
 def implicit_sums(seen: sp.csr_matrix, implicit_factors: np.ndarray) -> np.ndarray:
@@ -162,7 +160,7 @@ class SVDpp(Recommender):
 
     # ------------------------------------------------------------------ checks
     def _validated_params(self) -> dict[str, Any]:
-        _check_random_state(self.random_state)
+        check_random_state(self.random_state)
         return {
             "factors": check_int(self.factors, "factors", minimum=1),
             "epochs": check_int(self.epochs, "epochs", minimum=1),
@@ -286,9 +284,7 @@ class SVDpp(Recommender):
 
     def _check_finite(self, epoch: int, loss: float, arrays: tuple[np.ndarray, ...]) -> None:
         # a NaN or an infinity anywhere makes the sum non-finite
-        if math.isfinite(loss) and all(
-            np.isfinite(a.sum()) or np.isfinite(a).all() for a in arrays
-        ):
+        if all_finite(loss, arrays):
             return
         raise DivergenceError(
             f"SVDpp diverged in epoch {epoch}: the training loss or the parameters became NaN "
