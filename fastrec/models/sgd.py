@@ -66,6 +66,8 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .. import _backend
+from .._kernels import csr as csr_kernels
+from .._kernels import sgd as sgd_kernels
 from .._validation import (
     all_finite,
     check_choice,
@@ -170,7 +172,7 @@ def padded_factors(
     offset = (-raw.ctypes.data % 64) // itemsize
     rows = raw[offset : offset + n_rows * stride].reshape(n_rows, stride)
     seed = int(rng.integers(0, 2**63, dtype=np.int64))
-    fill = _backend.get_kernel("sgd", "normal_fill", backend)
+    fill = sgd_kernels.get(backend).normal_fill
     fill(rows, k, np.uint64(seed), float(init_std), *ziggurat_tables())
     return rows
 
@@ -250,7 +252,7 @@ def training_layout(
     labels = np.empty(nnz, dtype=np.int32)
     ratings = np.empty(nnz, dtype=dtype)
     block_ptr = np.empty((n_users, n_blocks + 1), dtype=np.int64)
-    _backend.get_kernel("csr", "relabel_rows", backend)(
+    csr_kernels.get(backend).relabel_rows(
         indptr, indices, data, item_label, block_of_label, labels, ratings, block_ptr,
         np.empty(n_items + 1, dtype=np.int64), np.empty(nnz, dtype=np.int32),
         np.empty(nnz, dtype=dtype),
@@ -502,7 +504,7 @@ class SGDMF(Recommender):
             self._publish(k, *rows)
             self._end_fit()
             return self
-        kernel = _backend.get_kernel("sgd", "sgd_epoch", params["backend"])
+        kernel = sgd_kernels.get(params["backend"]).sgd_epoch
         best: tuple | None = None
         best_rmse = math.inf
         bar = tqdm(total=params["epochs"], desc="SGDMF") if show_progress else None
@@ -614,7 +616,7 @@ class SGDMF(Recommender):
             for e in range(n_epochs)
         ]
         chunk_loss = np.zeros((n_epochs, bounds.shape[1] - 1), dtype=np.float64)
-        kernel = _backend.get_kernel("sgd", "sgd_epochs", params["backend"])
+        kernel = sgd_kernels.get(params["backend"]).sgd_epochs
         rate_array = np.array(rates, dtype=dtype)
         start = time.perf_counter()
         with _backend.threads(threads):

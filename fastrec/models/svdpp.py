@@ -46,6 +46,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .. import _backend
+from .._kernels import svdpp as svdpp_kernels
 from .._validation import (
     all_finite,
     as_float_array,
@@ -238,7 +239,7 @@ class SVDpp(Recommender):
         label_bias = np.zeros(self.n_items_, dtype=dtype)
         self.intercept_ = float(dtype(self.global_mean_))
         self.history_ = []
-        kernel = _backend.get_kernel("svdpp", "svdpp_epoch", params["backend"])
+        kernel = svdpp_kernels.get(params["backend"]).svdpp_epoch
         arrays = (user_factors, item_rows, implicit_rows, user_bias, label_bias)
         bar = tqdm(total=params["epochs"], desc="SVDpp") if show_progress else None
         with _backend.threads(threads):
