@@ -153,8 +153,8 @@ class PreparedMatrix:
         return self.matrix.dtype.type
 
 
-def _transpose(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """CSR of ``matrix.T`` with sorted int32 indices, explicit zeros kept."""
+def transpose_csr(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """CSR of ``matrix.T`` with sorted int32 indices, explicit zeros kept (the kernels' layout)."""
     out = matrix.T.tocsr()
     out.sort_indices()
     out.indices = np.ascontiguousarray(out.indices, dtype=np.int32)
@@ -241,7 +241,7 @@ def prepare(
     dtype = check_dtype_arg(dtype)
     matrix = check_csr(matrix, "matrix", dtype=dtype)
     if matrix_T is None:
-        matrix_T = _transpose(matrix)
+        matrix_T = transpose_csr(matrix)
     else:
         matrix_T = _check_transpose(matrix, matrix_T, dtype)
     return _prepare_checked(matrix, matrix_T, kind, dtype)
@@ -614,9 +614,9 @@ def similarity(
     name = "X" if matrix is X_or_csr else "X.matrix"
     X = check_csr(matrix, name, dtype=dtype)
     if axis == "items":
-        a, at = _transpose(X), X
+        a, at = transpose_csr(X), X
     else:
-        a, at = X, _transpose(X)
+        a, at = X, transpose_csr(X)
     prepared = _prepare_checked(a, at, kind, dtype)
     n = a.shape[0]
     rows = np.arange(n, dtype=np.int32)

@@ -166,7 +166,7 @@ from .. import _backend
 from .._kernels import knn as knn_kernels
 from .._validation import check_choice, check_float, check_int
 from ..data import Interactions
-from ..neighbours import similarity_rows
+from ..neighbours import similarity_rows, transpose_csr
 from .base import CallbackType, Recommender, expect_csr
 
 __all__ = ["ItemKNN", "UserKNN", "fit_baselines"]
@@ -207,12 +207,6 @@ _NEIGHBOR_BLOCK_BYTES = 64 << 20
 # call in fit / predict / recommend. The calls run in slices of about this
 # much work (tens of milliseconds), and Python checks for Ctrl-C between them.
 _SLICE_WORK = 1 << 25
-
-
-def _transpose(m: sp.csr_matrix) -> sp.csr_matrix:
-    t = m.T.tocsr()
-    t.sort_indices()
-    return t
 
 
 def _slices(cost: np.ndarray, budget: int | None = None) -> Iterator[slice]:
@@ -323,7 +317,7 @@ class _Side:
         elif kind == "pearson_baseline":
             assert residual_A is not None
             self.a_sim = np.ascontiguousarray(residual_A.data, dtype=np.float32)
-            self.b_sim = np.ascontiguousarray(_transpose(residual_A).data, dtype=np.float32)
+            self.b_sim = np.ascontiguousarray(transpose_csr(residual_A).data, dtype=np.float32)
         else:
             from ..neighbours import prepare
 
@@ -481,7 +475,7 @@ class _NeighborhoodModel(Recommender):
 
     def _prepare(self, R: sp.csr_matrix) -> None:
         R = R.astype(np.float32, copy=False)
-        RT = _transpose(R)
+        RT = transpose_csr(R)
         residual = None
         self.baseline_mean_ = self.baseline_user_ = self.baseline_item_ = None
         if self._needs_baselines():
@@ -506,7 +500,7 @@ class _NeighborhoodModel(Recommender):
             mean, bias, count = self.user_mean_, self.baseline_user_, self.user_count_
             matrix = R
         else:
-            residual_T = None if residual is None else _transpose(residual)
+            residual_T = None if residual is None else transpose_csr(residual)
             self._side = _Side(RT, R, self.similarity, residual_T)
             mean, bias, count = self.item_mean_, self.baseline_item_, self.item_count_
             matrix = RT
@@ -882,7 +876,7 @@ class ItemKNN(_NeighborhoodModel):
 
     def _set_similarity(self, S: sp.csr_matrix) -> None:
         self._similarity = S
-        ST = _transpose(S)
+        ST = transpose_csr(S)
         self._nbr_indptr = np.ascontiguousarray(ST.indptr, dtype=np.int64)
         self._nbr_indices = np.ascontiguousarray(ST.indices, dtype=np.int32)
         self._nbr_data = np.ascontiguousarray(ST.data, dtype=np.float32)

@@ -12,15 +12,9 @@ on the thread count. Scratch memory is allocated once per thread.
 from cython cimport floating, integral
 from cython.parallel cimport parallel, prange
 from libc.math cimport NAN, sqrt
-from libc.stdlib cimport free
-
-cdef extern from "<stdlib.h>" nogil:
-    void* aligned_alloc(size_t alignment, size_t size)
 from libc.string cimport memcpy, memset
 
-cdef inline void* _scratch(size_t size) noexcept nogil:
-    # 64-byte aligned, so that vectorised loops run the same in every thread
-    return aligned_alloc(64, (size + 63) // 64 * 64)
+from _aligned cimport aligned_alloc, aligned_free
 
 
 # CG stops early once the squared residual norm falls below this (as implicit).
@@ -131,25 +125,39 @@ cdef void _cg_row(const int* indices, const floating* data, Py_ssize_t start, Py
         rs_old = rs_new
 
 
-cdef void _cg_sweep(const integral[::1] indptr, const int[::1] indices,
-                    const floating[::1] data, floating[:, ::1] X, const floating[:, ::1] Y,
-                    const floating* YtY, double alpha, double reg, int cg_steps,
-                    bint implicit) noexcept nogil:
+cdef _check_scratch(int failed, str name):
+    if failed:
+        raise MemoryError(f"{name}: could not allocate the per-thread scratch")
+
+
+cdef int _cg_sweep(const integral[::1] indptr, const int[::1] indices,
+                   const floating[::1] data, floating[:, ::1] X, const floating[:, ::1] Y,
+                   const floating* YtY, double alpha, double reg, int cg_steps,
+                   bint implicit) noexcept nogil:
+    # returns 1 when a thread's scratch could not be allocated (nothing written)
     cdef Py_ssize_t n_rows = X.shape[0], row
     cdef int k = <int>X.shape[1]
     cdef floating* scratch
+    cdef int failed[1]
+    cdef int* failed_p = failed  # written through a shared pointer: not thread-private
+    failed[0] = 0
     if n_rows == 0:
-        return
+        return 0
     with parallel():
-        scratch = <floating*>_scratch(3 * k * sizeof(floating))
+        scratch = <floating*>aligned_alloc(3 * k * sizeof(floating))
+        if scratch == NULL:
+            failed_p[0] = 1
         for row in prange(n_rows, schedule="dynamic", chunksize=16):
+            if scratch == NULL:
+                continue
             if indptr[row] == indptr[row + 1]:
                 memset(&X[row, 0], 0, k * sizeof(floating))
                 continue
             _cg_row(&indices[0], &data[0], indptr[row], indptr[row + 1], &X[row, 0],
                     &Y[0, 0], YtY, k, <floating>alpha, reg, cg_steps, implicit,
                     scratch, scratch + k, scratch + 2 * k)
-        free(scratch)
+        aligned_free(scratch)
+    return failed[0]
 
 
 def cg_implicit(const integral[::1] indptr, const int[::1] indices, const floating[::1] data,
@@ -159,8 +167,10 @@ def cg_implicit(const integral[::1] indptr, const int[::1] indices, const floati
 
     See ``kernels/numba/als.py`` (``cg_implicit``) for the parameters.
     """
+    cdef int failed
     with nogil:
-        _cg_sweep(indptr, indices, data, X, Y, &YtY[0, 0], alpha, 0.0, cg_steps, True)
+        failed = _cg_sweep(indptr, indices, data, X, Y, &YtY[0, 0], alpha, 0.0, cg_steps, True)
+    _check_scratch(failed, "cg_implicit")
 
 
 def cg_explicit(const integral[::1] indptr, const int[::1] indices, const floating[::1] data,
@@ -170,9 +180,11 @@ def cg_explicit(const integral[::1] indptr, const int[::1] indices, const floati
 
     See ``kernels/numba/als.py`` (``cg_explicit``) for the parameters.
     """
+    cdef int failed
     with nogil:
-        _cg_sweep(indptr, indices, data, X, Y, <const floating*>NULL, 1.0, regularization,
-                  cg_steps, False)
+        failed = _cg_sweep(indptr, indices, data, X, Y, <const floating*>NULL, 1.0,
+                           regularization, cg_steps, False)
+    _check_scratch(failed, "cg_explicit")
 
 
 cdef bint _cholesky_solve(floating* A, floating* b, int k) noexcept nogil:
@@ -208,22 +220,32 @@ cdef bint _cholesky_solve(floating* A, floating* b, int k) noexcept nogil:
     return True
 
 
-cdef void _cholesky_sweep(const integral[::1] indptr, const int[::1] indices,
-                          const floating[::1] data, floating[:, ::1] X,
-                          const floating[:, ::1] Y, const floating* YtY, double alpha,
-                          double reg, bint implicit) noexcept nogil:
+cdef int _cholesky_sweep(const integral[::1] indptr, const int[::1] indices,
+                         const floating[::1] data, floating[:, ::1] X,
+                         const floating[:, ::1] Y, const floating* YtY, double alpha,
+                         double reg, bint implicit) noexcept nogil:
+    # returns 1 when a thread's scratch could not be allocated (nothing written)
     cdef Py_ssize_t n_rows = X.shape[0], row, pos
     cdef int k = <int>X.shape[1], i, j
     cdef floating* A
     cdef floating* b
     cdef const floating* y
     cdef floating rating, w, cp, lam
+    cdef int failed[1]
+    cdef int* failed_p = failed  # written through a shared pointer: not thread-private
+    failed[0] = 0
     if n_rows == 0:
-        return
+        return 0
     with parallel():
-        A = <floating*>_scratch((k * k + k) * sizeof(floating))
-        b = A + k * k
+        A = <floating*>aligned_alloc((k * k + k) * sizeof(floating))
+        b = NULL
+        if A == NULL:
+            failed_p[0] = 1
+        else:
+            b = A + k * k
         for row in prange(n_rows, schedule="dynamic", chunksize=16):
+            if A == NULL:
+                continue
             if indptr[row] == indptr[row + 1]:
                 memset(&X[row, 0], 0, k * sizeof(floating))
                 continue
@@ -250,24 +272,29 @@ cdef void _cholesky_sweep(const integral[::1] indptr, const int[::1] indices,
                     _axpy(w * y[i], y, A + i * k, i + 1)
             _cholesky_solve(A, b, k)
             memcpy(&X[row, 0], b, k * sizeof(floating))
-        free(A)
+        aligned_free(A)
+    return failed[0]
 
 
 def cholesky_implicit(const integral[::1] indptr, const int[::1] indices,
                       const floating[::1] data, floating[:, ::1] X, const floating[:, ::1] Y,
                       const floating[:, ::1] YtY, double alpha):
     """Implicit-feedback half-sweep solved exactly (per-row Cholesky), in place."""
+    cdef int failed
     with nogil:
-        _cholesky_sweep(indptr, indices, data, X, Y, &YtY[0, 0], alpha, 0.0, True)
+        failed = _cholesky_sweep(indptr, indices, data, X, Y, &YtY[0, 0], alpha, 0.0, True)
+    _check_scratch(failed, "cholesky_implicit")
 
 
 def cholesky_explicit(const integral[::1] indptr, const int[::1] indices,
                       const floating[::1] data, floating[:, ::1] X, const floating[:, ::1] Y,
                       double regularization):
     """Explicit-feedback (weighted-lambda) half-sweep solved exactly, in place."""
+    cdef int failed
     with nogil:
-        _cholesky_sweep(indptr, indices, data, X, Y, <const floating*>NULL, 1.0,
-                        regularization, False)
+        failed = _cholesky_sweep(indptr, indices, data, X, Y, <const floating*>NULL, 1.0,
+                                 regularization, False)
+    _check_scratch(failed, "cholesky_explicit")
 
 
 def loss_rows(const integral[::1] indptr, const int[::1] indices, const floating[::1] data,

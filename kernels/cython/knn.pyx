@@ -13,6 +13,7 @@ from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN, sqrt
 
 from _heap cimport heap_offer, heap_sort
+from _simcore cimport pearson, shrink
 
 cdef enum:
     KIND_PEARSON = 0
@@ -23,8 +24,6 @@ cdef enum:
     RANK_RATING = 0
     RANK_SUM = 1
     RANK_WEIGHTED = 2
-
-cdef double VAR_EPS = 1e-12
 
 
 cdef extern from *:
@@ -161,27 +160,18 @@ cdef int accumulate_row(int x, const long long[::1] a_indptr, const int[::1] a_i
 cdef inline double pair_similarity(int kind, const double* row, int min_support,
                                    double shrinkage) noexcept nogil:
     # Similarity of the pair whose co-rated sums are ``row``; NaN: none (numba twin).
-    cdef double nf = row[CNT], var_x, var_y, sim
+    cdef double nf = row[CNT], sim
     if nf == 0.0 or nf < min_support:
         return NAN
     if kind == KIND_PEARSON:
-        var_x = nf * row[SXX] - row[SX] * row[SX]
-        var_y = nf * row[SYY] - row[SY] * row[SY]
-        if var_x <= VAR_EPS * nf * row[SXX] or var_y <= VAR_EPS * nf * row[SYY]:
-            return NAN
-        sim = (nf * row[SXY] - row[SX] * row[SY]) / sqrt(var_x * var_y)
+        sim = pearson(nf, row[SX], row[SY], row[SXX], row[SYY], row[SXY])
     elif kind == KIND_SUPPORT_COSINE:
         if nf < 2.0 or row[SXX] == 0.0 or row[SYY] == 0.0:
             return NAN
-        sim = row[SXY] / sqrt(row[SXX] * row[SYY])
-        if shrinkage > 0.0:
-            sim = sim * ((nf - 1.0) / (nf - 1.0 + shrinkage))
-        return sim
+        return shrink(row[SXY] / sqrt(row[SXX] * row[SYY]), nf - 1.0, shrinkage)
     else:
         sim = row[SXY]
-    if shrinkage > 0.0:
-        sim = sim * (nf / (nf + shrinkage))
-    return sim
+    return shrink(sim, nf, shrinkage)
 
 
 cdef double kth_largest(const double* vals, int n, int k, double* work,

@@ -14,13 +14,13 @@ one 8-double vector (GCC/Clang vector extensions; plain C elsewhere).
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport INFINITY, sqrt
+from libc.math cimport INFINITY
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memset
 
+from _aligned cimport aligned_alloc, aligned_free
 from _heap cimport heap_offer, heap_sort
-
-# Same value as kernels/numba/similarity.py
-cdef double ZERO_VARIANCE_RTOL = 1e-12
+from _simcore cimport clip_unit, pearson, shrink
 
 cdef extern from *:
     """
@@ -65,25 +65,6 @@ cdef extern from *:
     }
     FR_RUN(fr_pearson_run_f, float)
     FR_RUN(fr_pearson_run_d, double)
-    /* n_pairs zeroed, 64-byte aligned accumulators (NULL on failure) */
-    static double* fr_acc_alloc(size_t n_pairs) {
-        size_t bytes = (n_pairs + 1) * FR_ACC * sizeof(double);
-        double* a;
-    #if defined(_WIN32)
-        a = (double*) _aligned_malloc(bytes, 64);
-    #else
-        if (posix_memalign((void**) &a, 64, bytes) != 0) a = NULL;
-    #endif
-        if (a != NULL) memset(a, 0, bytes);
-        return a;
-    }
-    static void fr_acc_free(double* a) {
-    #if defined(_WIN32)
-        _aligned_free(a);
-    #else
-        free(a);
-    #endif
-    }
     """
     int FR_ACC
     void fr_pearson_add(double* a, double x, double xx, double y) noexcept nogil
@@ -92,8 +73,16 @@ cdef extern from *:
                                long long q1, int stop, double x, double xx) noexcept nogil
     long long fr_pearson_run_d(double* acc, const int* idx, const double* y, long long q,
                                long long q1, int stop, double x, double xx) noexcept nogil
-    double* fr_acc_alloc(size_t n_pairs) noexcept nogil
-    void fr_acc_free(double* a) noexcept nogil
+
+
+cdef inline double* _acc_alloc(Py_ssize_t n_pairs) noexcept nogil:
+    # zeroed accumulators for n_pairs pairs (one line of slack), 64-byte aligned;
+    # NULL when the memory is not there
+    cdef size_t size = (n_pairs + 1) * FR_ACC * sizeof(double)
+    cdef double* a = <double*> aligned_alloc(size)
+    if a != NULL:
+        memset(a, 0, size)
+    return a
 
 
 cdef inline long long _run(double* acc, const int* idx, const floating* y, long long q,
@@ -132,26 +121,19 @@ cdef inline long long _upper_bound(const int* a, long long lo, long long hi,
 
 cdef inline bint _pearson_score(double* a, long long min_support, double shrinkage,
                                 double* sim_out) noexcept nogil:
-    # Pearson (then shrunk) from the six sums in a[0:6], which are reset;
-    # False when the pair gets no similarity (support, zero variance, exactly 0)
+    # Pearson from the six sums in a[0:6] (which are reset), clipped to [-1, 1],
+    # then shrunk; False when the pair gets no similarity (support, zero variance,
+    # exactly 0): it is not stored. Symmetric in (x, y), so sim(i, l) and
+    # sim(l, i) get the same bits from the same sums.
     cdef double n = a[0], sx = a[1], sy = a[2], sxx = a[3], syy = a[4], sxy = a[5]
-    cdef double var_x, var_y, sim
+    cdef double sim
     fr_pearson_zero(a)
     if n < min_support:
         return False
-    # Surprise's one-pass form: n * cov / sqrt(n * var_x * n * var_y); symmetric in
-    # (x, y), so sim(i, l) and sim(l, i) get the same bits from the same sums
-    var_x = n * sxx - sx * sx
-    var_y = n * syy - sy * sy
-    if var_x <= ZERO_VARIANCE_RTOL * n * sxx or var_y <= ZERO_VARIANCE_RTOL * n * syy:
+    sim = pearson(n, sx, sy, sxx, syy, sxy)
+    if sim != sim:  # NaN: zero variance
         return False
-    sim = (n * sxy - sx * sy) / sqrt(var_x * var_y)
-    if sim > 1.0:
-        sim = 1.0
-    elif sim < -1.0:
-        sim = -1.0
-    if shrinkage > 0.0:
-        sim = sim * (n / (n + shrinkage))
+    sim = shrink(clip_unit(sim), n, shrinkage)
     sim_out[0] = sim
     return sim != 0.0
 
@@ -343,30 +325,35 @@ cdef inline int _pearson_row_sym(
     return size
 
 
+cdef inline bint _dot_score(int l, floating* acc, int* count, const unsigned char* valid,
+                            long long min_support, double shrinkage, double min_similarity,
+                            bint clip, double* sim_out) noexcept nogil:
+    # the dot product in acc[l] (clipped to [-1, 1] when clip, then shrunk); acc[l]
+    # and count[l] are reset. False when it is not kept (0, not valid, support
+    # below min_support, similarity below min_similarity)
+    cdef double sim = acc[l], n = count[l]
+    acc[l] = 0
+    count[l] = 0
+    if sim == 0.0 or not valid[l]:
+        return False
+    if min_support > 1 and n < min_support:  # count is only kept when needed
+        return False
+    if clip:
+        sim = clip_unit(sim)
+    sim = shrink(sim, n, shrinkage)
+    sim_out[0] = sim
+    return not sim < min_similarity
+
+
 cdef inline int _dot_offer(int l, floating* acc, int* count, const unsigned char* valid,
                            long long min_support, double shrinkage, double min_similarity,
                            floating* vals, int* idxs, int size, int k,
                            bint clip) noexcept nogil:
     # score the dot product in acc[l], reset it, offer it
-    cdef double sim = acc[l], n = count[l]
-    cdef floating v
-    acc[l] = 0
-    count[l] = 0
-    if sim == 0.0 or not valid[l]:
+    cdef double sim
+    if not _dot_score(l, acc, count, valid, min_support, shrinkage, min_similarity, clip, &sim):
         return size
-    if min_support > 1 and n < min_support:  # count is only kept when needed
-        return size
-    if clip:
-        if sim > 1.0:
-            sim = 1.0
-        elif sim < -1.0:
-            sim = -1.0
-    if shrinkage > 0.0:
-        sim = sim * (n / (n + shrinkage))
-    if sim < min_similarity:
-        return size
-    v = <floating> sim
-    return heap_offer(vals, idxs, size, k, v, l)
+    return heap_offer(vals, idxs, size, k, <floating> sim, l)
 
 
 cdef inline int _dot_row(
@@ -442,22 +429,9 @@ cdef inline int _dot_offer_both(int i, int l, floating* acc, int* count,
                                 bint clip) noexcept nogil:
     # as _dot_offer for the pair (i, l), offered to row i's heap (returns its new
     # size) and to this thread's heap of row l (see _pearson_offer_both)
-    cdef double sim = acc[l], n = count[l]
+    cdef double sim
     cdef floating v
-    acc[l] = 0
-    count[l] = 0
-    if sim == 0.0 or not valid[l]:
-        return size
-    if min_support > 1 and n < min_support:
-        return size
-    if clip:
-        if sim > 1.0:
-            sim = 1.0
-        elif sim < -1.0:
-            sim = -1.0
-    if shrinkage > 0.0:
-        sim = sim * (n / (n + shrinkage))
-    if sim < min_similarity:
+    if not _dot_score(l, acc, count, valid, min_support, shrinkage, min_similarity, clip, &sim):
         return size
     v = <floating> sim
     size = _offer_inline(vals, idxs, size, k, v, l)
@@ -567,7 +541,7 @@ def pearson_topk(const long long[::1] indptr, const int[::1] indices, const floa
     if n_rows == 0:
         return
     with nogil, parallel():
-        acc = fr_acc_alloc(n)
+        acc = _acc_alloc(n)
         touched = <int*> malloc((n + 1) * sizeof(int))
         if acc == NULL or touched == NULL:
             failed_p[0] = 1
@@ -578,7 +552,7 @@ def pearson_topk(const long long[::1] indptr, const int[::1] indices, const floa
                                 t_indices_p, t_data_p, n, k, min_support, shrinkage,
                                 min_similarity, acc, touched, &out_val[r, 0], &out_idx[r, 0])
             _pad(&out_val[r, 0], &out_idx[r, 0], size, k)
-        fr_acc_free(acc)
+        aligned_free(acc)
         free(touched)
     if failed[0]:
         raise MemoryError("pearson_topk: could not allocate the per-thread accumulators")
@@ -668,7 +642,7 @@ def pearson_topk_all(const long long[::1] indptr, const int[::1] indices,
             max_len = indptr[r + 1] - indptr[r]
     fsize = &own_size[0]
     with nogil, parallel(num_threads=n_sets):
-        acc = fr_acc_alloc(n)
+        acc = _acc_alloc(n)
         touched = <int*> malloc((n + 1) * sizeof(int))
         starts = <long long*> malloc((max_len + 1) * sizeof(long long))
         thr = <floating*> malloc(n * sizeof(floating))
@@ -688,7 +662,7 @@ def pearson_topk_all(const long long[::1] indptr, const int[::1] indices,
                 min_support, shrinkage, min_similarity, acc, touched, starts,
                 &out_val[r, 0], &out_idx[r, 0], &heap_val[tid, 0, 0], &heap_idx[tid, 0, 0],
                 &heap_size[tid, 0], thr, thr_idx)
-        fr_acc_free(acc)
+        aligned_free(acc)
         free(thr)
         free(thr_idx)
         free(touched)

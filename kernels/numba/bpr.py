@@ -72,7 +72,7 @@ LOOKAHEAD = 8
 
 
 @intrinsic
-def prefetch(typingctx, array, offset):
+def _prefetch(typingctx, array, offset):
     """Hint the cache line of ``array.flat[offset]`` into the caches (``llvm.prefetch``).
 
     A hint only: no fault for any address, no effect on results. ``offset``
@@ -98,15 +98,15 @@ def prefetch(typingctx, array, offset):
 
 
 @jit
-def prefetch_row(array, start, length):
+def _prefetch_row(array, start, length):
     """Prefetch every cache line of ``array.flat[start:start + length]``."""
     step = 64 // array.itemsize
     for off in range(0, length, step):
-        prefetch(array, start + off)
+        _prefetch(array, start + off)
 
 
 @jit
-def mix64(z):
+def _mix64(z):
     """SplitMix64's output function: 64 well-mixed bits from a counter value."""
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
@@ -114,32 +114,32 @@ def mix64(z):
 
 
 @jit
-def epoch_key(seed, epoch):
+def _epoch_key(seed, epoch):
     """``mix64(seed + (epoch + 1) * G)``: the key of one epoch's samples."""
-    return mix64(np.uint64(seed) + np.uint64(epoch + 1) * _GOLDEN)
+    return _mix64(np.uint64(seed) + np.uint64(epoch + 1) * _GOLDEN)
 
 
 @jit
-def sample_key(key, s):
+def _sample_key(key, s):
     """``mix64(epoch_key + (s + 1) * G)``: the key of sample ``s``."""
-    return mix64(key + np.uint64(s + 1) * _GOLDEN)
+    return _mix64(key + np.uint64(s + 1) * _GOLDEN)
 
 
 @jit
-def uniform_index(bits, n):
+def _uniform_index(bits, n):
     """An index in ``[0, n)`` from 64 random bits (53 of them used)."""
     idx = np.int64(np.float64(bits >> np.uint64(11)) * _TO_UNIT * np.float64(n))
     return min(idx, n - 1)
 
 
 @jit
-def draw(key, t):
+def _draw(key, t):
     """Draw ``t`` (1, 2, ...) of a sample: ``mix64(sample_key + t * G)``."""
-    return mix64(key + np.uint64(t) * _GOLDEN)
+    return _mix64(key + np.uint64(t) * _GOLDEN)
 
 
 @jit
-def has_item(indptr, indices, u, j):
+def _has_item(indptr, indices, u, j):
     """Whether user ``u``'s sorted row holds item ``j`` (binary search)."""
     lo = indptr[u]
     hi = indptr[u + 1]
@@ -156,31 +156,31 @@ def has_item(indptr, indices, u, j):
 
 
 @jit
-def draw_triple(indptr, indices, pairs, n_items, popular_negatives, key):
+def _draw_triple(indptr, indices, pairs, n_items, popular_negatives, key):
     """``(u, i, j)`` of the sample with key ``key``; ``j = -1`` when skipped."""
     nnz = indices.shape[0]
-    pos = uniform_index(draw(key, 1), nnz)
+    pos = _uniform_index(_draw(key, 1), nnz)
     u = np.int32(pairs[pos] >> 32)
     i = np.int32(pairs[pos] & 0x7FFFFFFF)
     for t in range(2, 2 + MAX_NEGATIVE_DRAWS):
-        bits = draw(key, t)
+        bits = _draw(key, t)
         if popular_negatives:
-            j = indices[uniform_index(bits, nnz)]
+            j = indices[_uniform_index(bits, nnz)]
         else:
-            j = np.int32(uniform_index(bits, n_items))
-        if not has_item(indptr, indices, u, j):
+            j = np.int32(_uniform_index(bits, n_items))
+        if not _has_item(indptr, indices, u, j):
             return u, i, j
     return u, i, np.int32(-1)
 
 
 @jit
-def softplus(x):
+def _softplus(x):
     """``log(1 + exp(x))`` without overflow."""
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
 @jit
-def bpr_step(P, Q, item_bias, u, i, j, lr, reg):
+def _bpr_step(P, Q, item_bias, u, i, j, lr, reg):
     """One update for the triple ``(u, i, j)``; returns ``x = x_ui - x_uj`` before it."""
     k = P.shape[1]
     x = item_bias[i] - item_bias[j]
@@ -203,7 +203,7 @@ def bpr_step(P, Q, item_bias, u, i, j, lr, reg):
 
 
 @jit
-def run_part(
+def _run_part(
     indptr, indices, pairs, key, first, end, learning_rate, regularization,
     popular_negatives, user_factors, item_factors, item_bias,
 ):  # fmt: skip
@@ -218,35 +218,35 @@ def run_part(
     for s in range(first, end):
         ahead = s + 2 * LOOKAHEAD
         if ahead < end:  # the stored entry of a later sample
-            pos = uniform_index(draw(sample_key(key, ahead), 1), nnz)
-            prefetch(pairs, pos)
+            pos = _uniform_index(_draw(_sample_key(key, ahead), 1), nnz)
+            _prefetch(pairs, pos)
         ahead = s + LOOKAHEAD
         if ahead < end:  # the rows of a nearer one (its entry was prefetched before)
-            akey = sample_key(key, ahead)
-            pos = uniform_index(draw(akey, 1), nnz)
+            akey = _sample_key(key, ahead)
+            pos = _uniform_index(_draw(akey, 1), nnz)
             au = pairs[pos] >> 32
-            prefetch_row(user_factors, au * k, k)
-            prefetch_row(item_factors, (pairs[pos] & 0x7FFFFFFF) * k, k)
-            bits = draw(akey, 2)
+            _prefetch_row(user_factors, au * k, k)
+            _prefetch_row(item_factors, (pairs[pos] & 0x7FFFFFFF) * k, k)
+            bits = _draw(akey, 2)
             if popular_negatives:
-                aj = indices[uniform_index(bits, nnz)]
+                aj = indices[_uniform_index(bits, nnz)]
             else:
-                aj = uniform_index(bits, n_items)
-            prefetch_row(item_factors, aj * k, k)
+                aj = _uniform_index(bits, n_items)
+            _prefetch_row(item_factors, aj * k, k)
             # the first probes of the binary search for the negative in the user's row
             lo = indptr[au]
             width = indptr[au + 1] - lo
-            prefetch(indices, lo + (width >> 1))
-            prefetch(indices, lo + (width >> 2))
-            prefetch(indices, lo + ((3 * width) >> 2))
-        u, i, j = draw_triple(
-            indptr, indices, pairs, n_items, popular_negatives, sample_key(key, s)
+            _prefetch(indices, lo + (width >> 1))
+            _prefetch(indices, lo + (width >> 2))
+            _prefetch(indices, lo + ((3 * width) >> 2))
+        u, i, j = _draw_triple(
+            indptr, indices, pairs, n_items, popular_negatives, _sample_key(key, s)
         )
         if j < 0:
             skipped += 1
             continue
-        x = bpr_step(user_factors, item_factors, item_bias, u, i, j, lr, reg)
-        loss += softplus(-np.float64(x))
+        x = _bpr_step(user_factors, item_factors, item_bias, u, i, j, lr, reg)
+        loss += _softplus(-np.float64(x))
     return loss, skipped
 
 
@@ -304,12 +304,12 @@ def bpr_epoch(
     The race between parts is the Hogwild race described in the module doc.
     """
     n_parts = part_bounds.shape[0] - 1
-    key = epoch_key(seed, epoch)
+    key = _epoch_key(seed, epoch)
     for p in prange(n_parts):
         part_loss[p] = 0.0
         part_skipped[p] = 0
         if indices.shape[0] > 0:
-            loss, skipped = run_part(
+            loss, skipped = _run_part(
                 indptr, indices, pairs, key, part_bounds[p], part_bounds[p + 1], learning_rate,
                 regularization, popular_negatives, user_factors, item_factors, item_bias,
             )  # fmt: skip
@@ -324,10 +324,10 @@ def bpr_triples(indptr, indices, pairs, n_items, seed, epoch, first, popular_neg
     ``out`` (m, 3) int32 gets ``(u, i, j)`` per sample (``j = -1``: skipped),
     exactly as :func:`bpr_epoch` draws them. For tests and inspection.
     """
-    key = epoch_key(seed, epoch)
+    key = _epoch_key(seed, epoch)
     for r in prange(out.shape[0]):
-        u, i, j = draw_triple(
-            indptr, indices, pairs, n_items, popular_negatives, sample_key(key, first + r)
+        u, i, j = _draw_triple(
+            indptr, indices, pairs, n_items, popular_negatives, _sample_key(key, first + r)
         )
         out[r, 0] = u
         out[r, 1] = i

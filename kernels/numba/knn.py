@@ -14,9 +14,9 @@ Y = {y : A[x, y] and A[x', y] both stored}, n = |Y|:
 
 ``kind == 0`` (Pearson over the co-rated support, as scikit-surprise's
     ``pearson``): ``(n Sxy - Sx Sy) / sqrt((n Sxx - Sx^2)(n Syy - Sy^2))``, i.e.
-    ``np.corrcoef(a[Y], a2[Y])[0, 1]``. A zero variance on the support (which
-    includes n == 1) gives 0. The variance is taken as zero when it is below
-    1e-12 of ``n Sxx`` (cancellation guard; exact for ratings on a 0.5 grid).
+    ``np.corrcoef(a[Y], a2[Y])[0, 1]``, not clipped: ``_simcore.pearson``,
+    shared with ``similarity.py``, which also defines when a variance is zero
+    (then no similarity).
 ``kind == 1`` (dot product): ``sum_Y a[y] * a2[y]``; the caller passes values
     already centred / normalised so that this is the wanted measure (cosine,
     centred cosine, adjusted cosine, tfidf, bm25).
@@ -41,14 +41,13 @@ from numba import prange
 
 from ._config import jit
 from ._heap import heap_offer, heap_sort
+from ._simcore import pearson, shrink
 
 KIND_PEARSON = 0
 KIND_DOT = 1
 KIND_SUPPORT_COSINE = 2
 # ranking modes of score_user_based (1, 2) and score_item_topn weights
 RANK_RATING, RANK_SUM, RANK_WEIGHTED = 0, 1, 2
-# Relative threshold under which a one-pass variance is treated as zero.
-_VAR_EPS = 1e-12
 
 
 # Columns of the per-thread accumulator ``acc`` (n_x, 8) float64: one 64-byte
@@ -65,7 +64,7 @@ N_CHUNKS = 64
 
 
 @jit
-def accumulate_row(
+def _accumulate_row(
     x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc, touched, allowed, filtered
 ):
     """Co-rated sums of target ``x`` against every other x'; returns #touched.
@@ -102,7 +101,7 @@ def accumulate_row(
 
 
 @jit
-def pair_similarity(kind, acc, x2, min_support, shrinkage):
+def _pair_similarity(kind, acc, x2, min_support, shrinkage):
     """Similarity of the pair whose co-rated sums are ``acc[x2]`` (module docstring).
 
     NaN when the pair has no similarity (support below ``min_support``, or a
@@ -113,33 +112,20 @@ def pair_similarity(kind, acc, x2, min_support, shrinkage):
     if nf == 0.0 or nf < min_support:
         return np.nan
     if kind == KIND_PEARSON:
-        sx = acc[x2, SX]
-        sy = acc[x2, SY]
-        sxx = acc[x2, SXX]
-        syy = acc[x2, SYY]
-        var_x = nf * sxx - sx * sx
-        var_y = nf * syy - sy * sy
-        if var_x <= _VAR_EPS * nf * sxx or var_y <= _VAR_EPS * nf * syy:
-            return np.nan
-        sim = (nf * acc[x2, SXY] - sx * sy) / np.sqrt(var_x * var_y)
+        sim = pearson(nf, acc[x2, SX], acc[x2, SY], acc[x2, SXX], acc[x2, SYY], acc[x2, SXY])
     elif kind == KIND_SUPPORT_COSINE:
         sxx = acc[x2, SXX]
         syy = acc[x2, SYY]
         if nf < 2.0 or sxx == 0.0 or syy == 0.0:
             return np.nan
-        sim = acc[x2, SXY] / np.sqrt(sxx * syy)
-        if shrinkage > 0.0:
-            sim = sim * ((nf - 1.0) / (nf - 1.0 + shrinkage))
-        return sim
+        return shrink(acc[x2, SXY] / np.sqrt(sxx * syy), nf - 1.0, shrinkage)
     else:
         sim = acc[x2, SXY]
-    if shrinkage > 0.0:
-        sim = sim * (nf / (nf + shrinkage))
-    return sim
+    return shrink(sim, nf, shrinkage)
 
 
 @jit
-def clear_rows(touched, n_touched, acc):
+def _clear_rows(touched, n_touched, acc):
     """``acc[touched] = 0``."""
     for t in range(n_touched):
         x2 = touched[t]
@@ -148,7 +134,7 @@ def clear_rows(touched, n_touched, acc):
 
 
 @jit
-def accumulate_masked(x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc, masked):
+def _accumulate_masked(x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc, masked):
     """Co-rated sums of target ``x`` against every x2, or the flagged x2 only.
 
     NumPy equivalent, for every x2 with Y its co-rated columns with x:
@@ -176,7 +162,7 @@ def accumulate_masked(x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_dat
 
 
 @jit
-def kth_largest(vals, n, k, work):
+def _kth_largest(vals, n, k, work):
     """``(t, (vals[:n] > t).sum())`` with ``t = np.sort(vals[:n])[n - k]``.
 
     For ``1 <= k <= n`` and no NaN.
@@ -323,13 +309,13 @@ def predict_pairs(
                         acc[b_indices[p], FLAG] = 1.0
                 acc[x, FLAG] = 0.0  # never its own neighbour
             # (2)
-            accumulate_masked(
+            _accumulate_masked(
                 x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc, not dense
             )
             # (3) sim[x2] = similarity if positive else 0 for the flagged lines, zeroed
             if dense:
                 for x2 in range(n_x):
-                    s = pair_similarity(kind, acc, x2, min_support, shrinkage)
+                    s = _pair_similarity(kind, acc, x2, min_support, shrinkage)
                     sim[x2] = s if s > 0.0 else 0.0
                     for c in range(ACC_WIDTH):
                         acc[x2, c] = 0.0
@@ -346,7 +332,7 @@ def predict_pairs(
                         acc[x2, FLAG] = 0.0
                 for c in range(n_list):
                     x2 = cand_pos[c]
-                    s = pair_similarity(kind, acc, x2, min_support, shrinkage)
+                    s = _pair_similarity(kind, acc, x2, min_support, shrinkage)
                     sim[x2] = s if s > 0.0 else 0.0
                     for j in range(ACC_WIDTH):
                         acc[x2, j] = 0.0
@@ -368,7 +354,7 @@ def predict_pairs(
                 t = 0.0
                 n_tied = 0
                 if n_cand > k:
-                    t, n_greater = kth_largest(cand_val, n_cand, k, work)
+                    t, n_greater = _kth_largest(cand_val, n_cand, k, work)
                     n_tied = k - n_greater  # how many of the values equal to t are kept
                     # compact the k kept ones in place (branch-free)
                     size = 0
@@ -398,7 +384,7 @@ def predict_pairs(
 
 
 @jit
-def row_neighbours(
+def _row_neighbours(
     x,
     a_indptr,
     a_indices,
@@ -425,16 +411,16 @@ def row_neighbours(
     through, then ``clear_rows``).
     """
     cap = heap_val.shape[0]
-    n_touched = accumulate_row(
+    n_touched = _accumulate_row(
         x, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, acc, touched, allowed, False
     )
     size = 0
     for t in range(n_touched):
         x2 = touched[t]
-        s = pair_similarity(kind, acc, x2, min_support, shrinkage)
+        s = _pair_similarity(kind, acc, x2, min_support, shrinkage)
         if (s > 0.0) if positive_only else (s == s):  # s == s: not NaN
             size = heap_offer(heap_val, heap_idx, size, cap, s, x2)
-    clear_rows(touched, n_touched, acc)
+    _clear_rows(touched, n_touched, acc)
     heap_sort(heap_val, heap_idx, size)
     return size
 
@@ -480,7 +466,7 @@ def similar_rows(
         heap_val = np.empty(n, dtype=np.float64)
         heap_idx = np.empty(n, dtype=np.int32)
         for row in range(chunk, m, n_chunks):
-            size = row_neighbours(
+            size = _row_neighbours(
                 rows[row],
                 a_indptr,
                 a_indices,
@@ -572,7 +558,7 @@ def score_user_based(
         used = np.zeros(n_items, dtype=np.int32)
         for row in range(chunk, m, n_chunks):
             u = users[row]
-            size = row_neighbours(
+            size = _row_neighbours(
                 u,
                 a_indptr,
                 a_indices,

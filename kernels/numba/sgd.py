@@ -76,11 +76,11 @@ lane sum).
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
 import sys
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import prange, types
@@ -88,24 +88,15 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
-from ._config import FASTMATH
+from ._config import jit
 
-# The project's flags minus "reassoc": without it LLVM keeps the written order
-# of the lane sums, so this kernel rounds exactly as the Cython twin (GCC does
-# not reassociate without -ffast-math).
-FASTMATH_ORDERED = FASTMATH - {"reassoc"}
-
-
-def jit(func=None, *, parallel: bool = False):
-    """``_config.jit`` with :data:`FASTMATH_ORDERED` (order-preserving arithmetic)."""
-    deco = numba.njit(cache=True, nogil=True, fastmath=FASTMATH_ORDERED, parallel=parallel)
-    if func is None:
-        return deco
-    return deco(func)
+# Without "reassoc" (_config.FASTMATH_ORDERED) LLVM keeps the written order of
+# the lane sums, so these kernels round exactly as the Cython twin.
+_jit = functools.partial(jit, ordered=True)
 
 
 @intrinsic
-def lane_count(typingctx, rows):
+def _lane_count(typingctx, rows):
     """``2 W`` as a compile-time ``uint64`` constant, ``W = 64 / itemsize`` of ``rows``."""
     lanes = 2 * (64 // (rows.dtype.bitwidth // 8))
 
@@ -116,7 +107,7 @@ def lane_count(typingctx, rows):
 
 
 @intrinsic
-def lane_scratch(typingctx, rows):
+def _lane_scratch(typingctx, rows):
     """A stack array of ``2 W`` elements of ``rows``' dtype, ``W = 64 / itemsize``.
 
     No heap allocation and no reference count; valid while the calling function
@@ -146,7 +137,7 @@ def lane_scratch(typingctx, rows):
 
 
 @intrinsic
-def lane_fma(typingctx, s, P, p_off, Q, q_off):
+def _lane_fma(typingctx, s, P, p_off, Q, q_off):
     """``s += P[p_off:p_off + L] * Q[q_off:q_off + L]``, ``L = 2 W``: one FMA per lane.
 
     One ``<L x T>`` ``llvm.fma`` vector operation (what the Cython twin writes
@@ -182,8 +173,8 @@ def lane_fma(typingctx, s, P, p_off, Q, q_off):
     return types.void(s, P, p_off, Q, q_off), codegen
 
 
-@numba.njit(cache=True, nogil=True, fastmath=FASTMATH_ORDERED, inline="always")
-def sgd_step(P, Q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias, k):
+@_jit(inline="always")
+def _sgd_step(P, Q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias, k):
     """One update for one rating of user ``u`` on item ``i``; returns ``r - r_hat`` before it.
 
     ``P`` and ``Q`` are the flat factor arrays (rows of ``k``, a ``uint64``):
@@ -196,15 +187,15 @@ def sgd_step(P, Q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias,
     ``s[:h] += s[h:2 * h]`` for ``h = L / 2, L / 4, ..., 1``; ``dot = s[0]``.
     """
     one = np.uint64(1)
-    lanes = lane_count(P)
-    s = lane_scratch(P)
+    lanes = _lane_count(P)
+    s = _lane_scratch(P)
     pu = np.uint64(u) * k
     qi = np.uint64(i) * k
     for j in range(lanes):
         s[j] = 0
     kl = k - k % lanes
     for f in range(np.uint64(0), kl, lanes):
-        lane_fma(s, P, pu + f, Q, qi + f)  # s[j] += P[pu + f + j] * Q[qi + f + j]
+        _lane_fma(s, P, pu + f, Q, qi + f)  # s[j] += P[pu + f + j] * Q[qi + f + j]
     for j in range(k - kl):
         s[j] += P[pu + kl + j] * Q[qi + kl + j]
     h = lanes >> one
@@ -229,8 +220,8 @@ def sgd_step(P, Q, user_bias, item_bias, u, i, rating, mu, lr, shrink, use_bias,
     return err
 
 
-@jit
-def run_cell(
+@_jit
+def _run_cell(
     block_ptr, indices, ratings, user_order, first, end, blk,
     mu, lr, shrink, use_bias, user_factors, item_factors, user_bias, item_bias,
 ):  # fmt: skip
@@ -263,7 +254,7 @@ def run_cell(
         eb_end = block_ptr[b, blk + 1]
     while ea < ea_end or eb < eb_end:
         if ea < ea_end:
-            err = sgd_step(
+            err = _sgd_step(
                 P, Q, user_bias, item_bias, a, indices[ea],
                 ratings[ea], mu, lr, shrink, use_bias, k,
             )  # fmt: skip
@@ -275,7 +266,7 @@ def run_cell(
                 ea = block_ptr[a, blk]
                 ea_end = block_ptr[a, blk + 1]
         if eb < eb_end:
-            err = sgd_step(
+            err = _sgd_step(
                 P, Q, user_bias, item_bias, b, indices[eb],
                 ratings[eb], mu, lr, shrink, use_bias, k,
             )  # fmt: skip
@@ -308,7 +299,7 @@ def _element_pointer(context, builder, array_type, array, index):
 
 
 @intrinsic
-def atomic_add(typingctx, array, index, value):
+def _atomic_add(typingctx, array, index, value):
     """``old = array[index]; array[index] += value; return old``, atomically (sequentially
     consistent); ``array`` is an int32 or int64 array; no bounds check."""
     itype = array.dtype
@@ -322,7 +313,7 @@ def atomic_add(typingctx, array, index, value):
 
 
 @intrinsic
-def atomic_load(typingctx, array, index):
+def _atomic_load(typingctx, array, index):
     """``array[index]``, an acquire load (sequentially consistent); no bounds check."""
     itype = array.dtype
 
@@ -334,7 +325,7 @@ def atomic_load(typingctx, array, index):
 
 
 @intrinsic
-def cpu_relax(typingctx):
+def _cpu_relax(typingctx):
     """The spin-wait hint (x86 PAUSE); nothing on other CPUs."""
 
     def codegen(context, builder, signature, args):
@@ -349,7 +340,7 @@ def cpu_relax(typingctx):
 
 
 @intrinsic
-def monotonic_ns(typingctx):
+def _monotonic_ns(typingctx):
     """``clock_gettime(CLOCK_MONOTONIC)`` in ns where threads sleep on a futex (Linux); else 0."""
 
     def codegen(context, builder, signature, args):
@@ -384,7 +375,7 @@ def _futex(context, builder, ptr, op, value):
 
 
 @intrinsic
-def futex_wait(typingctx, array, index, seen):
+def _futex_wait(typingctx, array, index, seen):
     """Sleep while ``array[index] == seen`` (int32 array; Linux futex, woken by
     :func:`futex_wake`, or at once when the value differs); elsewhere nothing."""
 
@@ -399,7 +390,7 @@ def futex_wait(typingctx, array, index, seen):
 
 
 @intrinsic
-def futex_wake(typingctx, array, index):
+def _futex_wake(typingctx, array, index):
     """Wake every thread sleeping in :func:`futex_wait` on ``array[index]``."""
 
     def codegen(context, builder, signature, args):
@@ -411,38 +402,38 @@ def futex_wake(typingctx, array, index):
     return types.void(array, types.intp), codegen
 
 
-@jit
-def wait_phase(sleepers, done, phase, n_cells):
+@_jit
+def _wait_phase(sleepers, done, phase, n_cells):
     """Return once ``done[phase] == n_cells``: spin ``SPIN_NS``, then sleep on it."""
-    if atomic_load(done, phase) == n_cells:
+    if _atomic_load(done, phase) == n_cells:
         return
-    start = monotonic_ns()
+    start = _monotonic_ns()
     while True:
         for _ in range(64):
-            cpu_relax()
-            if atomic_load(done, phase) == n_cells:
+            _cpu_relax()
+            if _atomic_load(done, phase) == n_cells:
                 return
-        if _FUTEX and monotonic_ns() - start > SPIN_NS:
+        if _FUTEX and _monotonic_ns() - start > SPIN_NS:
             break
     while True:
-        atomic_add(sleepers, 0, 1)
-        seen = atomic_load(done, phase)
+        _atomic_add(sleepers, 0, 1)
+        seen = _atomic_load(done, phase)
         if seen != n_cells:
-            futex_wait(done, phase, seen)
-        atomic_add(sleepers, 0, -1)
-        if atomic_load(done, phase) == n_cells:
+            _futex_wait(done, phase, seen)
+        _atomic_add(sleepers, 0, -1)
+        if _atomic_load(done, phase) == n_cells:
             return
 
 
-@jit
-def finish_cell(sleepers, done, phase, n_cells):
+@_jit
+def _finish_cell(sleepers, done, phase, n_cells):
     """Count a finished cell of ``phase``; the phase's last cell wakes the sleepers."""
-    if atomic_add(done, phase, 1) + 1 == n_cells and atomic_load(sleepers, 0) > 0:
-        futex_wake(done, phase)
+    if _atomic_add(done, phase, 1) + 1 == n_cells and _atomic_load(sleepers, 0) > 0:
+        _futex_wake(done, phase)
 
 
-@jit
-def run_tasks(
+@_jit
+def _run_tasks(
     queue, sleepers, done, block_ptr, indices, ratings, user_orders, chunk_bounds, block_orders,
     global_mean, learning_rates, regularization, use_bias, user_factors, item_factors,
     user_bias, item_bias, chunk_loss,
@@ -452,26 +443,26 @@ def run_tasks(
     n_chunks = chunk_bounds.shape[1] - 1
     n_blocks = block_orders.shape[1]
     n_tasks = learning_rates.shape[0] * n_blocks * n_chunks
-    task = atomic_add(queue, 0, 1)
+    task = _atomic_add(queue, 0, 1)
     while task < n_tasks:
         p = task // n_chunks
         c = task % n_chunks
         if p > 0:
-            wait_phase(sleepers, done, p - 1, n_chunks)
+            _wait_phase(sleepers, done, p - 1, n_chunks)
         e = p // n_blocks
         s = p % n_blocks
         lr = learning_rates[e]
         shrink = lr * regularization
-        chunk_loss[e, c] += run_cell(
+        chunk_loss[e, c] += _run_cell(
             block_ptr, indices, ratings, user_orders[e], chunk_bounds[e, c],
             chunk_bounds[e, c + 1], block_orders[e, (c + s) % n_blocks], global_mean, lr,
             shrink, use_bias, user_factors, item_factors, user_bias, item_bias,
         )  # fmt: skip
-        finish_cell(sleepers, done, p, n_chunks)
-        task = atomic_add(queue, 0, 1)
+        _finish_cell(sleepers, done, p, n_chunks)
+        task = _atomic_add(queue, 0, 1)
 
 
-@jit
+@_jit
 def sgd_epoch(
     block_ptr,
     indices,
@@ -547,7 +538,7 @@ def sgd_epoch(
     )  # fmt: skip
 
 
-@jit(parallel=True)
+@_jit(parallel=True)
 def sgd_epochs(
     block_ptr,
     indices,
@@ -600,7 +591,7 @@ def sgd_epochs(
     # so a thread's later workers find it empty (numba.get_num_threads() here
     # would keep the function out of Numba's cache)
     for _ in prange(n_chunks):
-        run_tasks(
+        _run_tasks(
             queue, sleepers, done, block_ptr, indices, ratings, user_orders, chunk_bounds,
             block_orders, global_mean, learning_rates, regularization, use_bias,
             user_factors, item_factors, user_bias, item_bias, chunk_loss,
@@ -613,8 +604,8 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-@jit
-def splitmix64(state):
+@_jit
+def _splitmix64(state):
     """SplitMix64 (Steele, Lea & Flood, OOPSLA 2014): returns (new state, 64 random bits)."""
     state = state + _GOLDEN
     z = state
@@ -626,22 +617,22 @@ def splitmix64(state):
 _SLOW_SALT = np.uint64(0xD6E8FEB86659FD93)
 
 
-@jit
-def mix64(z):
+@_jit
+def _mix64(z):
     """SplitMix64's output function: 64 well-mixed bits from a counter value."""
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     return z ^ (z >> np.uint64(31))
 
 
-@jit
-def slow_draw(first, edges, widths, heights):
+@_jit
+def _slow_draw(first, edges, widths, heights):
     """|x| of a draw whose first 64 bits ``first`` missed the fast test.
 
     The wedge test, the tail, or fresh candidates, with bits from a private
     SplitMix64 stream seeded by ``mix64(first ^ SLOW_SALT)``.
     """
-    state = mix64(first ^ _SLOW_SALT)
+    state = _mix64(first ^ _SLOW_SALT)
     bits = first
     inv53 = 1.0 / 9007199254740992.0
     top = np.uint64(1) << np.uint64(53)  # 1 - m 2**-53 = (2**53 - m) 2**-53, exact
@@ -654,21 +645,21 @@ def slow_draw(first, edges, widths, heights):
             return x
         if layer == 0:  # the tail beyond r
             while True:
-                state, b1 = splitmix64(state)
-                state, b2 = splitmix64(state)
+                state, b1 = _splitmix64(state)
+                state, b2 = _splitmix64(state)
                 a = -math.log(np.float64(top - (b1 >> np.uint64(11))) * inv53) * inv_r
                 b = -math.log(np.float64(top - (b2 >> np.uint64(11))) * inv53)
                 if b + b > a * a:
                     return r + a
-        state, b1 = splitmix64(state)
+        state, b1 = _splitmix64(state)
         u = np.float64(b1 >> np.uint64(11)) * inv53
         y = heights[layer] + u * (heights[layer + 1] - heights[layer])
         if y < math.exp(-0.5 * x * x):
             return x
-        state, bits = splitmix64(state)
+        state, bits = _splitmix64(state)
 
 
-@jit(parallel=True)
+@_jit(parallel=True)
 def normal_fill(out, k, seed, scale, edges, widths, heights):
     """``out[:, :k] = scale * N(0, 1)`` draws; columns ``k:`` untouched.
 
@@ -696,10 +687,10 @@ def normal_fill(out, k, seed, scale, edges, widths, heights):
     signed_scale = np.array((scale, -scale))
     for row in prange(out.shape[0]):  # draws depend on their position only
         for f in range(k):
-            bits = mix64(base + np.uint64(row * k + f + 1) * _GOLDEN)
+            bits = _mix64(base + np.uint64(row * k + f + 1) * _GOLDEN)
             layer = np.int64(bits & np.uint64(255))
             x = np.float64(bits >> np.uint64(12)) * widths[layer]
             if not x < edges[layer + 1]:
-                x = slow_draw(bits, edges, widths, heights)
+                x = _slow_draw(bits, edges, widths, heights)
             negative = np.int64((bits >> np.uint64(8)) & one)
             out[row, f] = x * signed_scale[negative]  # a lookup, not a branch

@@ -33,13 +33,7 @@ from numba import prange
 
 from ._config import jit
 from ._heap import heap_offer, heap_sort
-
-#: A centred sum of squares ``n * sxx - sx**2`` at or below this fraction of
-#: ``n * sxx`` is treated as zero: the vector is constant on the support and
-#: its correlation undefined (similarity 0, not stored). Exact data (ratings
-#: that are multiples of 0.5) give an exact 0 anyway; this only absorbs the
-#: rounding of arbitrary floats.
-ZERO_VARIANCE_RTOL = 1e-12
+from ._simcore import clip_unit, pearson, shrink
 
 #: The query rows are dealt round-robin into this many stripes (row ``r`` goes
 #: to stripe ``r % STRIPES``); a stripe is one parallel iteration with its own
@@ -82,23 +76,17 @@ def _upper_bound(a, lo, hi, key):
 
 @jit
 def _pearson_sim(n, sx, sy, sxx, syy, sxy, min_support, shrinkage):
-    """Pearson from the six sums (then shrunk); 0.0 when there is none.
+    """Pearson from the six sums (``_simcore``), clipped to [-1, 1], then shrunk.
 
-    Symmetric in ``(x, y)``: ``sim(i, l)`` and ``sim(l, i)`` get the same bits
-    from the same sums.
+    0.0 when the pair gets no similarity (support below ``min_support``, zero
+    variance): it is not stored. Symmetric in ``(x, y)``.
     """
     if n < min_support:
         return 0.0
-    # Surprise's one-pass form: n * cov / sqrt(n * var_x * n * var_y)
-    var_x = n * sxx - sx * sx
-    var_y = n * syy - sy * sy
-    if var_x <= ZERO_VARIANCE_RTOL * n * sxx or var_y <= ZERO_VARIANCE_RTOL * n * syy:
+    sim = pearson(n, sx, sy, sxx, syy, sxy)
+    if sim != sim:  # NaN: zero variance
         return 0.0
-    sim = (n * sxy - sx * sy) / np.sqrt(var_x * var_y)
-    sim = min(1.0, max(-1.0, sim))
-    if shrinkage > 0.0:
-        sim *= n / (n + shrinkage)
-    return sim
+    return shrink(clip_unit(sim), n, shrinkage)
 
 
 @jit
@@ -111,10 +99,8 @@ def _dot_sim(dot, n, min_support, shrinkage, clip):
         return 0.0
     sim = np.float64(dot)
     if clip:
-        sim = min(1.0, max(-1.0, sim))
-    if shrinkage > 0.0:
-        sim *= n / (n + shrinkage)
-    return sim
+        sim = clip_unit(sim)
+    return shrink(sim, n, shrinkage)
 
 
 @jit
