@@ -11,6 +11,7 @@ import pytest
 
 from fastrec import _backend
 from fastrec._kernels import embedding as embedding_kernels
+from fastrec._kernels import optim as optim_kernels
 from fastrec.datasets import synthetic
 from fastrec.models.mlp import MLPRecommender
 
@@ -55,7 +56,7 @@ def test_lazy_adam_fastrec(benchmark, backend, batch_data):
     slot = np.full(N_USERS, -1, dtype=np.int32)
     rows = np.zeros(BATCH, dtype=np.int32)
     acc = np.zeros((BATCH, DIM), dtype=np.float32)
-    kernel = embedding_kernels.get(backend).embedding_adam
+    kernel = optim_kernels.get(backend).embedding_adam
     args = (table, m, v, idx, grad, 0, slot, rows, acc, 1e-3, 0.9, 0.999, 1e-8, 0.0, 0.1, 0.001)
     kernel(*args)
     benchmark(kernel, *args)

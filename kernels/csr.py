@@ -1,5 +1,4 @@
-"""CSR structure scan and row relabelling; used by ``fastrec/_validation.py`` and
-``fastrec/models/sgd.py``.
+"""CSR structure scan; used by ``fastrec/_validation.py``.
 
 Twins: ``kernels/numba/csr.py`` and ``kernels/cython/csr.pyx`` (same names and
 signatures). ``get(backend)`` returns one of them.

@@ -1,5 +1,5 @@
-"""Embedding-table gather, scatter and fused optimiser steps for the MLP; used by ``fastrec/nn``
-and ``fastrec/models/mlp.py``.
+"""Embedding-table gather and scatter for the MLP; used by ``fastrec/nn/layers.py`` and
+``fastrec/models/mlp.py``.
 
 Twins: ``kernels/numba/embedding.py`` and ``kernels/cython/embedding.pyx`` (same names and
 signatures). ``get(backend)`` returns one of them.

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import fastrec as fr
 from fastrec import _backend
 from fastrec._kernels import csr as csr_kernels
+from fastrec._kernels import sgd as sgd_kernels
 from fastrec._kernels import topk as topk_kernels
 from tests.reference_core import csr_check_reference, relabel_rows_reference, topk_reference
 
@@ -203,7 +204,7 @@ def test_csr_check_matches_reference(backend, structure):
 
 def _relabel(backend, indptr, indices, data, label, block_of_label, n_blocks):
     """Call relabel_rows with outputs and scratch pre-filled with junk (all must be written)."""
-    kernel = csr_kernels.get(backend).relabel_rows
+    kernel = sgd_kernels.get(backend).relabel_rows
     nnz, n_rows, n_cols = indices.shape[0], indptr.shape[0] - 1, label.shape[0]
     out_labels = np.full(nnz, -7, dtype=np.int32)
     out_data = np.full(nnz, np.nan, dtype=data.dtype)
@@ -314,7 +315,7 @@ def test_relabel_rows_degenerate_and_bad_shapes(backend):
         backend, np.zeros(4, np.int64), empty, np.zeros(0, np.float32), empty, empty, 1
     )  # fmt: skip
     assert got[2].tolist() == [[0, 0]] * 3
-    kernel = csr_kernels.get(backend).relabel_rows
+    kernel = sgd_kernels.get(backend).relabel_rows
     indptr = np.array([0, 1], dtype=np.int64)
     one = np.zeros(1, dtype=np.int32)
     vals = np.ones(1)

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 import fastrec as fr
 from fastrec._kernels import embedding as embedding_kernels
+from fastrec._kernels import fpmode as fpmode_kernels
+from fastrec._kernels import optim as optim_kernels
 from fastrec.models.mlp import MLPRecommender, TrainingDivergedError, sample_negatives
 from fastrec.nn import (
     MLP,
@@ -58,7 +60,12 @@ def batches(draw):
 
 
 def _kernel(name, backend):
-    return getattr(embedding_kernels.get(backend), name)
+    """The kernel ``name`` of the embedding, optim or fpmode family."""
+    for family in (embedding_kernels, optim_kernels, fpmode_kernels):
+        module = family.get(backend)
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise AttributeError(name)
 
 
 # ------------------------------------------------------------ gather/scatter
@@ -568,7 +575,7 @@ def test_flush_denormals_mode_is_set_and_restored(backend):
     from fastrec.nn.fpmode import flush_denormals
 
     get = _kernel("get_fp_state", backend)
-    module = embedding_kernels.get(backend)
+    module = fpmode_kernels.get(backend)
     before = get()
     with flush_denormals(backend) as active:
         if active:

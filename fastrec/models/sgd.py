@@ -66,7 +66,6 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .. import _backend
-from .._kernels import csr as csr_kernels
 from .._kernels import sgd as sgd_kernels
 from .._validation import (
     all_finite,
@@ -252,7 +251,7 @@ def training_layout(
     labels = np.empty(nnz, dtype=np.int32)
     ratings = np.empty(nnz, dtype=dtype)
     block_ptr = np.empty((n_users, n_blocks + 1), dtype=np.int64)
-    csr_kernels.get(backend).relabel_rows(
+    sgd_kernels.get(backend).relabel_rows(
         indptr, indices, data, item_label, block_of_label, labels, ratings, block_ptr,
         np.empty(n_items + 1, dtype=np.int64), np.empty(nnz, dtype=np.int32),
         np.empty(nnz, dtype=dtype),

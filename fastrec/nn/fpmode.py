@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .._kernels import embedding as embedding_kernels
+from .._kernels import fpmode as fpmode_kernels
 
 __all__ = ["flush_denormals"]
 
@@ -27,7 +27,7 @@ def flush_denormals(backend: str = "auto") -> Iterator[bool]:
 
     Yields whether the mode could be set (False on machines without MXCSR).
     """
-    module = embedding_kernels.get(backend)
+    module = fpmode_kernels.get(backend)
     if not module.HAVE_FP_STATE:
         yield False
         return
