@@ -121,7 +121,7 @@ Similarities are computed on demand (``kernels/*/knn``): ``predict`` groups the
 query pairs by target, computes the target's similarity with the rows that can
 be neighbours (the raters of its query columns, flagged in their accumulator
 line) in one sparse pass (dense per-thread accumulators; six co-rated sums per
-pair, added as one 64-byte vector update) and picks each query's neighbours
+pair, added as two 32-byte vector updates) and picks each query's neighbours
 among the raters (a quickselect threshold, not a heap). This is exact for any
 ``k`` and needs no stored similarity matrix: the memory is the ratings (twice:
 by rows and by columns, 8 bytes per rating each) plus about ``108 * n_x``
