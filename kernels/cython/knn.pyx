@@ -639,6 +639,76 @@ def score_item_topn(const long long[::1] r_indptr, const int[::1] r_indices,
                 acc[i] = 0.0
 
 
+def recommend_item_topn(const long long[::1] r_indptr, const int[::1] r_indices,
+                        const floating[::1] r_weights, const long long[::1] nbr_indptr,
+                        const int[::1] nbr_indices, const floating[::1] nbr_data,
+                        const int[::1] users, const long long[::1] excl_indptr,
+                        const int[::1] excl_indices, int[:, ::1] out_idx,
+                        float[:, ::1] out_val):
+    """``score_item_topn`` fused with the top-n selection (see the numba twin)."""
+    cdef Py_ssize_t n_items = nbr_indptr.shape[0] - 1, m = users.shape[0], row
+    cdef int n = <int> out_idx.shape[1]
+    cdef int n_threads = _n_threads()
+    cdef double[:, ::1] acc_buf = np.zeros((n_threads, n_items + 1))
+    cdef unsigned char[:, ::1] flag_buf = np.zeros((n_threads, n_items + 1), dtype=np.uint8)
+    cdef int[:, ::1] touched_buf = np.zeros((n_threads, n_items + 1), dtype=np.int32)
+    cdef int u, j, tid, size, n_touched, n_positive, t, c
+    cdef Py_ssize_t i
+    cdef long long p, q, e
+    cdef double w
+    cdef float s
+    cdef double* acc
+    cdef unsigned char* flag
+    cdef int* touched
+    cdef float* vals
+    cdef int* idxs
+    with nogil:
+        for row in prange(m, schedule="dynamic"):
+            tid = threadid()
+            acc = &acc_buf[tid, 0]
+            flag = &flag_buf[tid, 0]
+            touched = &touched_buf[tid, 0]
+            u = users[row]
+            n_touched = 0
+            for p in range(r_indptr[u], r_indptr[u + 1]):
+                j = r_indices[p]
+                w = r_weights[p]
+                for q in range(nbr_indptr[j], nbr_indptr[j + 1]):
+                    i = nbr_indices[q]
+                    if flag[i] == 0:
+                        flag[i] = 1
+                        touched[n_touched] = <int> i
+                        n_touched = n_touched + 1
+                    acc[i] += w * <double> nbr_data[q]
+            for e in range(excl_indptr[row], excl_indptr[row + 1]):
+                flag[excl_indices[e]] = flag[excl_indices[e]] | 2
+            vals = &out_val[row, 0]
+            idxs = &out_idx[row, 0]
+            size = 0
+            n_positive = 0
+            for t in range(n_touched):
+                i = touched[t]
+                s = <float> acc[i]
+                if flag[i] == 1 and s > 0:
+                    n_positive = n_positive + 1
+                    size = heap_offer(vals, idxs, size, n, s, <int> i)
+            if n_positive < n:  # untouched items (score 0) are in the top n
+                size = 0
+                for i in range(n_items):
+                    if (flag[i] & 2) == 0:
+                        size = heap_offer(vals, idxs, size, n, <float> acc[i], <int> i)
+            heap_sort(vals, idxs, size)
+            for c in range(size, n):
+                idxs[c] = -1
+                vals[c] = -INFINITY
+            for t in range(n_touched):
+                i = touched[t]
+                acc[i] = 0.0
+                flag[i] = 0
+            for e in range(excl_indptr[row], excl_indptr[row + 1]):
+                flag[excl_indices[e]] = 0
+
+
 def baseline_sgd(const long long[::1] indptr, const int[::1] indices,
                  const double[::1] ratings, double mu, double lr, double reg, int n_epochs,
                  double[::1] bu, double[::1] bi):
