@@ -788,8 +788,7 @@ def test_recommend_item_topn_kernel(backend, dtype, case, weighted, data):
     )
     n = data.draw(st.integers(1, n_items + 2))
     excl = [
-        sorted(data.draw(st.sets(st.integers(0, n_items - 1), max_size=n_items)))
-        for _ in users
+        sorted(data.draw(st.sets(st.integers(0, n_items - 1), max_size=n_items))) for _ in users
     ]
     excl_indptr = np.r_[0, np.cumsum([len(e) for e in excl])].astype(np.int64)
     excl_indices = np.array([c for e in excl for c in e], dtype=np.int32)
