@@ -1,5 +1,5 @@
 """Alternating least squares half-sweeps (conjugate gradient and Cholesky row solves) and the loss;
-used by ``fastrec/models/als.py`` and ``fastrec/distributed``.
+used by ``fastrec/models/als.py`` (whose row solvers ``fastrec/distributed`` calls too).
 
 Twins: ``kernels/numba/als.py`` and ``kernels/cython/als.pyx`` (same names and
 signatures). ``get(backend)`` returns one of them.
