@@ -256,9 +256,15 @@ def _checked_predictions(pred: Any, n: int) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(pred))
     if bad.size:
         raise ValueError(
-            f"model.predict returned {pred[bad[0]]} at position {bad[0]}: predictions must be finite"
+            f"model.predict returned {pred[bad[0]]} at position {bad[0]}: "
+            "predictions must be finite"
         )
     return pred
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the plain Python value (for readable messages)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _padding(ids: np.ndarray, train: Interactions) -> np.ndarray:
@@ -311,7 +317,9 @@ def _recommend(
         )
     if scores.dtype.kind == "f" and np.isnan(scores).any():
         r, c = np.argwhere(np.isnan(scores))[0]
-        raise ValueError(f"model.recommend returned a NaN score for user {raw[r]!r} at position {c}")
+        raise ValueError(
+            f"model.recommend returned a NaN score for user {_plain(raw[r])!r} at position {c}"
+        )
     flat = ids.ravel()
     pad = _padding(flat, train)
     idx = np.full(flat.shape[0], -1, dtype=np.int64)
@@ -324,7 +332,8 @@ def _recommend(
         if unknown.size:
             r, c = divmod(int(unknown[0]), max(ids.shape[1], 1))
             raise ValueError(
-                f"model.recommend returned item id {flat[unknown[0]]!r} for user {raw[r]!r} "
+                f"model.recommend returned item id {_plain(flat[unknown[0]])!r} for user "
+                f"{_plain(raw[r])!r} "
                 f"(row {r}, position {c}), which is not an item of train"
             )
     return idx.reshape(ids.shape), scores
@@ -351,8 +360,8 @@ def _check_unseen(idx: np.ndarray, users: np.ndarray, raw: np.ndarray, train: In
         r = int(known[r])
         raise ValueError(
             f"model.recommend(..., exclude_seen=True) returned item "
-            f"{train.item_ids[idx[r, c]]!r} for user {raw[r]!r} (row {r}, position {c}), "
-            "which the user has in train"
+            f"{_plain(train.item_ids[idx[r, c]])!r} for user {_plain(raw[r])!r} "
+            f"(row {r}, position {c}), which the user has in train"
         )
 
 
@@ -395,8 +404,8 @@ def _auc(
             if scores.dtype.kind == "f" and np.isnan(scores).any():
                 r, c = np.argwhere(np.isnan(scores))[0]
                 raise ValueError(
-                    f"model.score_items returned NaN for user {q_raw[r]!r} and item "
-                    f"{train.item_ids[c]!r} (column {c})"
+                    f"model.score_items returned NaN for user {_plain(q_raw[r])!r} and item "
+                    f"{_plain(train.item_ids[c])!r} (column {c})"
                 )
         else:  # every item from recommend; items missing from a list rank last
             idx, val = _ranked(model, train, q, q_raw, max(n_items, 1), exclude_seen)
