@@ -350,10 +350,14 @@ def _check_unseen(idx: np.ndarray, users: np.ndarray, raw: np.ndarray, train: In
     cols = idx[known].ravel()
     ok = cols >= 0
     key = rows[ok] * train.n_items + cols[ok]
+    # row-major keys of the seen entries: sorted (rows ascending, indices sorted in a row)
     seen_key = (
         np.repeat(known, np.diff(seen.indptr)).astype(np.int64) * train.n_items + seen.indices
     )
-    hit = np.isin(key, seen_key)
+    if seen_key.size == 0:
+        return
+    pos = np.minimum(np.searchsorted(seen_key, key), seen_key.size - 1)
+    hit = seen_key[pos] == key
     if hit.any():
         pos = np.flatnonzero(ok)[np.argmax(hit)]
         r, c = divmod(int(pos), width)
