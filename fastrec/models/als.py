@@ -212,6 +212,7 @@ def solve_rows(
     backend: str = "auto",
     num_threads: int = 0,
     check_input: bool = True,
+    intercept: float | None = None,
 ) -> np.ndarray:
     """One ALS step for a block of rows of one side, the other side fixed.
 
@@ -248,6 +249,12 @@ def solve_rows(
         them with the library's own checked layout (CSR with int32 sorted
         indices, C-ordered factors of one dtype, a finite gram): the compiled
         kernels have no bounds checks.
+    intercept : float, optional
+        Explicit feedback with biases (``implicit=False``), as ``ALS(biases=True)``:
+        ``factors`` and ``other_factors`` then hold ``k`` factors and the bias
+        in their last column (``k + 1`` columns), ``intercept`` is ``mu``, and
+        each row's factors and bias are solved together
+        (:func:`biased_half_sweep`).
 
     Returns
     -------
@@ -280,6 +287,15 @@ def solve_rows(
             if not np.isfinite(gram).all():
                 raise ValueError("gram must be finite")
         backend = _backend.resolve_backend(backend)
+        if intercept is not None:
+            if implicit:
+                raise ValueError("intercept (biases) needs implicit=False")
+            intercept = check_float(intercept, "intercept")
+            if X.shape[1] < 2:
+                raise ValueError(
+                    "with intercept, factors hold k factors and a bias: at least 2 columns, "
+                    f"got {X.shape[1]}"
+                )
     else:
         X, Y, m = factors, other_factors, rows
     out = np.array(X, dtype=X.dtype, order="C", copy=True)  # the kernels write in place
@@ -287,10 +303,16 @@ def solve_rows(
     if gram is not None:
         gram = np.ascontiguousarray(gram)
     with _backend.threads(num_threads):
-        half_sweep(
-            _kernel_csr(m, X.dtype), out, Y, regularization, alpha, bool(implicit), solver,
-            cg_steps, backend, gram=gram,
-        )  # fmt: skip
+        if intercept is not None:
+            biased_half_sweep(
+                _kernel_csr(m, X.dtype), out, Y, float(intercept), regularization, solver,
+                cg_steps, backend,
+            )  # fmt: skip
+        else:
+            half_sweep(
+                _kernel_csr(m, X.dtype), out, Y, regularization, alpha, bool(implicit), solver,
+                cg_steps, backend, gram=gram,
+            )  # fmt: skip
     return out
 
 
