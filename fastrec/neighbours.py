@@ -243,10 +243,10 @@ def prepare(
         matrix_T = _transpose(matrix)
     else:
         matrix_T = _check_transpose(matrix, matrix_T, dtype)
-    return _prepare_checked(matrix, matrix_T, kind, dtype)
+    return _prepare_trusted(matrix, matrix_T, kind, dtype)
 
 
-def _prepare_checked(
+def _prepare_trusted(
     matrix: sp.csr_matrix, matrix_T: sp.csr_matrix, kind: str, dtype: type
 ) -> PreparedMatrix:
     n = matrix.shape[0]
@@ -616,7 +616,7 @@ def similarity(
         a, at = _transpose(X), X
     else:
         a, at = X, _transpose(X)
-    prepared = _prepare_checked(a, at, kind, dtype)
+    prepared = _prepare_trusted(a, at, kind, dtype)
     n = a.shape[0]
     rows = np.arange(n, dtype=np.int32)
     idx, val = _run(prepared, rows, k, min_support, shrinkage, min_similarity, backend, num_threads)

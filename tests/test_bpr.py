@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import fastrec as fr
 from fastrec._backend import get_kernel, threads
+from fastrec.models.base import DivergenceError
 from fastrec.models.bpr import BPR
-from fastrec.models.sgd import DivergenceError
 from tests import reference_bpr as ref
 
 from .conftest import BACKENDS, DTYPES, tol

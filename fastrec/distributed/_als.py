@@ -43,8 +43,9 @@ import numpy as np
 from .. import _backend
 from ..data import Interactions
 from ..models.als import ALS as LocalALS
-from ..models.als import NonFiniteFactorsError, gram_matrix, solve_rows
-from ..topk import factor_topk_unchecked
+from ..models.als import gram_matrix, solve_rows
+from ..models.base import DivergenceError
+from ..topk import factor_topk_trusted
 from . import _cluster
 from ._data import DistributedInteractions, RowBlock
 
@@ -94,7 +95,7 @@ def _solve_task(
     bad = ~np.isfinite(out)
     if bad.any():
         row = block.start + int(np.argmax(bad.any(axis=1)))
-        raise NonFiniteFactorsError(
+        raise DivergenceError(
             f"ALS produced NaN or infinite {side} factors in iteration {iteration} (first at "
             f"{side} row {row}; solver={params['solver']!r}, regularization="
             f"{params['regularization']!r}). A singular system (e.g. regularization=0 with the "
@@ -121,7 +122,7 @@ def _recommend_task(
     exclude = None
     if exclude_seen:
         exclude = (block.matrix.indptr, block.matrix.indices)
-    idx, val = factor_topk_unchecked(
+    idx, val = factor_topk_trusted(
         factors,
         items,
         np.arange(m, dtype=np.int32),
@@ -232,7 +233,7 @@ class ALS:
         ValueError
             Invalid parameters, a bad client, negative values with implicit
             feedback (before any work).
-        NonFiniteFactorsError
+        DivergenceError
             A block produced NaN or infinite factors (the row is named).
         """
         from distributed import wait

@@ -24,7 +24,7 @@ from ..neighbours import (
     KINDS,
     PreparedMatrix,
     _check_options,
-    _prepare_checked,
+    _prepare_trusted,
     rows_to_csr,
     similarity_rows,
 )
@@ -40,7 +40,7 @@ def _prepare_task(kind: str, dtype: type, n_rows_blocks: int, *blocks: RowBlock)
     at, _ = _stack_blocks(list(blocks[n_rows_blocks:]))
     a.data = a.data.astype(dtype, copy=False)
     at.data = at.data.astype(dtype, copy=False)
-    return _prepare_checked(a, at, kind, dtype)
+    return _prepare_trusted(a, at, kind, dtype)
 
 
 def _query_task(

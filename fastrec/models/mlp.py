@@ -478,9 +478,9 @@ class MLPRecommender(Recommender):
             out = mlp.forward(ws)
             total += loss_fn(out, ep_y[start:stop], ws.grad_output, ws.scratch) * (stop - start)
             grad_x = mlp.backward(ws)
-            dense_opt._step(grads)
-            user_opt._step(bu, grad_x, 0)
-            item_opt._step(bi, grad_x, d)
+            dense_opt._step_trusted(grads)
+            user_opt._step_trusted(bu, grad_x, 0)
+            item_opt._step_trusted(bi, grad_x, d)
         return total / max(n, 1)
 
     def _validation_loss(self, va_u, va_i, va_y) -> float:
