@@ -103,6 +103,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _backend
+from ._kernels import similarity as similarity_kernels
 from ._validation import check_choice, check_csr, check_dtype_arg, check_float, check_int
 
 __all__ = [
@@ -431,7 +432,7 @@ def _run(
         minimum = 4 * max(n_threads, n_sets)
         if n_sets:
             name = "pearson_topk_all" if prepared.kind == "pearson" else "dot_topk_all"
-            kernel = _backend.get_kernel("similarity", name, backend)
+            kernel = getattr(similarity_kernels.get(backend), name)
             valid = () if prepared.kind == "pearson" else (prepared.valid,)
             clip = () if prepared.kind == "pearson" else (prepared.kind != "bm25",)
             heaps = _heaps(n_sets, n, k, a.dtype)
@@ -441,11 +442,11 @@ def _run(
                     *args, *valid, k, min_support, shrinkage, min_similarity, lo, hi,
                     *heaps, own_size, out_idx, out_val, *clip,
                 )  # fmt: skip
-            merge = _backend.get_kernel("similarity", "merge_sets", backend)
+            merge = similarity_kernels.get(backend).merge_sets
             merge(*heaps, own_size, out_idx, out_val)
         else:
             name = "pearson_topk" if prepared.kind == "pearson" else "dot_topk"
-            kernel = _backend.get_kernel("similarity", name, backend)
+            kernel = getattr(similarity_kernels.get(backend), name)
             valid = () if prepared.kind == "pearson" else (prepared.valid,)
             clip = () if prepared.kind == "pearson" else (prepared.kind != "bm25",)
             for lo, hi in _backend.slices(rows.shape[0], minimum, minimum=minimum):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import fastrec as fr
 from fastrec import _backend
+from fastrec._kernels import als as als_kernels
 from fastrec.models import als as als_module
 from fastrec.models.als import ALS, training_loss
 from fastrec.models.base import DivergenceError
@@ -132,7 +133,7 @@ def test_int64_indptr_accepted(backend):
     want = half_sweep_cg(csr, X, Y, 0.3, 2.0, True, 3)
     Xd = X.copy()
     gram = Y.T @ Y + 0.3 * np.eye(3)
-    kernel = _backend.get_kernel("als", "cg_implicit", backend)
+    kernel = als_kernels.get(backend).cg_implicit
     kernel(csr.indptr.astype(np.int64), csr.indices.astype(np.int32), csr.data, Xd, Y, gram, 2.0, 3)
     _assert_close(Xd, want, np.float64)
 

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 import fastrec as fr
 from fastrec import _backend
+from fastrec._kernels import csr as csr_kernels
+from fastrec._kernels import topk as topk_kernels
 from tests.reference_core import csr_check_reference, relabel_rows_reference, topk_reference
 
 from .conftest import BACKENDS, DTYPES, tol
@@ -192,7 +194,7 @@ def csr_structures(draw):
 @given(structure=csr_structures())
 def test_csr_check_matches_reference(backend, structure):
     indptr, indices, n_cols = structure
-    kernel = _backend.get_kernel("csr", "check_csr", backend)
+    kernel = csr_kernels.get(backend).check_csr
     code, pos = kernel(indptr, indices, n_cols)
     assert (int(code), int(pos)) == csr_check_reference(indptr, indices, n_cols)
     code64, pos64 = kernel(indptr.astype(np.int64), indices, n_cols)
@@ -201,7 +203,7 @@ def test_csr_check_matches_reference(backend, structure):
 
 def _relabel(backend, indptr, indices, data, label, block_of_label, n_blocks):
     """Call relabel_rows with outputs and scratch pre-filled with junk (all must be written)."""
-    kernel = _backend.get_kernel("csr", "relabel_rows", backend)
+    kernel = csr_kernels.get(backend).relabel_rows
     nnz, n_rows, n_cols = indices.shape[0], indptr.shape[0] - 1, label.shape[0]
     out_labels = np.full(nnz, -7, dtype=np.int32)
     out_data = np.full(nnz, np.nan, dtype=data.dtype)
@@ -312,7 +314,7 @@ def test_relabel_rows_degenerate_and_bad_shapes(backend):
         backend, np.zeros(4, np.int64), empty, np.zeros(0, np.float32), empty, empty, 1
     )  # fmt: skip
     assert got[2].tolist() == [[0, 0]] * 3
-    kernel = _backend.get_kernel("csr", "relabel_rows", backend)
+    kernel = csr_kernels.get(backend).relabel_rows
     indptr = np.array([0, 1], dtype=np.int64)
     one = np.zeros(1, dtype=np.int32)
     vals = np.ones(1)
@@ -347,7 +349,7 @@ def test_thread_control_is_restored():
     from threadpoolctl import threadpool_info
 
     omp = _backend._module("cython", "_openmp")
-    _backend.get_kernel("topk", "topk_dense", "numba")  # Numba's pool is running from here
+    topk_kernels.get("numba")  # Numba's pool is running from here
     before = (numba.get_num_threads(), omp.get_max_threads())
     with _backend.threads(1) as n:
         assert n == 1
@@ -372,12 +374,12 @@ def test_cython_path_does_not_start_numbas_pool_and_late_start_honours_threads()
     import sys
 
     code = (
-        "import numpy as np, numba, fastrec as fr\n"
+        "import numpy as np, numba, fastrec as fr, fastrec._kernels.topk\n"
         "from fastrec import _backend\n"
         "fr.topk(np.random.rand(20, 30), 3, backend='cython')\n"
         "assert not _backend._numba_pool_running(), 'cython path started numba'\n"
         "with _backend.threads(1):\n"
-        "    k = _backend.get_kernel('topk', 'topk_dense', 'numba')\n"
+        "    k = fastrec._kernels.topk.get('numba').topk_dense\n"
         "    assert numba.get_num_threads() == 1\n"
         "assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS\n"
         "print('ok')\n"

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fastrec as fr
-from fastrec import _backend
+from fastrec._kernels import embedding as embedding_kernels
 from fastrec.models.mlp import MLPRecommender, TrainingDivergedError, sample_negatives
 from fastrec.nn import (
     MLP,
@@ -58,7 +58,7 @@ def batches(draw):
 
 
 def _kernel(name, backend):
-    return _backend.get_kernel("embedding", name, backend)
+    return getattr(embedding_kernels.get(backend), name)
 
 
 # ------------------------------------------------------------ gather/scatter
@@ -568,7 +568,7 @@ def test_flush_denormals_mode_is_set_and_restored(backend):
     from fastrec.nn.fpmode import flush_denormals
 
     get = _kernel("get_fp_state", backend)
-    module = _backend._module(backend, "embedding")
+    module = embedding_kernels.get(backend)
     before = get()
     with flush_denormals(backend) as active:
         if active:

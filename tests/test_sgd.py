@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 import fastrec as fr
 import fastrec.models._sgd_layout as sgd_layout
 import fastrec.models.sgd as sgd_module
-from fastrec._backend import get_kernel, threads
+from fastrec._backend import threads
+from fastrec._kernels import sgd as sgd_kernels
 from fastrec.models._sgd_layout import padded_factors, training_layout, ziggurat_tables
 from fastrec.models._sgd_schedule import epoch_schedule
 from fastrec.models.sgd import SGDMF, DivergenceError
@@ -41,7 +42,7 @@ def _run_epoch(backend, dtype, problem, mu, lr, reg, bias, state):
     block_ptr, indices, ratings, order, bounds, blocks = problem
     P, Q, bu, bi = (np.array(a, dtype=dtype) for a in state)
     loss = np.zeros(len(bounds) - 1)
-    kernel = get_kernel("sgd", "sgd_epoch", backend)
+    kernel = sgd_kernels.get(backend).sgd_epoch
     with threads(1):
         kernel(
             np.asarray(block_ptr, dtype=np.int64), np.asarray(indices, dtype=np.int32),
@@ -181,7 +182,7 @@ def _run_epochs(backend, dtype, problem, schedules, rates, mu, reg, state):
     block_ptr, indices, ratings = problem[:3]
     P, Q, bu, bi = (np.array(a, dtype=dtype) for a in state)
     loss = np.zeros((len(schedules), len(schedules[0][1]) - 1))
-    kernel = get_kernel("sgd", "sgd_epochs", backend)
+    kernel = sgd_kernels.get(backend).sgd_epochs
     with threads(1):
         kernel(
             np.asarray(block_ptr, dtype=np.int64), np.asarray(indices, dtype=np.int32),
@@ -249,7 +250,7 @@ def test_epochs_kernel_with_no_epochs_is_a_noop(backend, dtype):
     P, Q = np.array([[0.1, 0.2]], dtype=dtype), np.array([[0.3, -0.1]], dtype=dtype)
     bu, bi = np.array([0.5], dtype=dtype), np.array([-0.25], dtype=dtype)
     loss = np.zeros((0, 1))
-    kernel = get_kernel("sgd", "sgd_epochs", backend)
+    kernel = sgd_kernels.get(backend).sgd_epochs
     kernel(
         _one_block([0, 1]), np.zeros(1, np.int32), np.array([4.0], dtype=dtype),
         np.zeros((0, 1), np.int32), np.zeros((0, 2), np.int64), np.zeros((0, 1), np.int32),
@@ -465,14 +466,14 @@ def test_phases_wait_for_each_other(backend, one_call):
         state = (P0.copy(), Q0.copy(), np.zeros(n_users, np.float32), np.zeros(n_items, np.float32))
         with threads(n):
             if one_call:
-                get_kernel("sgd", "sgd_epochs", backend)(
+                sgd_kernels.get(backend).sgd_epochs(
                     block_ptr, indices, ratings, *schedule, np.float32(3.0),
                     np.full(n_epochs, 0.01, dtype=np.float32), np.float32(0.02), True, *state,
                     np.zeros((n_epochs, 2)),
                 )  # fmt: skip
             else:
                 for e in range(n_epochs):
-                    get_kernel("sgd", "sgd_epoch", backend)(
+                    sgd_kernels.get(backend).sgd_epoch(
                         block_ptr, indices, ratings, *(part[e] for part in schedule),
                         np.float32(3.0), np.float32(0.01), np.float32(0.02), True, *state,
                         np.zeros(2),
@@ -775,7 +776,7 @@ def test_normal_fill_backends_agree_and_padding_stays_zero(dtype, n_rows, k, see
     outs = []
     for backend in ("numba", "cython"):
         out = np.zeros((n_rows, k + 3), dtype=dtype)
-        get_kernel("sgd", "normal_fill", backend)(out, k, np.uint64(seed), scale, *tables)
+        sgd_kernels.get(backend).normal_fill(out, k, np.uint64(seed), scale, *tables)
         outs.append(out)
     assert np.array_equal(outs[0], outs[1])
     assert not outs[0][:, k:].any()
@@ -796,7 +797,7 @@ def test_normal_fill_matches_the_reference(n_rows, k, seed, scale):
     for backend in ("numba", "cython"):
         for dtype in (np.float64, np.float32):
             out = np.zeros((n_rows, k + 2), dtype=dtype)
-            get_kernel("sgd", "normal_fill", backend)(out, k, np.uint64(seed), scale, *tables)
+            sgd_kernels.get(backend).normal_fill(out, k, np.uint64(seed), scale, *tables)
             assert np.array_equal(out[:, :k], want.astype(dtype)), (backend, dtype)
             assert not out[:, k:].any()
 
@@ -807,7 +808,7 @@ def test_normal_fill_is_the_same_for_any_thread_count(backend):
     for n in (1, 2):
         out = np.zeros((301, 37))
         with threads(n):
-            get_kernel("sgd", "normal_fill", backend)(out, 37, np.uint64(99), 0.5, *tables)
+            sgd_kernels.get(backend).normal_fill(out, 37, np.uint64(99), 0.5, *tables)
         outs.append(out)
     assert np.array_equal(outs[0], outs[1])
 
@@ -826,7 +827,7 @@ def test_normal_fill_slow_draws_match_the_reference():
     want = normal_fill_reference(1, n, seed, 1.0, *tables)
     for backend in ("numba", "cython"):
         out = np.zeros((1, n))
-        get_kernel("sgd", "normal_fill", backend)(out, n, np.uint64(seed), 1.0, *tables)
+        sgd_kernels.get(backend).normal_fill(out, n, np.uint64(seed), 1.0, *tables)
         assert np.array_equal(out, want), backend
 
 

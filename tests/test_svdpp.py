@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import fastrec as fr
 from fastrec import _backend
+from fastrec._kernels import svdpp as svdpp_kernels
 from fastrec.models._sgd_layout import training_layout
 from fastrec.models._sgd_schedule import epoch_schedule
 from fastrec.models.base import DivergenceError
@@ -47,7 +48,7 @@ def _problem(seed, n_users, n_items, density, k, dtype):
 def _kernel_epoch(backend, indptr, items, ratings, order, bounds, mu, lr, reg, params, threads):
     arrays = [a.copy() for a in params]
     loss = np.zeros(bounds.shape[0] - 1, dtype=np.float64)
-    kernel = _backend.get_kernel("svdpp", "svdpp_epoch", backend)
+    kernel = svdpp_kernels.get(backend).svdpp_epoch
     with _backend.threads(threads):
         kernel(indptr, items, ratings, order, bounds, mu, lr, reg, *arrays, loss)
     return arrays, loss

@@ -22,7 +22,8 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from .. import _backend
+from .._kernels import csr as csr_kernels
+from .._kernels import sgd as sgd_kernels
 from .._validation import check_csr
 
 __all__ = [
@@ -109,7 +110,7 @@ def padded_factors(
     offset = (-raw.ctypes.data % 64) // itemsize
     rows = raw[offset : offset + n_rows * stride].reshape(n_rows, stride)
     seed = int(rng.integers(0, 2**63, dtype=np.int64))
-    fill = _backend.get_kernel("sgd", "normal_fill", backend)
+    fill = sgd_kernels.get(backend).normal_fill
     fill(rows, k, np.uint64(seed), float(init_std), *ziggurat_tables())
     return rows
 
@@ -189,7 +190,7 @@ def training_layout(
     labels = np.empty(nnz, dtype=np.int32)
     ratings = np.empty(nnz, dtype=dtype)
     block_ptr = np.empty((n_users, n_blocks + 1), dtype=np.int64)
-    _backend.get_kernel("csr", "relabel_rows", backend)(
+    csr_kernels.get(backend).relabel_rows(
         indptr, indices, data, item_label, block_of_label, labels, ratings, block_ptr,
         np.empty(n_items + 1, dtype=np.int64), np.empty(nnz, dtype=np.int32),
         np.empty(nnz, dtype=dtype),

@@ -66,6 +66,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _backend
+from .._kernels import als as als_kernels
 from .._validation import (
     as_float_array,
     check_choice,
@@ -170,16 +171,16 @@ def half_sweep(
         if gram is None:
             gram = _gram(Y, regularization)
         if solver == "cg":
-            kernel = _backend.get_kernel("als", "cg_implicit", backend)
+            kernel = als_kernels.get(backend).cg_implicit
             extra = (gram, float(alpha), int(cg_steps))
         else:
-            kernel = _backend.get_kernel("als", "cholesky_implicit", backend)
+            kernel = als_kernels.get(backend).cholesky_implicit
             extra = (gram, float(alpha))
     elif solver == "cg":
-        kernel = _backend.get_kernel("als", "cg_explicit", backend)
+        kernel = als_kernels.get(backend).cg_explicit
         extra = (float(regularization), int(cg_steps))
     else:
-        kernel = _backend.get_kernel("als", "cholesky_explicit", backend)
+        kernel = als_kernels.get(backend).cholesky_explicit
         extra = (float(regularization),)
     # rows are solved independently: row blocks (Ctrl-C is seen between two),
     # each a view of X and of the row pointer (absolute positions into indices)
@@ -411,7 +412,7 @@ def training_loss(
         )
     indptr, indices, data = _kernel_csr(m, X.dtype)
     rows = np.empty(X.shape[0], dtype=np.float64)
-    kernel = _backend.get_kernel("als", "loss_rows", backend)
+    kernel = als_kernels.get(backend).loss_rows
     with _backend.threads(num_threads):
         kernel(indptr, indices, data, X, Y, float(alpha), bool(implicit), rows)
     total = float(rows.sum())

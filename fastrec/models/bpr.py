@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .. import _backend
+from .._kernels import bpr as bpr_kernels
 from .._validation import (
     check_choice,
     check_dtype_arg,
@@ -228,7 +229,7 @@ class BPR(Recommender):
         item_bias = np.zeros(self.n_items_, dtype=dtype)
         seed = np.uint64(int(rng.integers(0, 2**63, dtype=np.int64)))
         popular = params["negatives"] == "popular"
-        kernel = _backend.get_kernel("bpr", "bpr_epoch", backend)
+        kernel = bpr_kernels.get(backend).bpr_epoch
         part_loss = np.zeros(threads, dtype=np.float64)
         part_skipped = np.zeros(threads, dtype=np.int64)
         self.history_ = []

@@ -163,6 +163,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .. import _backend
+from .._kernels import knn as knn_kernels
 from .._validation import check_choice, check_float, check_int
 from ..data import Interactions
 from ..neighbours import similarity_rows
@@ -279,7 +280,7 @@ def fit_baselines(
             bi = np.bincount(cols, weights=r - mu - bu[rows], minlength=n_items) / (reg_i + n_i)
             bu = np.bincount(rows, weights=r - mu - bi[cols], minlength=n_users) / (reg_u + n_u)
     else:
-        kernel = _backend.get_kernel("knn", "baseline_sgd", backend)
+        kernel = knn_kernels.get(backend).baseline_sgd
         kernel(
             np.ascontiguousarray(R.indptr, dtype=np.int64),
             np.ascontiguousarray(R.indices, dtype=np.int32),
@@ -532,7 +533,7 @@ class _NeighborhoodModel(Recommender):
             callback(0, {})
 
     def _kernel(self, name: str) -> Any:
-        return _backend.get_kernel("knn", name, self.backend)
+        return getattr(knn_kernels.get(self.backend), name)
 
     def _full_baseline(self, uidx: np.ndarray, iidx: np.ndarray) -> np.ndarray:
         """``mu + b_u + b_i`` (centering="baseline")."""

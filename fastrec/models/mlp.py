@@ -41,6 +41,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .. import _backend
+from .._kernels import embedding as embedding_kernels
 from .._validation import (
     check_choice,
     check_dtype_arg,
@@ -355,7 +356,7 @@ class MLPRecommender(Recommender):
         batch = max(1, min(int(self.batch_size), n_examples))
         user_opt.reserve(batch)
         item_opt.reserve(batch)
-        gather = _backend.get_kernel("embedding", "embedding_gather", backend)
+        gather = embedding_kernels.get(backend).embedding_gather
         loss_fn = bce_with_logits_loss if bce else mse_loss
 
         self.history_ = []

@@ -67,6 +67,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _backend
+from .._kernels import sgd as sgd_kernels
 from .._validation import (
     check_choice,
     check_dtype_arg,
@@ -356,7 +357,7 @@ class SGDMF(Recommender):
         Validation and the callback see the current factors (published after
         every epoch); with ``patience`` the best epoch's factors are kept.
         """
-        kernel = _backend.get_kernel("sgd", "sgd_epoch", params["backend"])
+        kernel = sgd_kernels.get(params["backend"]).sgd_epoch
         val_pairs = None if validation is None else self._validation_pairs(validation)
         best: dict[str, Any] = {"rmse": math.inf, "snapshot": None}
 
@@ -471,7 +472,7 @@ class SGDMF(Recommender):
         )
         rates = [self._epoch_rate(e, params) for e in range(n_epochs)]
         chunk_loss = np.zeros((n_epochs, bounds.shape[1] - 1), dtype=np.float64)
-        kernel = _backend.get_kernel("sgd", "sgd_epochs", params["backend"])
+        kernel = sgd_kernels.get(params["backend"]).sgd_epochs
         rate_array = np.array(rates, dtype=dtype)
         start = time.perf_counter()
         with _backend.threads(run.threads):

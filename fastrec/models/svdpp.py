@@ -45,6 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _backend
+from .._kernels import svdpp as svdpp_kernels
 from .._validation import (
     check_dtype_arg,
     check_float,
@@ -241,7 +242,7 @@ class SVDpp(Recommender):
         )
         rng = np.random.default_rng(self.random_state)
         run = self._start_training(params, rng)
-        kernel = _backend.get_kernel("svdpp", "svdpp_epoch", params["backend"])
+        kernel = svdpp_kernels.get(params["backend"]).svdpp_epoch
 
         def step(epoch: int) -> tuple[dict, bool]:
             info = self._train_epoch(kernel, params, rng, run, epoch)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import _backend
+from .._kernels import embedding as embedding_kernels
 from .._validation import check_float
 
 __all__ = ["SGD", "Adam", "LazyAdam", "LazySGD"]
@@ -110,7 +111,7 @@ class Adam(_DenseBase):
         self.exp_avg = np.zeros_like(param)
         self.exp_avg_sq = np.zeros_like(param)
         self.step_count = 0
-        self._kernel = _backend.get_kernel("embedding", "adam_update", backend)
+        self._kernel = embedding_kernels.get(backend).adam_update
 
     def _step_trusted(self, grad: np.ndarray) -> None:
         self.step_count += 1
@@ -134,7 +135,7 @@ class SGD(_DenseBase):
         self.lr = check_float(lr, "learning_rate", minimum=0.0, strict=True)
         self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
         self.step_count = 0
-        self._kernel = _backend.get_kernel("embedding", "sgd_update", backend)
+        self._kernel = embedding_kernels.get(backend).sgd_update
 
     def _step_trusted(self, grad: np.ndarray) -> None:
         self.step_count += 1
@@ -217,7 +218,7 @@ class LazyAdam(_LazyBase):
         self.exp_avg = np.zeros_like(table)
         self.exp_avg_sq = np.zeros_like(table)
         self.step_count = 0
-        self._kernel = _backend.get_kernel("embedding", "embedding_adam", self.backend)
+        self._kernel = embedding_kernels.get(self.backend).embedding_adam
 
     def _step_trusted(self, idx: np.ndarray, grad: np.ndarray, col: int) -> int:
         # trusted: idx int32 in range, grad validated, reserve() done
@@ -240,7 +241,7 @@ class LazySGD(_LazyBase):
         self.lr = check_float(lr, "learning_rate", minimum=0.0, strict=True)
         self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
         self.step_count = 0
-        self._kernel = _backend.get_kernel("embedding", "embedding_sgd", self.backend)
+        self._kernel = embedding_kernels.get(self.backend).embedding_sgd
 
     def _step_trusted(self, idx: np.ndarray, grad: np.ndarray, col: int) -> int:
         self.step_count += 1
