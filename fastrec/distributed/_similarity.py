@@ -21,10 +21,10 @@ from .._validation import check_choice, check_dtype_arg
 from ..data import Interactions
 from ..neighbours import (
     AXES,
-    KINDS,
     PreparedMatrix,
     _check_options,
     _prepare_trusted,
+    check_similarity,
     rows_to_csr,
     similarity_rows,
 )
@@ -102,7 +102,7 @@ def similarity(
     one machine, and the work is divided. The ``(n, n)`` result is gathered on
     the client, at most ``k`` entries a row.
     """
-    kind = check_choice(kind, "kind", KINDS)
+    kind = check_similarity(kind, "kind")
     axis = check_choice(axis, "axis", AXES)
     dtype = check_dtype_arg(dtype)
     k, min_support, shrinkage, _ = _check_options(k, min_support, shrinkage, min_similarity)
