@@ -71,12 +71,10 @@ from .._validation import (
     as_float_array,
     check_choice,
     check_csr,
-    check_dtype_arg,
     check_float,
     check_int,
     check_memory,
     check_nonnegative,
-    check_random_state,
 )
 from ..data import IdVocabulary, Interactions
 from ..topk import topk_trusted
@@ -532,19 +530,14 @@ class ALS(Recommender):
             value = getattr(self, name)
             if not isinstance(value, bool | np.bool_):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
-        check_random_state(self.random_state)
-        return {
-            "biases": self._resolved_biases(),
-            "factors": check_int(self.factors, "factors", minimum=1),
-            "regularization": check_float(self.regularization, "regularization", minimum=0.0),
-            "alpha": check_float(self.alpha, "alpha", minimum=0.0),
-            "iterations": check_int(self.iterations, "iterations", minimum=1),
-            "cg_steps": check_int(self.cg_steps, "cg_steps", minimum=1),
-            "solver": check_choice(self.solver, "solver", SOLVERS),
-            "dtype": check_dtype_arg(self.dtype),
-            "num_threads": _backend.resolve_threads(self.num_threads),
-            "backend": _backend.resolve_backend(self.backend),
-        }
+        params = {"biases": self._resolved_biases()}
+        params.update(self._checked_params("random_state", "factors", "regularization"))
+        params["alpha"] = check_float(self.alpha, "alpha", minimum=0.0)
+        params.update(self._checked_params("iterations"))
+        params["cg_steps"] = check_int(self.cg_steps, "cg_steps", minimum=1)
+        params["solver"] = check_choice(self.solver, "solver", SOLVERS)
+        params.update(self._checked_params("dtype", "num_threads", "backend"))
+        return params
 
     def _resolved_biases(self) -> bool:
         """``biases`` with None resolved (True for explicit feedback)."""

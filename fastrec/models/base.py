@@ -66,7 +66,16 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import all_finite, check_csr, clamp_count
+from .. import _backend
+from .._validation import (
+    all_finite,
+    check_csr,
+    check_dtype_arg,
+    check_float,
+    check_int,
+    check_random_state,
+    clamp_count,
+)
 from .._version import __version__
 from ..data import IdVocabulary, Interactions
 from ..topk import factor_topk_trusted, topk_trusted
@@ -81,6 +90,22 @@ _REGISTRY: dict[str, type[Recommender]] = {}
 # a fresh mmap every time, and faulting its pages in cost as much as the BLAS
 # product that fills it (measured: 1.7 vs 2.1 ns per score on one core).
 _SCORE_BLOCK_BYTES = 16 << 20
+
+
+# The checks of the parameters several models share, by name (see
+# Recommender._checked_params); a model checks its own parameters itself.
+_SHARED_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "factors": lambda v: check_int(v, "factors", minimum=1),
+    "epochs": lambda v: check_int(v, "epochs", minimum=1),
+    "iterations": lambda v: check_int(v, "iterations", minimum=1),
+    "learning_rate": lambda v: check_float(v, "learning_rate", minimum=0.0, strict=True),
+    "regularization": lambda v: check_float(v, "regularization", minimum=0.0),
+    "init_std": lambda v: check_float(v, "init_std", minimum=0.0),
+    "dtype": check_dtype_arg,
+    "random_state": check_random_state,
+    "num_threads": _backend.resolve_threads,
+    "backend": _backend.resolve_backend,
+}
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -168,6 +193,16 @@ class Recommender:
     def _validated_params(self) -> dict[str, Any]:
         """The checked constructor arguments (see the module docstring); none here."""
         return {}
+
+    def _checked_params(self, *names: str) -> dict[str, Any]:
+        """The shared checks (``_SHARED_CHECKS``) of the named parameters, in order.
+
+        Returns ``{name: checked value}``; ``random_state`` is checked but not
+        returned (``numpy.random.default_rng`` takes it as it is).
+        """
+        out = {name: _SHARED_CHECKS[name](getattr(self, name)) for name in names}
+        out.pop("random_state", None)
+        return out
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

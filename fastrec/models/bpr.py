@@ -38,11 +38,9 @@ from .. import _backend
 from .._kernels import bpr as bpr_kernels
 from .._validation import (
     check_choice,
-    check_dtype_arg,
     check_float,
     check_int,
     check_nonnegative,
-    check_random_state,
 )
 from ..data import Interactions
 from ._factors import (
@@ -160,20 +158,13 @@ class BPR(Recommender):
 
     # ------------------------------------------------------------------ checks
     def _validated_params(self) -> dict[str, Any]:
-        check_random_state(self.random_state)
-        return {
-            "factors": check_int(self.factors, "factors", minimum=1),
-            "learning_rate": check_float(
-                self.learning_rate, "learning_rate", minimum=0.0, strict=True
-            ),
-            "regularization": check_float(self.regularization, "regularization", minimum=0.0),
-            "iterations": check_int(self.iterations, "iterations", minimum=1),
-            "num_threads": _backend.resolve_threads(self.num_threads),
-            "backend": _backend.resolve_backend(self.backend),
-            "dtype": check_dtype_arg(self.dtype),
-            "negatives": check_choice(self.negatives, "negatives", NEGATIVE_SAMPLERS),
-            "init_std": check_float(self.init_std, "init_std", minimum=0.0),
-        }
+        params = self._checked_params(
+            "random_state", "factors", "learning_rate", "regularization", "iterations",
+            "num_threads", "backend", "dtype",
+        )  # fmt: skip
+        params["negatives"] = check_choice(self.negatives, "negatives", NEGATIVE_SAMPLERS)
+        params["init_std"] = check_float(self.init_std, "init_std", minimum=0.0)
+        return params
 
     # --------------------------------------------------------------------- fit
     def fit(

@@ -50,7 +50,6 @@ from .._validation import (
     check_float,
     check_int,
     check_memory,
-    check_random_state,
 )
 from ..data import Interactions
 from ..nn.fpmode import flush_denormals
@@ -261,11 +260,9 @@ class MLPRecommender(Recommender):
             "embedding_dim": embedding_dim,
             "hidden": hidden,
             "loss": check_choice(self.loss, "loss", ("mse", "bce")),
-            "epochs": check_int(self.epochs, "epochs", minimum=1),
+            **self._checked_params("epochs"),
             "batch_size": check_int(self.batch_size, "batch_size", minimum=1),
-            "learning_rate": check_float(
-                self.learning_rate, "learning_rate", minimum=0.0, strict=True
-            ),
+            **self._checked_params("learning_rate"),
             "optimizer": check_choice(self.optimizer, "optimizer", ("adam", "sgd")),
             "weight_decay": check_float(self.weight_decay, "weight_decay", minimum=0.0),
             "negatives": check_int(
@@ -278,10 +275,7 @@ class MLPRecommender(Recommender):
         params["validation_fraction"] = fraction
         params["patience"] = check_int(self.patience, "patience", minimum=1)
         params["init_std"] = check_float(self.init_std, "init_std", minimum=0.0, strict=True)
-        params["dtype"] = check_dtype_arg(self.dtype)
-        check_random_state(self.random_state)
-        params["num_threads"] = _backend.resolve_threads(self.num_threads)
-        params["backend"] = _backend.resolve_backend(self.backend)
+        params.update(self._checked_params("dtype", "random_state", "num_threads", "backend"))
         return params
 
     def _check_sizes(self, X: Interactions, itemsize: int) -> None:

@@ -70,11 +70,9 @@ from .. import _backend
 from .._kernels import sgd as sgd_kernels
 from .._validation import (
     check_choice,
-    check_dtype_arg,
     check_float,
     check_int,
     check_memory,
-    check_random_state,
 )
 from ..data import Interactions
 from ._factors import (
@@ -204,29 +202,17 @@ class SGDMF(Recommender):
 
     # ------------------------------------------------------------------ checks
     def _validated_params(self) -> dict[str, Any]:
-        factors = check_int(self.factors, "factors", minimum=1)
-        epochs = check_int(self.epochs, "epochs", minimum=1)
-        learning_rate = check_float(self.learning_rate, "learning_rate", minimum=0.0, strict=True)
-        regularization = check_float(self.regularization, "regularization", minimum=0.0)
-        init_std = check_float(self.init_std, "init_std", minimum=0.0)
+        params = self._checked_params(
+            "factors", "epochs", "learning_rate", "regularization", "init_std"
+        )
         if not isinstance(self.biases, bool | np.bool_):
             raise ValueError(f"biases must be True or False, got {self.biases!r}")
-        lr_schedule = check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
-        lr_decay = check_float(self.lr_decay, "lr_decay", minimum=0.0, strict=True, maximum=1.0)
-        dtype = check_dtype_arg(self.dtype)
-        check_random_state(self.random_state)
-        return {
-            "factors": factors,
-            "epochs": epochs,
-            "learning_rate": learning_rate,
-            "regularization": regularization,
-            "init_std": init_std,
-            "lr_schedule": lr_schedule,
-            "lr_decay": lr_decay,
-            "dtype": dtype,
-            "num_threads": _backend.resolve_threads(self.num_threads),
-            "backend": _backend.resolve_backend(self.backend),
-        }
+        params["lr_schedule"] = check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
+        params["lr_decay"] = check_float(
+            self.lr_decay, "lr_decay", minimum=0.0, strict=True, maximum=1.0
+        )
+        params.update(self._checked_params("dtype", "random_state", "num_threads", "backend"))
+        return params
 
     @staticmethod
     def _checked_fit_options(

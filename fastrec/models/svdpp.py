@@ -47,11 +47,7 @@ import scipy.sparse as sp
 from .. import _backend
 from .._kernels import svdpp as svdpp_kernels
 from .._validation import (
-    check_dtype_arg,
-    check_float,
-    check_int,
     check_memory,
-    check_random_state,
 )
 from ..data import Interactions
 from ._factors import (
@@ -183,19 +179,10 @@ class SVDpp(Recommender):
 
     # ------------------------------------------------------------------ checks
     def _validated_params(self) -> dict[str, Any]:
-        check_random_state(self.random_state)
-        return {
-            "factors": check_int(self.factors, "factors", minimum=1),
-            "epochs": check_int(self.epochs, "epochs", minimum=1),
-            "learning_rate": check_float(
-                self.learning_rate, "learning_rate", minimum=0.0, strict=True
-            ),
-            "regularization": check_float(self.regularization, "regularization", minimum=0.0),
-            "init_std": check_float(self.init_std, "init_std", minimum=0.0),
-            "dtype": check_dtype_arg(self.dtype),
-            "num_threads": _backend.resolve_threads(self.num_threads),
-            "backend": _backend.resolve_backend(self.backend),
-        }
+        return self._checked_params(
+            "random_state", "factors", "epochs", "learning_rate", "regularization", "init_std",
+            "dtype", "num_threads", "backend",
+        )  # fmt: skip
 
     # --------------------------------------------------------------------- fit
     def fit(
