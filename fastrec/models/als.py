@@ -58,7 +58,6 @@ positive value) get the zero vector: the exact solution of their system.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -79,7 +78,7 @@ from .._validation import (
 from ..data import IdVocabulary, Interactions
 from ..topk import topk_trusted
 from ._factors import cosine_similar, factor_scores, factor_state, fold_in_result, restore_factors
-from .base import DivergenceError, Recommender
+from .base import DivergenceError, Recommender, deprecated_error_alias
 
 __all__ = [
     "ALS",
@@ -93,17 +92,8 @@ __all__ = [
 SOLVERS = ("cg", "cholesky")
 
 
-def __getattr__(name: str) -> Any:
-    # the error's earlier name: the same class, so ``except`` clauses keep working
-    if name == "NonFiniteFactorsError":
-        warnings.warn(
-            "fastrec.models.als.NonFiniteFactorsError is deprecated: catch "
-            "fastrec.DivergenceError, which every model raises when a fit blows up",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return DivergenceError
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the error's earlier name: the same class, so ``except`` clauses keep working
+__getattr__ = deprecated_error_alias(__name__, "NonFiniteFactorsError")
 
 
 class _Training(NamedTuple):

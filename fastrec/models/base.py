@@ -59,6 +59,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import warnings
 import zlib
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -124,6 +125,27 @@ class DivergenceError(FloatingPointError, ValueError):
     ``fastrec.models.mlp.TrainingDivergedError`` are deprecated names of
     this class.
     """
+
+
+def deprecated_error_alias(module: str, old_name: str) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that serves ``old_name`` as :class:`DivergenceError`.
+
+    The old name is the same class (so ``except OldName`` still catches what
+    every model raises) and warns with ``DeprecationWarning`` when looked up.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name == old_name:
+            warnings.warn(
+                f"{module}.{old_name} is deprecated: catch fastrec.DivergenceError, which "
+                "every model raises when a fit blows up",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return DivergenceError
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
 
 
 def _json_safe(value: Any) -> Any:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -56,7 +55,13 @@ from ..nn.fpmode import flush_denormals
 from ..nn.layers import MLP
 from ..nn.losses import bce_with_logits_loss, mse_loss, sigmoid
 from ..nn.optim import SGD, Adam, LazyAdam, LazySGD
-from .base import CallbackType, DivergenceError, Recommender, expect_array
+from .base import (
+    CallbackType,
+    DivergenceError,
+    Recommender,
+    deprecated_error_alias,
+    expect_array,
+)
 
 __all__ = ["MLPRecommender", "DivergenceError"]
 
@@ -65,17 +70,8 @@ _PAIR_BLOCK = 1 << 16
 _NEGATIVE_ROUNDS = 64
 
 
-def __getattr__(name: str) -> Any:
-    # the error's earlier name: the same class, so ``except`` clauses keep working
-    if name == "TrainingDivergedError":
-        warnings.warn(
-            "fastrec.models.mlp.TrainingDivergedError is deprecated: catch "
-            "fastrec.DivergenceError, which every model raises when a fit blows up",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return DivergenceError
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the error's earlier name: the same class, so ``except`` clauses keep working
+__getattr__ = deprecated_error_alias(__name__, "TrainingDivergedError")
 
 
 class _Examples(NamedTuple):
