@@ -763,6 +763,75 @@ def test_score_item_topn_kernel(backend, dtype, case, weighted):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(case=topn_case, weighted=st.booleans(), data=st.data())
+@settings(max_examples=15, deadline=None)
+def test_recommend_item_topn_kernel(backend, dtype, case, weighted, data):
+    """The fused kernel returns exactly the top n of score_item_topn's dense rows."""
+    from tests.reference_core import topk_reference
+
+    R, M = random_ratings(case["seed"], case["n_x"], case["n_y"], case["density"])
+    S = similarity_matrix(R.T, M.T, "pearson", case["min_support"], case["shrinkage"])
+    n_items = case["n_y"]
+    kept = np.zeros((n_items, n_items))
+    for i in range(n_items):
+        for j in ref_knn.top_positive(S, i, case["k"]):
+            kept[i, j] = S[i, j]
+    nbr_T = sp.csr_matrix(kept.T.astype(dtype))
+    rng = np.random.default_rng(case["seed"] + 3)
+    W = np.where(M, rng.normal(0, 1, M.shape), 0.0) if weighted else M.astype(np.float64)
+    A = sp.csr_matrix(M.astype(np.float64))
+    weights = W[M].astype(dtype)
+    users = np.asarray(
+        data.draw(st.lists(st.integers(0, case["n_x"] - 1), min_size=1, max_size=12)),
+        dtype=np.int32,
+    )
+    n = data.draw(st.integers(1, n_items + 2))
+    excl = [
+        sorted(data.draw(st.sets(st.integers(0, n_items - 1), max_size=n_items))) for _ in users
+    ]
+    excl_indptr = np.r_[0, np.cumsum([len(e) for e in excl])].astype(np.int64)
+    excl_indices = np.array([c for e in excl for c in e], dtype=np.int32)
+    csr_args = (
+        A.indptr.astype(np.int64),
+        A.indices.astype(np.int32),
+        weights,
+        nbr_T.indptr.astype(np.int64),
+        nbr_T.indices.astype(np.int32),
+        nbr_T.data,
+        users,
+    )
+    dense = np.empty((users.size, n_items), dtype=np.float32)
+    _backend.get_kernel("knn", "score_item_topn", backend)(*csr_args, dense)
+    want_idx, want_val = topk_reference(dense, n, excl)
+    out_idx = np.empty((users.size, n), dtype=np.int32)
+    out_val = np.empty((users.size, n), dtype=np.float32)
+    _backend.get_kernel("knn", "recommend_item_topn", backend)(
+        *csr_args, excl_indptr, excl_indices, out_idx, out_val
+    )
+    np.testing.assert_array_equal(out_idx, want_idx)
+    np.testing.assert_array_equal(out_val, want_val.astype(np.float32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("ranking", ["sum", "weighted"])
+def test_item_recommend_fused_equals_dense(backend, ranking):
+    """ItemKNN.recommend through the fused kernel equals the dense scores' top n."""
+    X = fr.datasets.synthetic(300, 120, 4000, seed=1)
+    model = ItemKNN(k=10, ranking=ranking, backend=backend, num_threads=2).fit(X)
+    users = np.r_[np.arange(0, 300, 7), [5, 5, 299]]
+    uidx = X.user_index(X.user_ids[users])
+    ids, scores = model.recommend(X.user_ids[users], n=15)
+    dense = model._score_users(uidx.astype(np.int32))
+    seen = [X.matrix[u].indices for u in uidx]
+    from tests.reference_core import topk_reference
+
+    want_idx, want_val = topk_reference(dense, 15, seen)
+    np.testing.assert_array_equal(ids, X.item_ids[want_idx])
+    np.testing.assert_array_equal(scores, want_val.astype(np.float32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @given(case=topn_case)
 @settings(max_examples=10, deadline=None)
 def test_baselines_match_surprise_loops(backend, case):

@@ -444,7 +444,6 @@ class Recommender:
         for start in range(0, rows.shape[0], block):
             sel = rows[start : start + block]
             users = uidx[sel].astype(np.int32)
-            scores = np.ascontiguousarray(self._score_users(users), dtype=np.float32)
             exclude = None
             if exclude_seen:
                 first = int(users[0])
@@ -459,12 +458,25 @@ class Recommender:
                         np.ascontiguousarray(sub.indptr, dtype=np.int64),
                         np.ascontiguousarray(sub.indices, dtype=np.int32),
                     )
-            idx, val = topk_trusted(scores, n, exclude, backend, num_threads)
+            fused = self._score_topn(users, n, exclude)
+            if fused is None:
+                scores = np.ascontiguousarray(self._score_users(users), dtype=np.float32)
+                idx, val = topk_trusted(scores, n, exclude, backend, num_threads)
+            else:
+                idx, val = fused
             out_idx[sel] = idx
             out_val[sel] = val
         return out_idx, out_val
 
     def _factor_parts(self) -> tuple | None:
+        return None
+
+    def _score_topn(
+        self, users: np.ndarray, n: int, exclude: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The top ``n`` of ``_score_users(users)`` without ``exclude`` (CSR
+        ``(indptr, indices)`` aligned with ``users``), computed without the
+        dense score rows; None when the model has no such path (the default)."""
         return None
 
     def _recommend_factors(

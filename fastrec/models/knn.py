@@ -121,7 +121,7 @@ Similarities are computed on demand (``kernels/*/knn``): ``predict`` groups the
 query pairs by target, computes the target's similarity with the rows that can
 be neighbours (the raters of its query columns, flagged in their accumulator
 line) in one sparse pass (dense per-thread accumulators; six co-rated sums per
-pair, added as one 64-byte vector update) and picks each query's neighbours
+pair, added as two 32-byte vector updates) and picks each query's neighbours
 among the raters (a quickselect threshold, not a heap). This is exact for any
 ``k`` and needs no stored similarity matrix: the memory is the ratings (twice:
 by rows and by columns, 8 bytes per rating each) plus about ``108 * n_x``
@@ -921,6 +921,56 @@ class ItemKNN(_NeighborhoodModel):
             w = w / sigma[rows]
         return np.ascontiguousarray(w, dtype=np.float32)
 
+    def _topn_weights(self) -> np.ndarray:
+        # the weight of each rating in the top-N score ("sum": 1, "weighted": centred)
+        if self._weights is None:
+            if self.ranking == "sum":
+                self._weights = np.ones(self._ratings.a_ratings.shape[0], dtype=np.float32)
+            else:
+                self._weights = self._rating_weights()
+        return self._weights
+
+    def _score_topn(self, users, n, exclude):
+        # ranking "sum"/"weighted": the scores of score_item_topn and their top n in
+        # one pass over the touched items (no dense row of n_items scores a user)
+        if self.ranking == "rating":
+            return None
+        uidx = np.ascontiguousarray(users, dtype=np.int32)
+        if self._similarity is None:
+            self._build_neighbors()
+        r = self._ratings
+        weights = self._topn_weights()
+        nbr = (self._nbr_indptr, self._nbr_indices, self._nbr_data)
+        if exclude is None:
+            excl_indptr = np.zeros(uidx.shape[0] + 1, dtype=np.int64)
+            excl_indices = np.zeros(0, dtype=np.int32)
+        else:
+            excl_indptr = np.ascontiguousarray(exclude[0], dtype=np.int64)
+            excl_indptr = excl_indptr - excl_indptr[0]
+            excl_indices = np.ascontiguousarray(
+                exclude[1][int(exclude[0][0]) : int(exclude[0][-1])], dtype=np.int32
+            )
+        out_idx = np.empty((uidx.shape[0], n), dtype=np.int32)
+        out_val = np.empty((uidx.shape[0], n), dtype=np.float32)
+        kernel = self._kernel("recommend_item_topn")
+        # the dense fallback scans n_items for a user with few candidates
+        work = self._user_work[uidx] + 0.05 * self.n_items_
+        for sl in _slices(work):
+            e0, e1 = int(excl_indptr[sl.start]), int(excl_indptr[sl.stop])
+            with _backend.threads(self.num_threads):
+                kernel(
+                    r.a_indptr,
+                    r.a_indices,
+                    weights,
+                    *nbr,
+                    uidx[sl],
+                    excl_indptr[sl.start : sl.stop + 1] - e0,
+                    excl_indices[e0:e1],
+                    out_idx[sl],
+                    out_val[sl],
+                )
+        return out_idx, out_val
+
     def _score_users(self, uidx: np.ndarray) -> np.ndarray:
         uidx = np.ascontiguousarray(uidx, dtype=np.int32)
         if self._similarity is None:
@@ -930,12 +980,7 @@ class ItemKNN(_NeighborhoodModel):
         nbr = (self._nbr_indptr, self._nbr_indices, self._nbr_data)
         work = self._user_work[uidx] + self.n_items_
         if self.ranking != "rating":
-            if self._weights is None:
-                if self.ranking == "sum":
-                    self._weights = np.ones(r.a_ratings.shape[0], dtype=np.float32)
-                else:
-                    self._weights = self._rating_weights()
-            weights = self._weights
+            weights = self._topn_weights()
             kernel = self._kernel("score_item_topn")
             for sl in _slices(work):
                 with _backend.threads(self.num_threads):

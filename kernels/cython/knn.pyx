@@ -58,34 +58,43 @@ cdef extern from *:
        ry = val[q] and f = acc[idx[q], 7] (a 0/1 flag) if masked, else 1. NumPy:
        ``acc[idx, :6] += acc[idx, 7:8] * [1, rx, ry, rx**2, ry**2, rx*ry]``.
        Each lane is rounded exactly as the scalar sum would be: the lanes of
-       c0 + ry * (c1 + ry * c2) are single products (the others are exact with 0 or 1),
-       and flag * v is exact, so contraction into FMAs changes nothing. */
+       c0 + ry * c1 and ry * (c2 + ry * c3) are single products (the others are
+       exact with 0 or 1), and flag * v is exact, so contraction into FMAs changes
+       nothing. */
     #if defined(__GNUC__) || defined(__clang__)
-    typedef double fastrec_v8d __attribute__((vector_size(64)));
+    /* Two 32-byte halves, the widest vector every x86-64 target with AVX has
+       natively: a 64-byte GNU vector on a CPU without AVX-512 is lowered
+       piecewise through the stack (about 36 instructions an update instead
+       of about 10). Halves: lanes [count, sx, sy, sxx] and [syy, sxy, -, flag]. */
+    typedef double fastrec_v4d __attribute__((vector_size(32), aligned(32)));
     #define FASTREC_ACCUMULATE(NAME, T)                                              \\
     static inline void NAME(double *acc, const int *idx, const T *val, long long n,  \\
                             double rx, int masked) {                                 \\
-        const fastrec_v8d c0 = {1.0, rx, 0.0, rx * rx, 0.0, 0.0, 0.0, 0.0};          \\
-        const fastrec_v8d c1 = {0.0, 0.0, 1.0, 0.0, 0.0, rx, 0.0, 0.0};              \\
-        const fastrec_v8d c2 = {0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0};             \\
+        const fastrec_v4d c0 = {1.0, rx, 0.0, rx * rx};                              \\
+        const fastrec_v4d c1 = {0.0, 0.0, 1.0, 0.0};                                 \\
+        const fastrec_v4d c2 = {0.0, rx, 0.0, 0.0};                                  \\
+        const fastrec_v4d c3 = {1.0, 0.0, 0.0, 0.0};                                 \\
         long long q;                                                                 \\
         if (masked) {                                                                \\
             for (q = 0; q < n; q++) {                                                \\
                 double *line = acc + (ptrdiff_t)idx[q] * 8;  /* 64-byte aligned */   \\
-                double ry = (double)val[q];                                          \\
-                fastrec_v8d v = c0 + ry * (c1 + ry * c2);                            \\
-                *(fastrec_v8d *)line += line[7] * v;                                 \\
+                double ry = (double)val[q], f = line[7];                             \\
+                fastrec_v4d lo = c0 + ry * c1, hi = ry * (c2 + ry * c3);             \\
+                *(fastrec_v4d *)line += f * lo;                                      \\
+                *(fastrec_v4d *)(line + 4) += f * hi;                                \\
             }                                                                        \\
         } else {                                                                     \\
             for (q = 0; q < n; q++) {                                                \\
                 double *line = acc + (ptrdiff_t)idx[q] * 8;                          \\
                 double ry = (double)val[q];                                          \\
-                *(fastrec_v8d *)line += c0 + ry * (c1 + ry * c2);                    \\
+                *(fastrec_v4d *)line += c0 + ry * c1;                                \\
+                *(fastrec_v4d *)(line + 4) += ry * (c2 + ry * c3);                   \\
             }                                                                        \\
         }                                                                            \\
     }
     static inline void fastrec_clear_line(double *line) {
-        *(fastrec_v8d *)line = (fastrec_v8d){0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+        *(fastrec_v4d *)line = (fastrec_v4d){0.0, 0.0, 0.0, 0.0};
+        *(fastrec_v4d *)(line + 4) = (fastrec_v4d){0.0, 0.0, 0.0, 0.0};
     }
     #else
     #define FASTREC_ACCUMULATE(NAME, T)                                              \\
@@ -260,7 +269,7 @@ def predict_pairs(const long long[::1] a_indptr, const int[::1] a_indices,
     Per group: (1) flag the candidates (the raters of its query columns) in
     their own accumulator line; (2) add the co-rated sums branch-free with that
     flag as a 0/1 factor (no extra memory stream, no mispredicted branch; one
-    64-byte vector update per co-rating); (3) turn each flagged line into a
+    64-byte line updated with two 32-byte vector adds per co-rating); (3) turn each flagged line into a
     similarity in a compact (n_x,) array, zeroing the line; (4) per query,
     gather the positive similarities of its column's raters and keep the k
     best with a branch-free quickselect threshold, summed in increasing x2
@@ -628,6 +637,76 @@ def score_item_topn(const long long[::1] r_indptr, const int[::1] r_indices,
             for i in range(n_items):
                 out_scores[row, i] = <float> acc[i]
                 acc[i] = 0.0
+
+
+def recommend_item_topn(const long long[::1] r_indptr, const int[::1] r_indices,
+                        const floating[::1] r_weights, const long long[::1] nbr_indptr,
+                        const int[::1] nbr_indices, const floating[::1] nbr_data,
+                        const int[::1] users, const long long[::1] excl_indptr,
+                        const int[::1] excl_indices, int[:, ::1] out_idx,
+                        float[:, ::1] out_val):
+    """``score_item_topn`` fused with the top-n selection (see the numba twin)."""
+    cdef Py_ssize_t n_items = nbr_indptr.shape[0] - 1, m = users.shape[0], row
+    cdef int n = <int> out_idx.shape[1]
+    cdef int n_threads = _n_threads()
+    cdef double[:, ::1] acc_buf = np.zeros((n_threads, n_items + 1))
+    cdef unsigned char[:, ::1] flag_buf = np.zeros((n_threads, n_items + 1), dtype=np.uint8)
+    cdef int[:, ::1] touched_buf = np.zeros((n_threads, n_items + 1), dtype=np.int32)
+    cdef int u, j, tid, size, n_touched, n_positive, t, c
+    cdef Py_ssize_t i
+    cdef long long p, q, e
+    cdef double w
+    cdef float s
+    cdef double* acc
+    cdef unsigned char* flag
+    cdef int* touched
+    cdef float* vals
+    cdef int* idxs
+    with nogil:
+        for row in prange(m, schedule="dynamic"):
+            tid = threadid()
+            acc = &acc_buf[tid, 0]
+            flag = &flag_buf[tid, 0]
+            touched = &touched_buf[tid, 0]
+            u = users[row]
+            n_touched = 0
+            for p in range(r_indptr[u], r_indptr[u + 1]):
+                j = r_indices[p]
+                w = r_weights[p]
+                for q in range(nbr_indptr[j], nbr_indptr[j + 1]):
+                    i = nbr_indices[q]
+                    if flag[i] == 0:
+                        flag[i] = 1
+                        touched[n_touched] = <int> i
+                        n_touched = n_touched + 1
+                    acc[i] += w * <double> nbr_data[q]
+            for e in range(excl_indptr[row], excl_indptr[row + 1]):
+                flag[excl_indices[e]] = flag[excl_indices[e]] | 2
+            vals = &out_val[row, 0]
+            idxs = &out_idx[row, 0]
+            size = 0
+            n_positive = 0
+            for t in range(n_touched):
+                i = touched[t]
+                s = <float> acc[i]
+                if flag[i] == 1 and s > 0:
+                    n_positive = n_positive + 1
+                    size = heap_offer(vals, idxs, size, n, s, <int> i)
+            if n_positive < n:  # untouched items (score 0) are in the top n
+                size = 0
+                for i in range(n_items):
+                    if (flag[i] & 2) == 0:
+                        size = heap_offer(vals, idxs, size, n, <float> acc[i], <int> i)
+            heap_sort(vals, idxs, size)
+            for c in range(size, n):
+                idxs[c] = -1
+                vals[c] = -INFINITY
+            for t in range(n_touched):
+                i = touched[t]
+                acc[i] = 0.0
+                flag[i] = 0
+            for e in range(excl_indptr[row], excl_indptr[row + 1]):
+                flag[excl_indices[e]] = 0
 
 
 def baseline_sgd(const long long[::1] indptr, const int[::1] indices,

@@ -30,20 +30,25 @@ cdef extern from *:
        aligned), [count, sum x, sum y, sum x*x, sum y*y, sum x*y, 0, 0]. */
     #define FR_ACC 8
     #if defined(__GNUC__) || defined(__clang__)
-    typedef double fr_v8d __attribute__((vector_size(64)));
+    /* Two 32-byte halves (lanes [count, sum x, sum y, sum x*x] and [sum y*y,
+       sum x*y, 0, 0]): the widest vector native on every AVX target. A 64-byte
+       GNU vector without AVX-512 is lowered piecewise through the stack. */
+    typedef double fr_v4d __attribute__((vector_size(32), aligned(32)));
     static inline void fr_pearson_add(double* a, double x, double xx, double y) {
         /* a[0:6] += [1, x, y, xx, y*y, x*y]: every product is rounded once, as in
-           the scalar form below, so both give the same bits; one vector add */
-        const fr_v8d b = {1.0, x, 0.0, xx, 0.0, 0.0, 0.0, 0.0};
-        const fr_v8d c = {0.0, 0.0, 1.0, 0.0, 0.0, x, 0.0, 0.0};
-        const fr_v8d d = {0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0};
-        fr_v8d t = c + y * d;  /* (0, 0, 1, 0, y, x, 0, 0), exact */
-        fr_v8d* p = (fr_v8d*) __builtin_assume_aligned(a, 64);
-        *p += b + y * t;
+           the scalar form below, so both give the same bits; two vector adds */
+        const fr_v4d b = {1.0, x, 0.0, xx};
+        const fr_v4d c = {0.0, 0.0, 1.0, 0.0};
+        const fr_v4d d = {0.0, x, 0.0, 0.0};
+        const fr_v4d e = {1.0, 0.0, 0.0, 0.0};
+        fr_v4d* p = (fr_v4d*) __builtin_assume_aligned(a, 64);
+        p[0] += b + y * c;
+        p[1] += y * (d + y * e);  /* (y*y, x*y, 0, 0) */
     }
     static inline void fr_pearson_zero(double* a) {
-        fr_v8d* p = (fr_v8d*) __builtin_assume_aligned(a, 64);
-        *p = (fr_v8d){0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+        fr_v4d* p = (fr_v4d*) __builtin_assume_aligned(a, 64);
+        p[0] = (fr_v4d){0.0, 0.0, 0.0, 0.0};
+        p[1] = (fr_v4d){0.0, 0.0, 0.0, 0.0};
     }
     #else
     static inline void fr_pearson_add(double* a, double x, double xx, double y) {

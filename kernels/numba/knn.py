@@ -747,6 +747,87 @@ def score_item_topn(
                 acc[i] = 0.0
 
 
+@jit(parallel=True)
+def recommend_item_topn(
+    r_indptr,
+    r_indices,
+    r_weights,
+    nbr_indptr,
+    nbr_indices,
+    nbr_data,
+    users,
+    excl_indptr,
+    excl_indices,
+    out_idx,
+    out_val,
+):
+    """``score_item_topn`` fused with the top-n selection, without a dense row.
+
+    Parameters
+    ----------
+    r_*, nbr_*, users : as in ``score_item_topn``
+    excl_indptr : (m + 1,) int64; excl_indices : int32, sorted per row: the
+        items row ``row`` must not return (its seen items); empty rows for none
+    out_idx : (m, n) int32, written; out_val : (m, n) float32, written
+
+    Row ``row`` gets exactly what ``fr.topk`` returns for the dense row
+    ``score_item_topn`` writes, with the same exclusions: the ``n`` best items
+    by float32 score (ties: lower index first), ``-1`` / ``-inf`` after the
+    last one. Only the items the user's neighbour lists touch can score
+    above 0, so when at least ``n`` of them (not excluded) do, the heap only
+    sees those; otherwise (few candidates, or negative weighted sums) the row
+    is scanned whole, untouched items scoring 0, as the dense path would.
+    """
+    n_items = nbr_indptr.shape[0] - 1
+    m = users.shape[0]
+    n = out_idx.shape[1]
+    n_chunks = max(1, min(m, N_CHUNKS))
+    for chunk in prange(n_chunks):
+        acc = np.zeros(n_items, dtype=np.float64)
+        flag = np.zeros(n_items, dtype=np.uint8)  # 1: touched, 2: excluded
+        touched = np.empty(n_items, dtype=np.int32)
+        for row in range(chunk, m, n_chunks):
+            u = users[row]
+            n_touched = 0
+            for p in range(r_indptr[u], r_indptr[u + 1]):
+                j = r_indices[p]
+                w = np.float64(r_weights[p])
+                for q in range(nbr_indptr[j], nbr_indptr[j + 1]):
+                    i = nbr_indices[q]
+                    if flag[i] == 0:
+                        flag[i] = 1
+                        touched[n_touched] = i
+                        n_touched += 1
+                    acc[i] += w * np.float64(nbr_data[q])
+            for e in range(excl_indptr[row], excl_indptr[row + 1]):
+                flag[excl_indices[e]] |= 2
+            vals = out_val[row]
+            idxs = out_idx[row]
+            size = 0
+            n_positive = 0
+            for t in range(n_touched):
+                i = touched[t]
+                s = np.float32(acc[i])
+                if flag[i] == 1 and s > 0:
+                    n_positive += 1
+                    size = heap_offer(vals, idxs, size, n, s, i)
+            if n_positive < n:  # untouched items (score 0) are in the top n
+                size = 0
+                for i in range(n_items):
+                    if (flag[i] & 2) == 0:
+                        size = heap_offer(vals, idxs, size, n, np.float32(acc[i]), i)
+            heap_sort(vals, idxs, size)
+            for c in range(size, n):
+                idxs[c] = -1
+                vals[c] = -np.inf
+            for t in range(n_touched):
+                i = touched[t]
+                acc[i] = 0.0
+                flag[i] = 0
+            for e in range(excl_indptr[row], excl_indptr[row + 1]):
+                flag[excl_indices[e]] = 0
+
+
 @jit
 def baseline_sgd(indptr, indices, ratings, mu, lr, reg, n_epochs, bu, bi):
     """User and item biases by SGD, in place (scikit-surprise's ``baseline_sgd``).
