@@ -802,11 +802,11 @@ def test_recommend_item_topn_kernel(backend, dtype, case, weighted, data):
         users,
     )
     dense = np.empty((users.size, n_items), dtype=np.float32)
-    _backend.get_kernel("knn", "score_item_topn", backend)(*csr_args, dense)
+    knn_kernels.get(backend).score_item_topn(*csr_args, dense)
     want_idx, want_val = topk_reference(dense, n, excl)
     out_idx = np.empty((users.size, n), dtype=np.int32)
     out_val = np.empty((users.size, n), dtype=np.float32)
-    _backend.get_kernel("knn", "recommend_item_topn", backend)(
+    knn_kernels.get(backend).recommend_item_topn(
         *csr_args, excl_indptr, excl_indices, out_idx, out_val
     )
     np.testing.assert_array_equal(out_idx, want_idx)
