@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import as_float_array
+from .._validation import as_float_array, check_memory
 from ..topk import topk_trusted
 from .base import Recommender, expect_array
 
 __all__ = [
+    "check_factor_memory",
     "cosine_similar",
     "factor_scores",
     "factor_state",
@@ -125,6 +126,19 @@ def cosine_similar(
         out_idx[start : start + rows.shape[0]] = idx
         out_val[start : start + rows.shape[0]] = val
     return out_idx, out_val
+
+
+def check_factor_memory(model: Recommender, params: dict[str, Any], item_tables: int = 1) -> None:
+    """Refuse, before allocating, factor tables this machine cannot hold.
+
+    One ``(n_users, factors)`` table and ``item_tables`` ``(n_items,
+    factors)`` ones (SVD++ has two) of ``params["dtype"]``.
+    """
+    k = params["factors"]
+    check_memory(
+        (model.n_users_ + item_tables * model.n_items_) * k * np.dtype(params["dtype"]).itemsize,
+        f"factors={k} for {model.n_users_} users and {model.n_items_} items",
+    )
 
 
 # ------------------------------------------------------------------ persistence

@@ -72,12 +72,18 @@ from .._validation import (
     check_csr,
     check_float,
     check_int,
-    check_memory,
     check_nonnegative,
 )
 from ..data import IdVocabulary, Interactions
 from ..topk import topk_trusted
-from ._factors import cosine_similar, factor_scores, factor_state, fold_in_result, restore_factors
+from ._factors import (
+    check_factor_memory,
+    cosine_similar,
+    factor_scores,
+    factor_state,
+    fold_in_result,
+    restore_factors,
+)
 from .base import DivergenceError, Recommender, deprecated_error_alias
 
 __all__ = [
@@ -576,11 +582,7 @@ class ALS(Recommender):
         self._check_callback(callback)
         self._check_data(X, params)
         self._begin_fit(X)
-        k = params["factors"]
-        check_memory(
-            (self.n_users_ + self.n_items_) * k * np.dtype(params["dtype"]).itemsize,
-            f"factors={k} for {self.n_users_} users and {self.n_items_} items",
-        )
+        check_factor_memory(self, params)
         run = self._start_training(params)
         with _backend.threads(params["num_threads"]):
             self._run_epochs(

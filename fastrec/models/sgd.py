@@ -72,10 +72,10 @@ from .._validation import (
     check_choice,
     check_float,
     check_int,
-    check_memory,
 )
 from ..data import Interactions
 from ._factors import (
+    check_factor_memory,
     cosine_similar,
     factor_scores,
     factor_state,
@@ -277,12 +277,7 @@ class SGDMF(Recommender):
         params = self._validated_params()
         patience = self._checked_fit_options(validation, patience, callback)
         self._begin_fit(X)
-        check_memory(
-            (self.n_users_ + self.n_items_)
-            * params["factors"]
-            * np.dtype(params["dtype"]).itemsize,
-            f"factors={params['factors']} for {self.n_users_} users and {self.n_items_} items",
-        )
+        check_factor_memory(self, params)
         rng = np.random.default_rng(self.random_state)
         run = self._start_training(params, rng)
         if validation is None and callback is None and not show_progress:

@@ -46,11 +46,9 @@ import scipy.sparse as sp
 
 from .. import _backend
 from .._kernels import svdpp as svdpp_kernels
-from .._validation import (
-    check_memory,
-)
 from ..data import Interactions
 from ._factors import (
+    check_factor_memory,
     cosine_similar,
     factor_scores,
     factor_state,
@@ -222,11 +220,7 @@ class SVDpp(Recommender):
                 "(ALS, BPR)"
             )
         self._begin_fit(X)
-        k = params["factors"]
-        check_memory(  # user factors, item factors and implicit item factors
-            (self.n_users_ + 2 * self.n_items_) * k * np.dtype(params["dtype"]).itemsize,
-            f"factors={k} for {self.n_users_} users and {self.n_items_} items",
-        )
+        check_factor_memory(self, params, item_tables=2)  # + implicit item factors
         rng = np.random.default_rng(self.random_state)
         run = self._start_training(params, rng)
         kernel = svdpp_kernels.get(params["backend"]).svdpp_epoch
