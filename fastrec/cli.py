@@ -44,27 +44,36 @@ def _model_class(name: str):
     return getattr(importlib.import_module(module), cls)
 
 
-def _load_data(spec: str):
+def _load_data(spec: str, duplicates: str = "raise"):
+    """The data set ``spec`` names; repeated (user, item) pairs handled by ``duplicates``."""
     import fastrec as fr
 
     if spec == BUNDLED:
-        return fr.datasets.movielens_small()
+        return fr.datasets.movielens_small()  # no repeated pairs
     from .datasets.movielens import FormatError
 
     if not os.path.exists(spec):
         raise UsageError(f"data path {spec!r} does not exist (or pass {BUNDLED!r})")
     _check_readable(spec, "data path", folder_ok=True)
     try:
-        return fr.datasets.load_movielens(spec)
+        return fr.datasets.load_movielens(spec, duplicates=duplicates)
     except FormatError as first:
         if os.path.isfile(spec):  # not a MovieLens layout: a generic user,item[,rating] CSV
             try:
-                return fr.datasets.load_csv(spec)
+                return fr.datasets.load_csv(spec, duplicates=duplicates)
             except ValueError as second:
-                raise UsageError(f"cannot read {spec!r}: {second}") from None
+                raise UsageError(f"cannot read {spec!r}: {_cli_hint(second)}") from None
         raise UsageError(str(first)) from None
     except ValueError as exc:  # a MovieLens file with a fault: report that fault
-        raise UsageError(str(exc)) from None
+        raise UsageError(_cli_hint(exc)) from None
+
+
+def _cli_hint(exc: Exception) -> str:
+    """The loader's message, its advice on repeated pairs given as the command-line flag."""
+    return str(exc).replace(
+        "pass duplicates='last', 'mean' or 'sum' to merge",
+        "pass --duplicates last, mean or sum to merge",
+    )
 
 
 def _check_readable(path: str, what: str, folder_ok: bool = False) -> None:
@@ -117,9 +126,13 @@ def _parse_params(cls, extra: list[str]) -> dict[str, Any]:
     return params
 
 
-def _make_model(name: str, extra: list[str], show_progress: bool = True):
+def _make_model(name: str, extra: list[str], seed: int | None = None):
+    """The model with its ``--name value`` parameters; ``seed`` is its ``random_state``
+    when it has one and ``--random_state`` is not given."""
     cls = _model_class(name)
     params = _parse_params(cls, extra)
+    if seed is not None and "random_state" in cls._param_names():
+        params.setdefault("random_state", seed)
     try:
         return cls(**params)
     except TypeError as exc:
@@ -152,8 +165,8 @@ def cmd_info(args, extra) -> int:
 
 
 def cmd_fit(args, extra) -> int:
-    model = _make_model(args.model, extra)
-    X = _load_data(args.data)
+    model = _make_model(args.model, extra, seed=args.seed)
+    X = _load_data(args.data, args.duplicates)
     t0 = time.perf_counter()
     _fit(model, X, show_progress=not args.quiet)
     elapsed = time.perf_counter() - t0
@@ -191,7 +204,7 @@ def cmd_recommend(args, extra) -> int:
             raise UsageError(
                 f"unknown user {args.user!r} (this model's user ids are integers)"
             ) from None
-    known = model._users.lookup(np.array([user]))[0] >= 0
+    known = bool(np.any(ids == user))
     if not known and not args.allow_unknown:
         raise UsageError(
             f"unknown user {args.user!r}: not in the model's training data "
@@ -217,8 +230,8 @@ def cmd_recommend(args, extra) -> int:
 def cmd_evaluate(args, extra) -> int:
     import fastrec as fr
 
-    model = _make_model(args.model, extra)
-    X = _load_data(args.data)
+    model = _make_model(args.model, extra, seed=args.seed)
+    X = _load_data(args.data, args.duplicates)
     metrics = ["precision", "recall", "ndcg", "map", "hit_rate", "mrr", "coverage"]
     if _predicts_ratings(model):
         metrics += ["rmse", "mae"]
@@ -234,7 +247,15 @@ def cmd_evaluate(args, extra) -> int:
         t0 = time.perf_counter()
         _fit(model, train, show_progress=not args.quiet)
         fit_s = time.perf_counter() - t0
-        res = fr.evaluate(model, train, test, metrics=metrics, k=args.k, fit=False)
+        res = fr.evaluate(
+            model,
+            train,
+            test,
+            metrics=metrics,
+            k=args.k,
+            fit=False,
+            relevance_threshold=args.relevance_threshold,
+        )
         res["fit_s"] = fit_s
         results.append(res)
         if len(splits) > 1:
@@ -251,9 +272,39 @@ def cmd_evaluate(args, extra) -> int:
         )
         print(f"  {label:<14} {v:.4f}")
     if args.json:
+        protocol = {
+            "split": args.protocol,
+            "test_size": args.test_size if args.protocol == "random" else None,
+            "folds": args.folds if args.protocol == "kfold" else None,
+            "seed": args.seed,
+            "relevance_threshold": args.relevance_threshold,
+            "k": args.k,
+            "exclude_seen": True,
+        }
+        data = {"path": args.data, "n_users": X.n_users, "n_items": X.n_items, "nnz": X.nnz}
+        record = {
+            **mean,
+            "model": type(model).__name__,
+            "params": {k: _jsonable(v) for k, v in model.get_params().items()},
+            "data": data,
+            "protocol": protocol,
+        }
         with open(args.json, "w") as fh:
-            json.dump(mean, fh, indent=2)
+            json.dump(record, fh, indent=2)
     return 0
+
+
+def _jsonable(value: Any) -> Any:
+    """A model parameter as JSON: numpy scalars and dtypes by value and name."""
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
 
 
 def cmd_bench(args, extra) -> int:
@@ -275,6 +326,12 @@ def cmd_bench(args, extra) -> int:
             raise UsageError(
                 f"unknown benchmark family {f!r}; choose from {', '.join(benchmarks.FAMILIES)}"
             )
+    missing, needed = _missing_peers(families)
+    if not args.fresh and needed and len(missing) == len(needed):
+        raise UsageError(
+            f"no peer library to compare with is installed ({', '.join(missing)}): "
+            "install them with pip install 'fastrec[bench]'"
+        )
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr))
     from .benchmarks import environment
 
@@ -289,6 +346,11 @@ def cmd_bench(args, extra) -> int:
         families, scale=args.scale, num_threads=args.threads, quick=args.quick, log=log
     )
     print(benchmarks.format_table(rows))
+    if missing:
+        print(
+            f"(not installed: {', '.join(missing)}; their rows have no peer time: "
+            "pip install 'fastrec[bench]' adds them)"
+        )
     os.makedirs(args.out, exist_ok=True)
     from ._config import config
 
@@ -311,6 +373,37 @@ def cmd_bench(args, extra) -> int:
     else:
         print(f"wrote {os.path.join(args.out, 'bench.json')} (no chart: matplotlib not installed)")
     return 0
+
+
+# The [bench] extra's peer libraries each benchmark family compares with
+# (module -> pip name). MLP's peer, PyTorch, is not in the extra: without it the
+# family still measures fastrec's throughput and compares the MLP with SGDMF / ALS.
+_BENCH_PEERS = {
+    "similarity": {"implicit": "implicit", "sparse_dot_topn": "sparse-dot-topn"},
+    "knn": {"surprise": "scikit-surprise"},
+    "sgd": {"libmf": "libmf", "surprise": "scikit-surprise"},
+    "als": {"implicit": "implicit", "surprise": "scikit-surprise"},
+    "topk": {"implicit": "implicit"},
+    "svdpp": {"surprise": "scikit-surprise"},
+}
+
+
+def _missing_peers(families: list[str]) -> tuple[list[str], list[str]]:
+    """(missing, needed): pip names of the peers the families compare with."""
+    import importlib.util
+
+    needed: dict[str, str] = {}
+    for family in families:
+        needed.update(_BENCH_PEERS.get(family, {}))
+    missing = []
+    for module, package in needed.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a broken install, or blocked in sys.modules
+            found = False
+        if not found and package not in missing:
+            missing.append(package)
+    return missing, sorted(set(needed.values()))
 
 
 def _bench_args(args) -> list[str]:
@@ -420,9 +513,18 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fastrec", description="fastrec: fast recommender kernels")
     sub = p.add_subparsers(dest="command", required=True)
+    data_help = (
+        f"{BUNDLED} (the bundled ml-latest-small), a MovieLens folder or ratings file, "
+        "or a user,item[,rating[,timestamp]] CSV"
+    )
+    duplicates_help = (
+        "what to do with a (user, item) pair that occurs more than once in the data: "
+        "raise (an error, the default), or merge the repeats keeping the last rating, "
+        "their mean or their sum"
+    )
 
     d = sub.add_parser("demo", help="train every model on the bundled MovieLens data")
-    d.add_argument("--quick", action="store_true", help="fewer epochs")
+    d.add_argument("--quick", action="store_true", help="fewer epochs, and no EASE")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=cmd_demo)
 
@@ -432,17 +534,28 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Model parameters follow as --name value, e.g. --factors 64.",
     )
     f.add_argument("--model", required=True, help=f"one of {', '.join(MODELS)}")
-    f.add_argument(
-        "--data", required=True, help=f"MovieLens folder/file, a user,item,rating CSV, or {BUNDLED}"
-    )
+    f.add_argument("--data", required=True, help=data_help)
     f.add_argument("--out", required=True, help="where to write the model (.npz)")
-    f.add_argument("--quiet", action="store_true")
+    f.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random_state of a model that has one (unless --random_state is given); "
+        "default: the model's own (unseeded)",
+    )
+    f.add_argument(
+        "--duplicates",
+        choices=("raise", "last", "mean", "sum"),
+        default="raise",
+        help=duplicates_help,
+    )
+    f.add_argument("--quiet", action="store_true", help="no progress bars")
     f.set_defaults(func=cmd_fit)
 
     r = sub.add_parser("recommend", help="top-n items for a user from a saved model")
     r.add_argument("--model", required=True, help="a file written by fastrec fit")
-    r.add_argument("--user", required=True)
-    r.add_argument("-n", type=int, default=10)
+    r.add_argument("--user", required=True, help="the raw user id, as in the training data")
+    r.add_argument("-n", type=int, default=10, help="how many items (default 10)")
     r.add_argument("--titles", help=f"MovieLens folder with movie titles, or {BUNDLED}")
     r.add_argument(
         "--allow-unknown",
@@ -451,29 +564,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.set_defaults(func=cmd_recommend)
 
-    e = sub.add_parser("evaluate", help="fit and evaluate a model under a protocol")
-    e.add_argument("--model", required=True)
-    e.add_argument("--data", required=True)
-    e.add_argument("--protocol", choices=("random", "loo", "kfold"), default="random")
-    e.add_argument("--k", type=int, default=10)
-    e.add_argument("--test-size", type=float, default=0.2)
-    e.add_argument("--folds", type=int, default=5)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--json", help="also write the metrics to this JSON file")
-    e.add_argument("--quiet", action="store_true")
+    e = sub.add_parser(
+        "evaluate",
+        help="fit and evaluate a model under a protocol",
+        epilog="Model parameters follow as --name value, e.g. --factors 64.",
+    )
+    e.add_argument("--model", required=True, help=f"one of {', '.join(MODELS)}")
+    e.add_argument("--data", required=True, help=data_help)
+    e.add_argument(
+        "--protocol",
+        choices=("random", "loo", "kfold"),
+        default="random",
+        help="random: one random split (--test-size); loo: leave the last rating of each "
+        "user out (a random one without timestamps); kfold: --folds folds, averaged",
+    )
+    e.add_argument("--k", type=int, default=10, help="cutoff of the ranking metrics")
+    e.add_argument(
+        "--test-size", type=float, default=0.2, help="share of the ratings held out (random)"
+    )
+    e.add_argument("--folds", type=int, default=5, help="number of folds (kfold)")
+    e.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the split and the model (its random_state, unless --random_state is "
+        "given), so two runs give the same figures",
+    )
+    e.add_argument(
+        "--relevance-threshold",
+        type=float,
+        default=None,
+        help="only held-out ratings at least this count as relevant (default: all)",
+    )
+    e.add_argument(
+        "--duplicates",
+        choices=("raise", "last", "mean", "sum"),
+        default="raise",
+        help=duplicates_help,
+    )
+    e.add_argument(
+        "--json",
+        help="also write the metrics to this JSON file, with the model, its parameters, "
+        "the data and the protocol",
+    )
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_evaluate)
 
     b = sub.add_parser("bench", help="compare with the peers (implicit, surprise, libmf, ...)")
-    b.add_argument("--quick", action="store_true", help="small shapes, about a minute")
+    b.add_argument("--quick", action="store_true", help="small shapes: about 2 minutes on 2 cores")
     b.add_argument("--scale", type=float, default=1.0, help="1.0 = the ML-20M shape")
-    b.add_argument("--threads", type=int, default=2)
+    b.add_argument(
+        "--threads", type=int, default=2, help="threads for fastrec and the peers (default 2)"
+    )
     b.add_argument(
         "--only",
         help="comma-separated families: "
-        + ",".join(("similarity", "knn", "sgd", "als", "mlp", "topk", "svdpp")),
+        + ",".join(("similarity", "knn", "sgd", "als", "mlp", "topk", "rerank", "svdpp")),
     )
     b.add_argument("--out", default="bench_results", help="folder for bench.json and bench.png")
-    b.add_argument("--quiet", action="store_true")
+    b.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     b.add_argument(
         "--fresh",
         action="store_true",
@@ -482,7 +631,11 @@ def build_parser() -> argparse.ArgumentParser:
         "with it, then delete the folder",
     )
     b.add_argument("--dry-run", action="store_true", help="with --fresh: print the commands only")
-    b.add_argument("--keep-fresh", action="store_true", help=argparse.SUPPRESS)
+    b.add_argument(
+        "--keep-fresh",
+        action="store_true",
+        help="with --fresh: keep the temporary folder (to look into a failed install)",
+    )
     b.set_defaults(func=cmd_bench)
 
     i = sub.add_parser("info", help="version, backends, OpenMP, threads, BLAS")

@@ -105,7 +105,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: list[dict[str, Any]], path: str) -> bool:
+def plot(
+    rows: list[dict[str, Any]],
+    path: str,
+    title: str = "fastrec vs peers, same machine, same run",
+    width: float = 9.0,
+) -> bool:
     """Bar chart of the speed ratios (fastrec time / peer time); False without matplotlib."""
     try:
         import matplotlib
@@ -124,7 +129,7 @@ def plot(rows: list[dict[str, Any]], path: str) -> bool:
     if not data:
         return False
     labels, ratios = zip(*data)
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(data) + 1.5))
+    fig, ax = plt.subplots(figsize=(width, 0.45 * len(data) + 1.5))
     colors = ["tab:green" if v <= 1 else "tab:red" for v in ratios]
     ax.barh(range(len(data)), ratios, color=colors)
     ax.axvline(1.0, color="black", lw=1)
@@ -132,7 +137,7 @@ def plot(rows: list[dict[str, Any]], path: str) -> bool:
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("fastrec time / peer time (log scale; < 1 = fastrec faster)")
-    ax.set_title("fastrec vs peers, same machine, same run")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -544,6 +544,39 @@ class Recommender:
     def _item_ids_of(self, idx: np.ndarray) -> np.ndarray:
         return _ids_of(self._items.ids, idx)
 
+    # ------------------------------ optional methods of fr.evaluate's model protocol
+    def score_items(self, users: Any) -> np.ndarray:
+        """Scores of every item for each user (raw user ids), seen items included.
+
+        Returns ndarray (m, n_items_) float32, columns in ``item_ids_`` order:
+        the scores ``recommend`` ranks (the factor models rank them with a
+        fused kernel whose last bits may differ). Unknown or cold users get
+        the items' training counts. Memory: ``4 * m * n_items_`` bytes, so
+        pass users in batches. ``fr.evaluate`` uses it for "auc".
+        """
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users))
+        if users.ndim != 1:
+            raise ValueError(f"users must be 1-dimensional, got shape {users.shape}")
+        uidx = self._users.lookup(users)
+        warm = uidx >= 0
+        warm[warm] = self.user_count_[uidx[warm]] > 0
+        scores = np.tile(self.item_count_.astype(np.float32), (uidx.shape[0], 1))
+        if warm.any():
+            scores[warm] = self._score_users(uidx[warm].astype(np.int32))
+        return scores
+
+    def fitted_on(self, X: Interactions) -> bool:
+        """Whether the model is fitted on exactly ``X`` (same matrix: structure and values).
+
+        ``fr.evaluate(fit=None)`` fits a model for which this is False.
+        """
+        return (
+            bool(getattr(self, "_fitted", False))
+            and isinstance(X, Interactions)
+            and self._train_fingerprint == fingerprint(X)
+        )
+
     # ----------------------------------------------------------------- similar
     def _similar_items_internal(self, iidx: np.ndarray, n: int):
         raise NotImplementedError(f"{type(self).__name__} does not define item similarity")
