@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import fastrec as fr
+from fastrec._kernels import bpr as bpr_kernels
 from fastrec.models.bpr import BPR
 from fastrec.models.ease import EASE
 
@@ -99,7 +100,7 @@ def bpr_epoch(repeats: int = 3) -> None:
     implicit's ``bpr_update`` and fastrec's ``bpr_epoch`` (both backends), 2 threads."""
     from implicit.cpu import bpr as peer
 
-    from fastrec._backend import get_kernel, threads
+    from fastrec._backend import threads
 
     matrix = binarised(fr.datasets.synthetic(138_000, 27_000, 20_000_000)).matrix
     n_users, n_items = matrix.shape
@@ -119,7 +120,7 @@ def bpr_epoch(repeats: int = 3) -> None:
     loss, skipped = np.zeros(2), np.zeros(2, np.int64)
     times: dict[str, list[float]] = {"fastrec cython": [], "implicit": [], "fastrec numba": []}
     with threads(2):
-        get_kernel("bpr", "bpr_epoch", "numba")(  # compile outside the timing
+        bpr_kernels.get("numba").bpr_epoch(  # compile outside the timing
             indptr, indices, pairs, np.uint64(1), 0, np.array([0, 10], np.int64), 0.01, 0.01,
             False, P.copy(), Q.copy(), bias.copy(), loss[:1], skipped[:1],
         )  # fmt: skip
@@ -131,7 +132,7 @@ def bpr_epoch(repeats: int = 3) -> None:
                 peer.bpr_update(rngs, rows, indices, matrix.indptr, PX, QY, 0.01, 0.01, 2, True)
             else:
                 with threads(2):
-                    get_kernel("bpr", "bpr_epoch", name.split()[1])(
+                    bpr_kernels.get(name.split()[1]).bpr_epoch(
                         indptr, indices, pairs, np.uint64(5), rep, bounds, 0.01, 0.01, False,
                         P, Q, bias, loss, skipped,
                     )  # fmt: skip

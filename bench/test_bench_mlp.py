@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fastrec import _backend
+from fastrec._kernels import embedding as embedding_kernels
 from fastrec.datasets import synthetic
 from fastrec.models.mlp import MLPRecommender
 
@@ -29,7 +30,7 @@ def batch_data():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gather_fastrec(benchmark, backend, batch_data):
     table, idx, grad = batch_data
-    kernel = _backend.get_kernel("embedding", "embedding_gather", backend)
+    kernel = embedding_kernels.get(backend).embedding_gather
     out = np.empty_like(grad)
     kernel(table, idx, out, 0)  # compile
     benchmark(kernel, table, idx, out, 0)
@@ -54,7 +55,7 @@ def test_lazy_adam_fastrec(benchmark, backend, batch_data):
     slot = np.full(N_USERS, -1, dtype=np.int32)
     rows = np.zeros(BATCH, dtype=np.int32)
     acc = np.zeros((BATCH, DIM), dtype=np.float32)
-    kernel = _backend.get_kernel("embedding", "embedding_adam", backend)
+    kernel = embedding_kernels.get(backend).embedding_adam
     args = (table, m, v, idx, grad, 0, slot, rows, acc, 1e-3, 0.9, 0.999, 1e-8, 0.0, 0.1, 0.001)
     kernel(*args)
     benchmark(kernel, *args)

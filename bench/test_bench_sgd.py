@@ -18,10 +18,13 @@ import numpy as np
 import pytest
 
 import fastrec as fr
-from fastrec._backend import get_kernel, threads
-from fastrec.models.sgd import SGDMF, epoch_schedule, training_layout
+from fastrec._backend import threads
+from fastrec.models._sgd_layout import training_layout
+from fastrec.models._sgd_schedule import epoch_schedule
+from fastrec.models.sgd import SGDMF
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from fastrec._kernels import sgd as sgd_kernels
 from tests.reference_sgd import sgd_epoch_reference  # noqa: E402
 
 FACTORS = 32
@@ -66,7 +69,7 @@ def _epoch_inputs(X):
 @pytest.mark.parametrize("backend", ["numba", "cython"])
 def test_fastrec_one_epoch_tiny(benchmark, tiny, backend):
     layout, P, Q = _epoch_inputs(tiny)
-    kernel = get_kernel("sgd", "sgd_epoch", backend)
+    kernel = sgd_kernels.get(backend).sgd_epoch
     bu, bi, loss = (
         np.zeros(tiny.n_users, np.float32),
         np.zeros(tiny.n_items, np.float32),

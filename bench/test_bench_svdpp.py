@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 import fastrec as fr
-from fastrec._backend import get_kernel, threads
+from fastrec._backend import threads
 from fastrec.models.svdpp import SVDpp
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from fastrec._kernels import svdpp as svdpp_kernels
 from tests.reference_svdpp import svdpp_epoch as svdpp_epoch_reference  # noqa: E402
 
 FACTORS = 20
@@ -68,7 +69,7 @@ def test_fastrec_fit_movielens_small(benchmark, movielens_train, backend):
 @pytest.mark.parametrize("backend", ["numba", "cython"])
 def test_fastrec_one_epoch_sample(benchmark, sample, backend):
     layout, params = _epoch_inputs(sample)
-    kernel = get_kernel("svdpp", "svdpp_epoch", backend)
+    kernel = svdpp_kernels.get(backend).svdpp_epoch
     bounds = np.array([0, sample.n_users], dtype=np.int64)
     loss = np.zeros(1)
 

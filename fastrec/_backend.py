@@ -121,9 +121,26 @@ def _start_numba_pool() -> None:
         numba.set_num_threads(min(stack[-1], numba.config.NUMBA_NUM_THREADS))
 
 
+def kernel_backend(backend: str) -> str:
+    """``resolve_backend(backend)``, starting Numba's thread pool when it gives "numba".
+
+    What each kernel family's ``get(backend)`` (``fastrec._kernels.<family>``)
+    calls before it imports its Numba or its Cython module.
+    """
+    backend = resolve_backend(backend)
+    if backend == "numba":
+        _start_numba_pool()
+    return backend
+
+
 def get_kernel(module: str, name: str, backend: str) -> Any:
-    """The kernel ``name`` from ``kernels/<backend>/<module>`` (backend resolved)."""
-    return getattr(_module(resolve_backend(backend), module), name)
+    """The kernel ``name`` of family ``module``: ``fastrec._kernels.<module>.get(backend).<name>``.
+
+    Code in fastrec imports the family module instead, so that the imports show
+    which kernels a module calls; this spelling stays for scripts.
+    """
+    family = importlib.import_module(f"{_KERNEL_PACKAGE}.{module}")
+    return getattr(family.get(backend), name)
 
 
 def cpu_count() -> int:

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._kernels import csr as csr_kernels
+
 FLOAT_DTYPES = (np.float32, np.float64)
 INT32_MAX = int(np.iinfo(np.int32).max)
 INT64_MIN = int(np.iinfo(np.int64).min)
@@ -106,8 +108,6 @@ def check_csr_structure(
     more than 2**31 - 1 entries), so an int64 or uint64 value never wraps into
     a valid-looking one. Raises ``ValueError`` naming the array and position.
     """
-    from ._backend import get_kernel
-
     indptr = np.asarray(indptr)
     indices = np.asarray(indices)
     for field, arr in (("indptr", indptr), ("indices", indices)):
@@ -149,7 +149,7 @@ def check_csr_structure(
         indices = indices.astype(np.int32)
     indptr = np.ascontiguousarray(indptr)
     indices = np.ascontiguousarray(indices)
-    code, pos = get_kernel("csr", "check_csr", "auto")(indptr, indices, n_cols)
+    code, pos = csr_kernels.get("auto").check_csr(indptr, indices, n_cols)
     if code != 0:
         raise ValueError(_CSR_MESSAGES[int(code)].format(name=name, pos=int(pos), n_cols=n_cols))
     return indptr, indices
@@ -486,6 +486,21 @@ def check_item_similarity(matrix: Any, name: str = "item_similarity", dtype: Any
     out = sp.csr_matrix((n, n), dtype=data.dtype)
     out.data, out.indices, out.indptr = data, indices, indptr
     return out
+
+
+def check_nonnegative(matrix: Any, name: str, needs: str) -> None:
+    """Refuse a CSR with a negative stored value, naming it, its position, row and column.
+
+    ``needs`` ends the message: why the caller takes no negative value.
+    """
+    bad = matrix.data < 0
+    if bad.any():
+        pos = int(np.argmax(bad))
+        row = int(np.searchsorted(matrix.indptr, pos, side="right") - 1)
+        raise ValueError(
+            f"{name} holds a negative value {float(matrix.data[pos])} at position {pos} "
+            f"(row {row}, column {int(matrix.indices[pos])}): {needs}"
+        )
 
 
 def check_random_state(value: Any) -> None:

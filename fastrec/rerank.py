@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import _backend
+from ._kernels import rerank as rerank_kernels
 from ._validation import (
     as_float_array,
     check_float,
@@ -161,7 +162,7 @@ def mmr(
     n_rows, n_cand = idx.shape
     out_pos = np.full((n_rows, n), -1, dtype=np.int32)
     if n_rows and n_cand:
-        kernel = _backend.get_kernel("rerank", "mmr", backend)
+        kernel = rerank_kernels.get(backend).mmr
         w_rel, w_div = dtype.type(1.0 - diversity), dtype.type(diversity)
         if backend == "cython":
             w_rel, w_div = float(w_rel), float(w_div)

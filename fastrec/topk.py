@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _backend
+from ._kernels import topk as topk_kernels
 from ._validation import check_csr, check_scores, clamp_count
 
 __all__ = ["topk"]
@@ -55,10 +56,10 @@ def topk(
         return np.empty((scores.shape[0], 0), np.int32), np.empty(
             (scores.shape[0], 0), scores.dtype
         )
-    return topk_unchecked(scores, k, exclude, backend, num_threads)
+    return topk_trusted(scores, k, exclude, backend, num_threads)
 
 
-def topk_unchecked(
+def topk_trusted(
     scores: np.ndarray,
     k: int,
     exclude: sp.csr_matrix | tuple[np.ndarray, np.ndarray] | None,
@@ -85,7 +86,7 @@ def topk_unchecked(
     out_val = np.empty((n_rows, k), dtype=scores.dtype)
     if n_rows == 0:
         return out_idx, out_val
-    kernel = _backend.get_kernel("topk", "topk_dense", backend)
+    kernel = topk_kernels.get(backend).topk_dense
     # row blocks (Ctrl-C is seen between two); a slice of the row pointer
     # still holds absolute positions into the indices
     first = max(1, (1 << 20) // max(scores.shape[1], 1))
@@ -98,7 +99,7 @@ def topk_unchecked(
     return out_idx, out_val
 
 
-def factor_topk_unchecked(
+def factor_topk_trusted(
     row_vectors: np.ndarray,
     item_factors: np.ndarray,
     rows: np.ndarray,
@@ -134,7 +135,7 @@ def factor_topk_unchecked(
     out_val = np.empty((m, k), dtype=dtype)
     if m == 0:
         return out_idx, out_val
-    kernel = _backend.get_kernel("topk", "factor_topk", backend)
+    kernel = topk_kernels.get(backend).factor_topk
     # blocks of query rows (Ctrl-C is seen between two); each row's result
     # does not depend on the others
     first = max(1, (1 << 22) // max(item_factors.shape[0] * item_factors.shape[1], 1))

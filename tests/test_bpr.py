@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastrec as fr
-from fastrec._backend import get_kernel, threads
+from fastrec._backend import threads
+from fastrec._kernels import bpr as bpr_kernels
+from fastrec.models.base import DivergenceError
 from fastrec.models.bpr import BPR
-from fastrec.models.sgd import DivergenceError
 from tests import reference_bpr as ref
 
 from .conftest import BACKENDS, DTYPES, tol
@@ -64,10 +65,10 @@ def test_epoch_matches_reference_step_by_step(
             skipped = np.zeros(1, dtype=np.int64)
             out = np.zeros((n, 3), dtype=np.int32)
             with threads(1):
-                get_kernel("bpr", "bpr_triples", backend)(
+                bpr_kernels.get(backend).bpr_triples(
                     indptr, indices, pairs, n_items, np.uint64(seed), epoch, 0, popular, out
                 )
-                get_kernel("bpr", "bpr_epoch", backend)(
+                bpr_kernels.get(backend).bpr_epoch(
                     indptr, indices, pairs, np.uint64(seed), epoch,
                     np.array([0, n], dtype=np.int64), lr, reg, popular, P, Q, b, loss, skipped,
                 )  # fmt: skip
@@ -116,7 +117,7 @@ def test_parts_on_one_thread_equal_one_part(backend):
         P, Q, b = (a.astype(np.float32) for a in start)
         parts = len(bounds) - 1
         with threads(1):
-            get_kernel("bpr", "bpr_epoch", backend)(
+            bpr_kernels.get(backend).bpr_epoch(
                 indptr, indices, pairs, np.uint64(11), 2, np.array(bounds, dtype=np.int64),
                 0.05, 0.01, False, P, Q, b, np.zeros(parts), np.zeros(parts, dtype=np.int64),
             )  # fmt: skip
@@ -130,7 +131,7 @@ def test_user_who_liked_everything_is_skipped():
     indptr, indices, pairs = _kernel_inputs(m)
     out = np.zeros((200, 3), dtype=np.int32)
     for backend in BACKENDS:
-        get_kernel("bpr", "bpr_triples", backend)(
+        bpr_kernels.get(backend).bpr_triples(
             indptr, indices, pairs, 3, np.uint64(1), 0, 0, False, out
         )
         assert (out[out[:, 0] == 0, 2] == -1).all()

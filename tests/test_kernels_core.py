@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 import fastrec as fr
 from fastrec import _backend
+from fastrec._kernels import csr as csr_kernels
+from fastrec._kernels import topk as topk_kernels
 from tests.reference_core import csr_check_reference, relabel_rows_reference, topk_reference
 
 from .conftest import BACKENDS, DTYPES, tol
@@ -93,7 +95,7 @@ def test_topk_wide_rows_match_reference(backend, dtype, block):
 def test_topk_exclusion_given_as_row_pointer_slice(backend):
     # recommend passes a slice of the full matrix's row pointer (absolute
     # positions into the whole indices array) for a run of consecutive users
-    from fastrec.topk import topk_unchecked
+    from fastrec.topk import topk_trusted
 
     rng = np.random.default_rng(7)
     scores = rng.normal(size=(40, 300)).astype(np.float32)
@@ -101,9 +103,9 @@ def test_topk_exclusion_given_as_row_pointer_slice(backend):
     full.indices = full.indices.astype(np.int32)
     full.sort_indices()
     rows = slice(30, 70)
-    expect = topk_unchecked(scores, 12, full[rows], backend, 1)
+    expect = topk_trusted(scores, 12, full[rows], backend, 1)
     pair = (full.indptr[30:71].astype(np.int64), full.indices)
-    got = topk_unchecked(scores, 12, pair, backend, 1)
+    got = topk_trusted(scores, 12, pair, backend, 1)
     np.testing.assert_array_equal(got[0], expect[0])
     np.testing.assert_array_equal(got[1], expect[1])
     ref_idx, _ = topk_reference(scores, 12, [full[r].indices for r in range(30, 70)])
@@ -192,7 +194,7 @@ def csr_structures(draw):
 @given(structure=csr_structures())
 def test_csr_check_matches_reference(backend, structure):
     indptr, indices, n_cols = structure
-    kernel = _backend.get_kernel("csr", "check_csr", backend)
+    kernel = csr_kernels.get(backend).check_csr
     code, pos = kernel(indptr, indices, n_cols)
     assert (int(code), int(pos)) == csr_check_reference(indptr, indices, n_cols)
     code64, pos64 = kernel(indptr.astype(np.int64), indices, n_cols)
@@ -201,7 +203,7 @@ def test_csr_check_matches_reference(backend, structure):
 
 def _relabel(backend, indptr, indices, data, label, block_of_label, n_blocks):
     """Call relabel_rows with outputs and scratch pre-filled with junk (all must be written)."""
-    kernel = _backend.get_kernel("csr", "relabel_rows", backend)
+    kernel = csr_kernels.get(backend).relabel_rows
     nnz, n_rows, n_cols = indices.shape[0], indptr.shape[0] - 1, label.shape[0]
     out_labels = np.full(nnz, -7, dtype=np.int32)
     out_data = np.full(nnz, np.nan, dtype=data.dtype)
@@ -312,7 +314,7 @@ def test_relabel_rows_degenerate_and_bad_shapes(backend):
         backend, np.zeros(4, np.int64), empty, np.zeros(0, np.float32), empty, empty, 1
     )  # fmt: skip
     assert got[2].tolist() == [[0, 0]] * 3
-    kernel = _backend.get_kernel("csr", "relabel_rows", backend)
+    kernel = csr_kernels.get(backend).relabel_rows
     indptr = np.array([0, 1], dtype=np.int64)
     one = np.zeros(1, dtype=np.int32)
     vals = np.ones(1)
@@ -347,7 +349,7 @@ def test_thread_control_is_restored():
     from threadpoolctl import threadpool_info
 
     omp = _backend._module("cython", "_openmp")
-    _backend.get_kernel("topk", "topk_dense", "numba")  # Numba's pool is running from here
+    topk_kernels.get("numba")  # Numba's pool is running from here
     before = (numba.get_num_threads(), omp.get_max_threads())
     with _backend.threads(1) as n:
         assert n == 1
@@ -372,12 +374,12 @@ def test_cython_path_does_not_start_numbas_pool_and_late_start_honours_threads()
     import sys
 
     code = (
-        "import numpy as np, numba, fastrec as fr\n"
+        "import numpy as np, numba, fastrec as fr, fastrec._kernels.topk\n"
         "from fastrec import _backend\n"
         "fr.topk(np.random.rand(20, 30), 3, backend='cython')\n"
         "assert not _backend._numba_pool_running(), 'cython path started numba'\n"
         "with _backend.threads(1):\n"
-        "    k = _backend.get_kernel('topk', 'topk_dense', 'numba')\n"
+        "    k = fastrec._kernels.topk.get('numba').topk_dense\n"
         "    assert numba.get_num_threads() == 1\n"
         "assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS\n"
         "print('ok')\n"
@@ -424,12 +426,12 @@ def factor_problems(draw):
 @given(problem=factor_problems())
 @settings(max_examples=25, deadline=None)
 def test_factor_topk_matches_reference(backend, dtype, problem):
-    from fastrec.topk import factor_topk_unchecked
+    from fastrec.topk import factor_topk_trusted
 
     U, V, offset, exclude, rows, k, integer = problem
     U, V = U.astype(dtype), V.astype(dtype)
     off = None if offset is None else offset.astype(dtype)
-    idx, val = factor_topk_unchecked(U, V, rows, k, off, exclude, backend, 2)
+    idx, val = factor_topk_trusted(U, V, rows, k, off, exclude, backend, 2)
     scores = (U[rows] @ V.T + (0 if off is None else off)).astype(dtype)
     excl_rows = [exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]] for r in rows]
     ref_idx, ref_val = topk_reference(scores, k, excl_rows)
@@ -451,15 +453,15 @@ def test_factor_topk_matches_reference(backend, dtype, problem):
 
 
 def test_factor_topk_thread_invariance_and_backends_agree():
-    from fastrec.topk import factor_topk_unchecked
+    from fastrec.topk import factor_topk_trusted
 
     rng = np.random.default_rng(5)
     U = rng.integers(-3, 4, (500, 6)).astype(np.float32)
     V = rng.integers(-3, 4, (5000, 6)).astype(np.float32)
     rows = np.arange(500, dtype=np.int32)
-    ref = factor_topk_unchecked(U, V, rows, 20, None, None, "numba", 1)
+    ref = factor_topk_trusted(U, V, rows, 20, None, None, "numba", 1)
     for backend in BACKENDS:
         for threads in (1, 2):
-            got = factor_topk_unchecked(U, V, rows, 20, None, None, backend, threads)
+            got = factor_topk_trusted(U, V, rows, 20, None, None, backend, threads)
             np.testing.assert_array_equal(got[0], ref[0])
             np.testing.assert_array_equal(got[1], ref[1])

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastrec as fr
-from fastrec import _backend
+from fastrec._kernels import knn as knn_kernels
 from fastrec.models.knn import ItemKNN, UserKNN
 from tests.conftest import BACKENDS, DTYPES, tol
 from tests.reference_knn import NaiveKNN, row_means, similar_rows_reference, similarity_matrix
@@ -72,7 +72,7 @@ def test_predict_pairs_kernel(backend, dtype, case):
     starts = np.arange(0, xs.shape[0] + 1, case["n_y"], dtype=np.int64)
     pred = np.empty(xs.shape[0])
     count = np.empty(xs.shape[0], dtype=np.int32)
-    kernel = _backend.get_kernel("knn", "predict_pairs", backend)
+    kernel = knn_kernels.get(backend).predict_pairs
     kernel(
         *args,
         args[5],
@@ -103,7 +103,7 @@ def test_predict_pairs_kernel(backend, dtype, case):
 def _predict_pairs(backend, args, means, case, targets, ptr, others):
     pred = np.empty(others.shape[0])
     count = np.empty(others.shape[0], dtype=np.int32)
-    _backend.get_kernel("knn", "predict_pairs", backend)(
+    knn_kernels.get(backend).predict_pairs(
         *args,
         args[5],
         means,
@@ -199,7 +199,7 @@ def test_similar_rows_kernel(backend, dtype, case, n, positive_only):
     rows = np.arange(case["n_x"], dtype=np.int32)[::-1].copy()
     idx = np.empty((rows.shape[0], n), dtype=np.int32)
     val = np.empty((rows.shape[0], n), dtype=dtype)
-    kernel = _backend.get_kernel("knn", "similar_rows", backend)
+    kernel = knn_kernels.get(backend).similar_rows
     kernel(*args, 0, case["min_support"], case["shrinkage"], rows, positive_only, idx, val)
     for r, x in enumerate(rows):
         want_idx, want_val = similar_rows_reference(
@@ -239,7 +239,7 @@ def test_score_user_based_kernel(backend, dtype, case, max_neighbors, min_k):
     users = np.flatnonzero(M.any(axis=1)).astype(np.int32)
     fallback = ref.user_mean[users] if case["centered"] else np.full(users.size, ref.global_mean)
     out = np.empty((users.size, case["n_y"]), dtype=np.float32)
-    kernel = _backend.get_kernel("knn", "score_user_based", backend)
+    kernel = knn_kernels.get(backend).score_user_based
     kernel(
         *args,
         args[2],
@@ -297,7 +297,7 @@ def test_score_item_based_kernel(backend, dtype, case, max_neighbors, min_k):
     users = np.flatnonzero(M.any(axis=1)).astype(np.int32)
     fallback = ref.item_mean if case["centered"] else np.full(n_items, ref.global_mean)
     out = np.empty((users.size, n_items), dtype=np.float32)
-    kernel = _backend.get_kernel("knn", "score_item_based", backend)
+    kernel = knn_kernels.get(backend).score_item_based
     kernel(
         *args[:3],
         nbr_T.indptr.astype(np.int64),
@@ -668,7 +668,7 @@ def test_predict_pairs_scales_and_support_cosine(backend, dtype, case, centered,
     pred = np.empty(xs.shape[0])
     count = np.empty(xs.shape[0], dtype=np.int32)
     ratings = kernel_csr(R, M, dtype)[5]
-    _backend.get_kernel("knn", "predict_pairs", backend)(
+    knn_kernels.get(backend).predict_pairs(
         *args,
         ratings,
         means,
@@ -705,7 +705,7 @@ def test_score_user_based_topn_modes(backend, dtype, case, weighted):
     args = kernel_csr(R, M, dtype)
     users = np.arange(case["n_x"], dtype=np.int32)[::-1].copy()
     out = np.empty((users.size, case["n_y"]), dtype=np.float32)
-    _backend.get_kernel("knn", "score_user_based", backend)(
+    knn_kernels.get(backend).score_user_based(
         *args,
         args[2],
         means,
@@ -747,7 +747,7 @@ def test_score_item_topn_kernel(backend, dtype, case, weighted):
     weights = W[M].astype(dtype)  # row-major: the CSR order of A
     users = np.arange(case["n_x"], dtype=np.int32)
     out = np.empty((users.size, n_items), dtype=np.float32)
-    _backend.get_kernel("knn", "score_item_topn", backend)(
+    knn_kernels.get(backend).score_item_topn(
         A.indptr.astype(np.int64),
         A.indices.astype(np.int32),
         weights,
@@ -802,11 +802,11 @@ def test_recommend_item_topn_kernel(backend, dtype, case, weighted, data):
         users,
     )
     dense = np.empty((users.size, n_items), dtype=np.float32)
-    _backend.get_kernel("knn", "score_item_topn", backend)(*csr_args, dense)
+    knn_kernels.get(backend).score_item_topn(*csr_args, dense)
     want_idx, want_val = topk_reference(dense, n, excl)
     out_idx = np.empty((users.size, n), dtype=np.int32)
     out_val = np.empty((users.size, n), dtype=np.float32)
-    _backend.get_kernel("knn", "recommend_item_topn", backend)(
+    knn_kernels.get(backend).recommend_item_topn(
         *csr_args, excl_indptr, excl_indices, out_idx, out_val
     )
     np.testing.assert_array_equal(out_idx, want_idx)

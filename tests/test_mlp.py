@@ -8,8 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fastrec as fr
-from fastrec import _backend
-from fastrec.models.mlp import MLPRecommender, TrainingDivergedError, sample_negatives
+from fastrec._kernels import embedding as embedding_kernels
+from fastrec.models.base import DivergenceError
+from fastrec.models.mlp import MLPRecommender, sample_negatives
 from fastrec.nn import (
     MLP,
     SGD,
@@ -58,7 +59,7 @@ def batches(draw):
 
 
 def _kernel(name, backend):
-    return _backend.get_kernel("embedding", name, backend)
+    return getattr(embedding_kernels.get(backend), name)
 
 
 # ------------------------------------------------------------ gather/scatter
@@ -512,7 +513,7 @@ def test_mse_ignores_negatives_and_no_validation():
 def test_divergence_raises_clear_error():
     X = _signal_data(seed=10)
     model = _small(optimizer="sgd", learning_rate=1e30, epochs=3)
-    with pytest.raises(TrainingDivergedError, match="diverged"):
+    with pytest.raises(DivergenceError, match="diverged"):
         model.fit(X)
     with pytest.raises(ValueError, match="not fitted"):
         model.predict([0], [0])
@@ -568,7 +569,7 @@ def test_flush_denormals_mode_is_set_and_restored(backend):
     from fastrec.nn.fpmode import flush_denormals
 
     get = _kernel("get_fp_state", backend)
-    module = _backend._module(backend, "embedding")
+    module = embedding_kernels.get(backend)
     before = get()
     with flush_denormals(backend) as active:
         if active:

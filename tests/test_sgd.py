@@ -11,16 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastrec as fr
+import fastrec.models._sgd_layout as sgd_layout
 import fastrec.models.sgd as sgd_module
-from fastrec._backend import get_kernel, threads
-from fastrec.models.sgd import (
-    SGDMF,
-    DivergenceError,
-    epoch_schedule,
-    padded_factors,
-    training_layout,
-    ziggurat_tables,
-)
+from fastrec._backend import threads
+from fastrec._kernels import sgd as sgd_kernels
+from fastrec.models._sgd_layout import padded_factors, training_layout, ziggurat_tables
+from fastrec.models._sgd_schedule import epoch_schedule
+from fastrec.models.sgd import SGDMF, DivergenceError
 from tests.reference_sgd import (
     low_rank_ratings,
     mix64_reference,
@@ -45,7 +42,7 @@ def _run_epoch(backend, dtype, problem, mu, lr, reg, bias, state):
     block_ptr, indices, ratings, order, bounds, blocks = problem
     P, Q, bu, bi = (np.array(a, dtype=dtype) for a in state)
     loss = np.zeros(len(bounds) - 1)
-    kernel = get_kernel("sgd", "sgd_epoch", backend)
+    kernel = sgd_kernels.get(backend).sgd_epoch
     with threads(1):
         kernel(
             np.asarray(block_ptr, dtype=np.int64), np.asarray(indices, dtype=np.int32),
@@ -185,7 +182,7 @@ def _run_epochs(backend, dtype, problem, schedules, rates, mu, reg, state):
     block_ptr, indices, ratings = problem[:3]
     P, Q, bu, bi = (np.array(a, dtype=dtype) for a in state)
     loss = np.zeros((len(schedules), len(schedules[0][1]) - 1))
-    kernel = get_kernel("sgd", "sgd_epochs", backend)
+    kernel = sgd_kernels.get(backend).sgd_epochs
     with threads(1):
         kernel(
             np.asarray(block_ptr, dtype=np.int64), np.asarray(indices, dtype=np.int32),
@@ -253,7 +250,7 @@ def test_epochs_kernel_with_no_epochs_is_a_noop(backend, dtype):
     P, Q = np.array([[0.1, 0.2]], dtype=dtype), np.array([[0.3, -0.1]], dtype=dtype)
     bu, bi = np.array([0.5], dtype=dtype), np.array([-0.25], dtype=dtype)
     loss = np.zeros((0, 1))
-    kernel = get_kernel("sgd", "sgd_epochs", backend)
+    kernel = sgd_kernels.get(backend).sgd_epochs
     kernel(
         _one_block([0, 1]), np.zeros(1, np.int32), np.array([4.0], dtype=dtype),
         np.zeros((0, 1), np.int32), np.zeros((0, 2), np.int64), np.zeros((0, 1), np.int32),
@@ -302,8 +299,8 @@ def test_model_backends_and_dtypes_agree_at_one_thread(dtype):
 def test_fit_in_one_call_equals_epoch_by_epoch(backend, dtype, monkeypatch):
     # without a callback all epochs run in one kernel call; with one, epoch by
     # epoch: the same Generator stream and arithmetic give the same model
-    monkeypatch.setattr(sgd_module, "ITEM_BLOCK_BYTES", 64)  # several blocks and chunks
-    monkeypatch.setattr(sgd_module, "USER_CHUNK_BYTES", 256)
+    monkeypatch.setattr(sgd_layout, "ITEM_BLOCK_BYTES", 64)  # several blocks and chunks
+    monkeypatch.setattr(sgd_layout, "USER_CHUNK_BYTES", 256)
     X = _ratings(seed=3)
     kw = dict(factors=19, epochs=4, random_state=5, num_threads=1, backend=backend,
               lr_schedule="decay", lr_decay=0.7, dtype=np.dtype(dtype).name)  # fmt: skip
@@ -351,8 +348,8 @@ def test_one_thread_seed_is_deterministic(backend):
 
 def test_model_epoch_equals_reference_with_its_schedule(backend, dtype, monkeypatch):
     # small cache targets: several user chunks and item blocks even on tiny data
-    monkeypatch.setattr(sgd_module, "ITEM_BLOCK_BYTES", 64)
-    monkeypatch.setattr(sgd_module, "USER_CHUNK_BYTES", 256)
+    monkeypatch.setattr(sgd_layout, "ITEM_BLOCK_BYTES", 64)
+    monkeypatch.setattr(sgd_layout, "USER_CHUNK_BYTES", 256)
     X = _ratings(seed=1)
     model = SGDMF(factors=5, epochs=1, random_state=11, num_threads=1, backend=backend,
                   dtype=np.dtype(dtype).name).fit(X)  # fmt: skip
@@ -415,7 +412,7 @@ def test_several_threads_give_the_same_model_as_one_on_the_same_grid(
     # 36k ratings, 8 cells a phase. test_phases_wait_for_each_other is the
     # sharper check of the barrier between phases.
     monkeypatch.setattr(sgd_module, "MIN_RATINGS_PER_THREAD", 1)
-    monkeypatch.setattr(sgd_module, "GRID_PER_THREAD", 4)
+    monkeypatch.setattr(sgd_layout, "GRID_PER_THREAD", 4)
     X = _ratings(400, 300, 0.3, seed=4)
     kw = dict(factors=48, epochs=3, random_state=2, backend=backend)
     fit = {"callback": lambda epoch, info: None} if per_epoch else {}
@@ -469,14 +466,14 @@ def test_phases_wait_for_each_other(backend, one_call):
         state = (P0.copy(), Q0.copy(), np.zeros(n_users, np.float32), np.zeros(n_items, np.float32))
         with threads(n):
             if one_call:
-                get_kernel("sgd", "sgd_epochs", backend)(
+                sgd_kernels.get(backend).sgd_epochs(
                     block_ptr, indices, ratings, *schedule, np.float32(3.0),
                     np.full(n_epochs, 0.01, dtype=np.float32), np.float32(0.02), True, *state,
                     np.zeros((n_epochs, 2)),
                 )  # fmt: skip
             else:
                 for e in range(n_epochs):
-                    get_kernel("sgd", "sgd_epoch", backend)(
+                    sgd_kernels.get(backend).sgd_epoch(
                         block_ptr, indices, ratings, *(part[e] for part in schedule),
                         np.float32(3.0), np.float32(0.01), np.float32(0.02), True, *state,
                         np.zeros(2),
@@ -607,8 +604,10 @@ def test_fold_in_user_is_the_stationary_point(dtype):
     model = SGDMF(factors=5, epochs=5, random_state=0, dtype=np.dtype(dtype).name).fit(X)
     items = X.item_ids[[0, 3, 5, 8]]
     ratings = np.array([5.0, 1.0, 4.0, 2.0])
-    p, b = model.recalculate_user(items, ratings)
-    assert p.dtype == dtype and p.shape == (5,)
+    p, b = model.recalculate_user(items, ratings, return_bias=True)
+    assert p.dtype == dtype and p.shape == (5,) and isinstance(b, float)
+    # the default is the factor vector alone (every model's recalculate_user)
+    np.testing.assert_array_equal(model.recalculate_user(items, ratings), p)
     iidx = X.item_index(items)
     Q = model.item_factors_[iidx].astype(np.float64)
     mu, bi = model.intercept_, model.item_bias_[iidx]
@@ -623,7 +622,7 @@ def test_fold_in_user_is_the_stationary_point(dtype):
     for _ in range(20):  # a minimum: every small step away costs more
         step = rng.normal(0, 1e-2, 6)
         assert objective(p + step[:5], b + step[5]) > best - 1e-6
-    p0, b0 = model.recalculate_user([], [])
+    p0, b0 = model.recalculate_user([], [], return_bias=True)
     assert not p0.any() and b0 == 0.0
     with pytest.raises(ValueError, match=r"items\[1\]"):
         model.recalculate_user([items[0], 999999], [1.0, 2.0])
@@ -737,16 +736,16 @@ def test_training_layout_checks_an_untrusted_matrix():
 
 
 def test_cache_blocks_sizes():
-    from fastrec.models.sgd import cache_blocks
+    from fastrec.models._sgd_layout import cache_blocks
 
     assert cache_blocks(100, 50, 8, 4, 1) == (1, 1)  # everything fits: one of each
     # one thread: chunks and blocks sized for the caches
     n_chunks, n_blocks = cache_blocks(138_000, 27_000, 128, 4, 1)
-    assert n_blocks == -(-27_000 * 512 // sgd_module.ITEM_BLOCK_BYTES)
-    assert n_chunks == -(-138_000 * 512 // sgd_module.USER_CHUNK_BYTES)
+    assert n_blocks == -(-27_000 * 512 // sgd_layout.ITEM_BLOCK_BYTES)
+    assert n_chunks == -(-138_000 * 512 // sgd_layout.USER_CHUNK_BYTES)
     # several threads: a square grid, a multiple of the threads, at least
     # GRID_PER_THREAD cells per thread and at least the cache counts
-    per = sgd_module.GRID_PER_THREAD
+    per = sgd_layout.GRID_PER_THREAD
     assert cache_blocks(100, 50, 8, 4, 2) == (2 * per, 2 * per)
     assert cache_blocks(100, 50, 8, 4, 3) == (3 * per, 3 * per)
     grid = -(-max(n_chunks, n_blocks, 2 * per) // 2) * 2
@@ -777,7 +776,7 @@ def test_normal_fill_backends_agree_and_padding_stays_zero(dtype, n_rows, k, see
     outs = []
     for backend in ("numba", "cython"):
         out = np.zeros((n_rows, k + 3), dtype=dtype)
-        get_kernel("sgd", "normal_fill", backend)(out, k, np.uint64(seed), scale, *tables)
+        sgd_kernels.get(backend).normal_fill(out, k, np.uint64(seed), scale, *tables)
         outs.append(out)
     assert np.array_equal(outs[0], outs[1])
     assert not outs[0][:, k:].any()
@@ -798,7 +797,7 @@ def test_normal_fill_matches_the_reference(n_rows, k, seed, scale):
     for backend in ("numba", "cython"):
         for dtype in (np.float64, np.float32):
             out = np.zeros((n_rows, k + 2), dtype=dtype)
-            get_kernel("sgd", "normal_fill", backend)(out, k, np.uint64(seed), scale, *tables)
+            sgd_kernels.get(backend).normal_fill(out, k, np.uint64(seed), scale, *tables)
             assert np.array_equal(out[:, :k], want.astype(dtype)), (backend, dtype)
             assert not out[:, k:].any()
 
@@ -809,7 +808,7 @@ def test_normal_fill_is_the_same_for_any_thread_count(backend):
     for n in (1, 2):
         out = np.zeros((301, 37))
         with threads(n):
-            get_kernel("sgd", "normal_fill", backend)(out, 37, np.uint64(99), 0.5, *tables)
+            sgd_kernels.get(backend).normal_fill(out, 37, np.uint64(99), 0.5, *tables)
         outs.append(out)
     assert np.array_equal(outs[0], outs[1])
 
@@ -828,7 +827,7 @@ def test_normal_fill_slow_draws_match_the_reference():
     want = normal_fill_reference(1, n, seed, 1.0, *tables)
     for backend in ("numba", "cython"):
         out = np.zeros((1, n))
-        get_kernel("sgd", "normal_fill", backend)(out, n, np.uint64(seed), 1.0, *tables)
+        sgd_kernels.get(backend).normal_fill(out, n, np.uint64(seed), 1.0, *tables)
         assert np.array_equal(out, want), backend
 
 

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fastrec
+from fastrec._kernels import similarity as similarity_kernels
 from fastrec.neighbours import (
     KINDS,
     PreparedMatrix,
@@ -227,7 +228,7 @@ def test_pearson_all_rows_any_number_of_heap_sets(backend, dtype, n_sets):
         at.indices.astype(np.int32),
         at.data.astype(dtype),
     )
-    kernel = fastrec._backend.get_kernel("similarity", "pearson_topk_all", backend)
+    kernel = similarity_kernels.get(backend).pearson_topk_all
     out = []
     for sets in (1, n_sets):
         idx = np.empty((n, k), np.int32)
@@ -243,7 +244,7 @@ def test_pearson_all_rows_any_number_of_heap_sets(backend, dtype, n_sets):
         with fastrec._backend.threads(2):
             for lo, hi in zip(bounds[:-1], bounds[1:]):
                 kernel(*args, k, 1, 0.0, -np.inf, lo, hi, *heaps, own, idx, val)
-            merge = fastrec._backend.get_kernel("similarity", "merge_sets", backend)
+            merge = similarity_kernels.get(backend).merge_sets
             merge(*heaps, own, idx, val)
         out.append((idx, val))
     (idx_a, val_a), (idx_b, val_b) = out

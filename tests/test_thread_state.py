@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastrec as fr
 from fastrec import _backend
+from fastrec._kernels import topk as topk_kernels
 
 
 def _state() -> list[tuple[str, str, int]]:
@@ -71,7 +72,7 @@ def test_threads_blocks_from_many_threads_restore_exactly(blas_not_one, backend)
     def work(rng: random.Random) -> None:
         for _ in range(20):
             with _backend.threads(rng.choice([0, 1, 2])):
-                _backend.get_kernel("topk", "topk_dense", backend)
+                topk_kernels.get(backend)
                 time.sleep(rng.random() * 0.01)
             time.sleep(rng.random() * 0.002)
 

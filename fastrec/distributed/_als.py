@@ -44,8 +44,9 @@ import numpy as np
 from .. import _backend
 from ..data import Interactions
 from ..models.als import ALS as LocalALS
-from ..models.als import NonFiniteFactorsError, gram_matrix, solve_rows
-from ..topk import factor_topk_unchecked
+from ..models.als import gram_matrix, solve_rows
+from ..models.base import DivergenceError
+from ..topk import factor_topk_trusted
 from . import _cluster
 from ._data import DistributedInteractions, RowBlock
 
@@ -114,7 +115,7 @@ def _solve_task(
     bad = ~np.isfinite(out)
     if bad.any():
         row = block.start + int(np.argmax(bad.any(axis=1)))
-        raise NonFiniteFactorsError(
+        raise DivergenceError(
             f"ALS produced NaN or infinite {side} factors in iteration {iteration} (first at "
             f"{side} row {row}; solver={params['solver']!r}, regularization="
             f"{params['regularization']!r}). A singular system (e.g. regularization=0 with the "
@@ -148,7 +149,7 @@ def _recommend_task(
         user_offset = intercept + factors[:, -1].astype(np.float64)
         factors = np.ascontiguousarray(factors[:, :-1])
         items = np.ascontiguousarray(items[:, :-1])
-    idx, val = factor_topk_unchecked(
+    idx, val = factor_topk_trusted(
         factors,
         items,
         np.arange(m, dtype=np.int32),
@@ -260,7 +261,7 @@ class ALS:
         ValueError
             Invalid parameters, a bad client, negative values with implicit
             feedback (before any work).
-        NonFiniteFactorsError
+        DivergenceError
             A block produced NaN or infinite factors (the row is named).
         """
         from distributed import wait

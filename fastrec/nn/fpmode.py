@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .. import _backend
+from .._kernels import embedding as embedding_kernels
 
 __all__ = ["flush_denormals"]
 
@@ -27,7 +27,7 @@ def flush_denormals(backend: str = "auto") -> Iterator[bool]:
 
     Yields whether the mode could be set (False on machines without MXCSR).
     """
-    module = _backend._module(_backend.resolve_backend(backend), "embedding")
+    module = embedding_kernels.get(backend)
     if not module.HAVE_FP_STATE:
         yield False
         return

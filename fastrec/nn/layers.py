@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import _backend
+from .._kernels import embedding as embedding_kernels
 from .._validation import check_dtype_arg
 
 __all__ = [
@@ -262,8 +263,8 @@ class Embedding:
             raise ValueError("table must be C-contiguous")
         self.table = table
         self.backend = _backend.resolve_backend(backend)
-        self._gather = _backend.get_kernel("embedding", "embedding_gather", self.backend)
-        self._scatter = _backend.get_kernel("embedding", "embedding_scatter_add", self.backend)
+        self._gather = embedding_kernels.get(self.backend).embedding_gather
+        self._scatter = embedding_kernels.get(self.backend).embedding_scatter_add
 
     def check_indices(self, idx: Any, name: str = "idx") -> np.ndarray:
         """``idx`` as int32, every entry in ``[0, n_rows)`` (else ValueError)."""

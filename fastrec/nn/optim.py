@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import _backend
+from .._kernels import embedding as embedding_kernels
 from .._validation import check_float
 
 __all__ = ["SGD", "Adam", "LazyAdam", "LazySGD"]
@@ -69,7 +70,7 @@ def _check_adam_args(lr: float, betas: tuple[float, float], eps: float, weight_d
 
 
 class _DenseBase:
-    """``step`` for the dense optimisers: validate ``grad``, then the subclass's ``_step``."""
+    """``step`` for the dense optimisers: validate ``grad``, then ``_step_trusted``."""
 
     def step(self, grad: np.ndarray) -> None:
         """One update with ``grad`` (same shape and dtype as ``param``)."""
@@ -78,7 +79,7 @@ class _DenseBase:
             raise ValueError(
                 f"grad must have shape {self.param.shape} and dtype {self.param.dtype}"
             )
-        self._step(grad)
+        self._step_trusted(grad)
 
 
 class Adam(_DenseBase):
@@ -110,9 +111,9 @@ class Adam(_DenseBase):
         self.exp_avg = np.zeros_like(param)
         self.exp_avg_sq = np.zeros_like(param)
         self.step_count = 0
-        self._kernel = _backend.get_kernel("embedding", "adam_update", backend)
+        self._kernel = embedding_kernels.get(backend).adam_update
 
-    def _step(self, grad: np.ndarray) -> None:
+    def _step_trusted(self, grad: np.ndarray) -> None:
         self.step_count += 1
         t = self.step_count
         self._kernel(
@@ -134,9 +135,9 @@ class SGD(_DenseBase):
         self.lr = check_float(lr, "learning_rate", minimum=0.0, strict=True)
         self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
         self.step_count = 0
-        self._kernel = _backend.get_kernel("embedding", "sgd_update", backend)
+        self._kernel = embedding_kernels.get(backend).sgd_update
 
-    def _step(self, grad: np.ndarray) -> None:
+    def _step_trusted(self, grad: np.ndarray) -> None:
         self.step_count += 1
         self._kernel(self.param, grad, self.lr, self.weight_decay)
 
@@ -159,7 +160,7 @@ class _LazyBase:
 
     def step(self, idx: Any, grad: np.ndarray, col: int = 0) -> int:
         """Update the rows in ``idx``; returns how many distinct rows changed."""
-        return self._step(self._checked(idx, grad, col), grad, col)
+        return self._step_trusted(self._checked(idx, grad, col), grad, col)
 
     def _checked(self, idx: Any, grad: np.ndarray, col: int) -> np.ndarray:
         idx = np.asarray(idx)
@@ -217,9 +218,9 @@ class LazyAdam(_LazyBase):
         self.exp_avg = np.zeros_like(table)
         self.exp_avg_sq = np.zeros_like(table)
         self.step_count = 0
-        self._kernel = _backend.get_kernel("embedding", "embedding_adam", self.backend)
+        self._kernel = embedding_kernels.get(self.backend).embedding_adam
 
-    def _step(self, idx: np.ndarray, grad: np.ndarray, col: int) -> int:
+    def _step_trusted(self, idx: np.ndarray, grad: np.ndarray, col: int) -> int:
         # trusted: idx int32 in range, grad validated, reserve() done
         self.step_count += 1
         t = self.step_count
@@ -240,9 +241,9 @@ class LazySGD(_LazyBase):
         self.lr = check_float(lr, "learning_rate", minimum=0.0, strict=True)
         self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
         self.step_count = 0
-        self._kernel = _backend.get_kernel("embedding", "embedding_sgd", self.backend)
+        self._kernel = embedding_kernels.get(self.backend).embedding_sgd
 
-    def _step(self, idx: np.ndarray, grad: np.ndarray, col: int) -> int:
+    def _step_trusted(self, idx: np.ndarray, grad: np.ndarray, col: int) -> int:
         self.step_count += 1
         return self._kernel(
             self.table, idx, grad, col, self._slot, self._rows, self._acc, self.lr,
