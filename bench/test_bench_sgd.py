@@ -19,7 +19,9 @@ import pytest
 
 import fastrec as fr
 from fastrec._backend import threads
-from fastrec.models.sgd import SGDMF, epoch_schedule, training_layout
+from fastrec.models._sgd_layout import training_layout
+from fastrec.models._sgd_schedule import epoch_schedule
+from fastrec.models.sgd import SGDMF
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from fastrec._kernels import sgd as sgd_kernels

@@ -2,9 +2,10 @@
 
 Public names (see the README): ``Interactions``, ``datasets``,
 ``split``, ``metrics``, ``evaluate``, ``similarity``, ``topk``, the models
-``UserKNN``, ``ItemKNN``, ``SGDMF``, ``ALS``, ``MLPRecommender``, ``SVDpp``, ``load`` and
-``show_config``. Submodules and models are imported on first use, so
-``import fastrec`` stays fast.
+``UserKNN``, ``ItemKNN``, ``SGDMF``, ``ALS``, ``MLPRecommender``, ``SVDpp``, ``load``,
+``show_config`` and ``DivergenceError`` (what every model raises when a fit
+blows up). Submodules and models are imported on first use, so ``import
+fastrec`` stays fast.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ _LAZY = {
     "EASE": ("fastrec.models.ease", "EASE"),
     "SVDpp": ("fastrec.models.svdpp", "SVDpp"),
     "load": ("fastrec.models.base", "load"),
+    "DivergenceError": ("fastrec.models.base", "DivergenceError"),
     "evaluate": ("fastrec.evaluation", "evaluate"),
     "show_config": ("fastrec._config", "show_config"),
     "datasets": ("fastrec.datasets", None),

@@ -488,6 +488,21 @@ def check_item_similarity(matrix: Any, name: str = "item_similarity", dtype: Any
     return out
 
 
+def check_nonnegative(matrix: Any, name: str, needs: str) -> None:
+    """Refuse a CSR with a negative stored value, naming it, its position, row and column.
+
+    ``needs`` ends the message: why the caller takes no negative value.
+    """
+    bad = matrix.data < 0
+    if bad.any():
+        pos = int(np.argmax(bad))
+        row = int(np.searchsorted(matrix.indptr, pos, side="right") - 1)
+        raise ValueError(
+            f"{name} holds a negative value {float(matrix.data[pos])} at position {pos} "
+            f"(row {row}, column {int(matrix.indices[pos])}): {needs}"
+        )
+
+
 def check_random_state(value: Any) -> None:
     """``random_state`` of the models: None, a non-negative integer or a numpy Generator."""
     if value is None or isinstance(value, np.random.Generator):

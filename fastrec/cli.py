@@ -485,6 +485,25 @@ def cmd_demo(args, extra) -> int:
         "models rank by the neighbourhood sum (ranking='sum') and predict with the "
         "mean-centred formula; Popularity is the non-personalised reference.)"
     )
+    pop = next((r["precision"] for label, _, r in rows if label == "Popularity"), None)
+    if pop is not None:
+        rating = {label: _predicts_ratings(fitted[label]) for label, _, _ in rows}
+        below = [label for label, _, r in rows if r["precision"] < pop]
+        above = [label for label, _, r in rows if r["precision"] > pop]
+        if any(rating[label] for label in below):
+            print(
+                "Below Popularity's P@10 here: "
+                f"{', '.join(label for label in below if rating[label])}. Models fitted to "
+                "rating values rank by predicted rating, which favours items rated by few "
+                "users: use them for rating prediction"
+                + (f", and {', '.join(above)} for top-N lists." if above else ".")
+            )
+        others = [label for label in below if not rating[label]]
+        if others:
+            print(
+                f"Also below Popularity's P@10: {', '.join(others)}"
+                + (" (--quick trains fewer iterations than the defaults)." if args.quick else ".")
+            )
     if fitted:
         user = 1
         label = "ALS (implicit)" if "ALS (implicit)" in fitted else next(iter(fitted))

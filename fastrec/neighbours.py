@@ -108,18 +108,41 @@ from ._validation import check_choice, check_csr, check_dtype_arg, check_float, 
 
 __all__ = [
     "KINDS",
+    "MODEL_ONLY_KINDS",
     "PreparedMatrix",
+    "check_similarity",
     "prepare",
     "rows_to_csr",
     "similarity",
     "similarity_rows",
 ]
 
+#: The similarity kinds: ``fastrec.similarity(kind=...)`` and the k-NN models'
+#: ``similarity=...`` are the same option, with these values (see
+#: :func:`check_similarity`).
 KINDS = ("pearson", "centered_cosine", "cosine", "adjusted_cosine", "tfidf", "bm25")
+#: Kinds only the k-NN models take: they need the model's fitted baselines.
+MODEL_ONLY_KINDS = ("pearson_baseline",)
 #: BM25 parameters of ``kind="bm25"`` (implicit's ``BM25Recommender`` defaults).
 BM25_K1 = 1.2
 BM25_B = 0.75
 AXES = ("users", "items")
+
+
+def check_similarity(value: Any, name: str = "kind", model: bool = False) -> str:
+    """Validate a similarity kind, one rule for ``kind=`` and for the models' ``similarity=``.
+
+    ``fastrec.similarity(kind=)`` and ``UserKNN`` / ``ItemKNN(similarity=)``
+    name the same option: both take :data:`KINDS`, and the models (``model``)
+    also :data:`MODEL_ONLY_KINDS`. Any other value raises the same
+    ``ValueError`` for both, naming the parameter and the allowed values.
+    """
+    if value in KINDS or (model and value in MODEL_ONLY_KINDS):
+        return value
+    raise ValueError(
+        f"{name} must be one of {KINDS} (the k-NN models' similarity= also takes "
+        f"{MODEL_ONLY_KINDS[0]!r}, which needs their fitted baselines), got {value!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -237,17 +260,17 @@ def prepare(
     -------
     PreparedMatrix
     """
-    kind = check_choice(kind, "kind", KINDS)
+    kind = check_similarity(kind, "kind")
     dtype = check_dtype_arg(dtype)
     matrix = check_csr(matrix, "matrix", dtype=dtype)
     if matrix_T is None:
         matrix_T = transpose_csr(matrix)
     else:
         matrix_T = _check_transpose(matrix, matrix_T, dtype)
-    return _prepare_checked(matrix, matrix_T, kind, dtype)
+    return _prepare_trusted(matrix, matrix_T, kind, dtype)
 
 
-def _prepare_checked(
+def _prepare_trusted(
     matrix: sp.csr_matrix, matrix_T: sp.csr_matrix, kind: str, dtype: type
 ) -> PreparedMatrix:
     n = matrix.shape[0]
@@ -573,7 +596,11 @@ def similarity(
         Ratings, users x items. Stored entries are the ratings (explicit zeros
         count as rated); missing entries are unknown, not zero.
     kind : {"pearson", "centered_cosine", "cosine", "adjusted_cosine", "tfidf", "bm25"}
-        See the module docstring.
+        See the module docstring. The same option as the k-NN models'
+        ``similarity=`` (``UserKNN`` / ``ItemKNN``): the same values and
+        definitions, checked by :func:`check_similarity` with the same message
+        (the models also take "pearson_baseline", which needs their fitted
+        baselines).
     axis : {"items", "users"}
         Compare items (columns) or users (rows).
     k : int >= 1
@@ -602,7 +629,7 @@ def similarity(
     >>> S = fastrec.similarity(X, kind="pearson", axis="items", k=20)
     >>> S[3].indices, S[3].data   # the 20 items most similar to item 3, best first
     """
-    kind = check_choice(kind, "kind", KINDS)
+    kind = check_similarity(kind, "kind")
     axis = check_choice(axis, "axis", AXES)
     dtype = check_dtype_arg(dtype)
     k, min_support, shrinkage, min_similarity = _check_options(
@@ -617,7 +644,7 @@ def similarity(
         a, at = transpose_csr(X), X
     else:
         a, at = X, transpose_csr(X)
-    prepared = _prepare_checked(a, at, kind, dtype)
+    prepared = _prepare_trusted(a, at, kind, dtype)
     n = a.shape[0]
     rows = np.arange(n, dtype=np.int32)
     idx, val = _run(prepared, rows, k, min_support, shrinkage, min_similarity, backend, num_threads)

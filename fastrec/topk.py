@@ -56,10 +56,10 @@ def topk(
         return np.empty((scores.shape[0], 0), np.int32), np.empty(
             (scores.shape[0], 0), scores.dtype
         )
-    return topk_unchecked(scores, k, exclude, backend, num_threads)
+    return topk_trusted(scores, k, exclude, backend, num_threads)
 
 
-def topk_unchecked(
+def topk_trusted(
     scores: np.ndarray,
     k: int,
     exclude: sp.csr_matrix | tuple[np.ndarray, np.ndarray] | None,
@@ -99,7 +99,7 @@ def topk_unchecked(
     return out_idx, out_val
 
 
-def factor_topk_unchecked(
+def factor_topk_trusted(
     row_vectors: np.ndarray,
     item_factors: np.ndarray,
     rows: np.ndarray,

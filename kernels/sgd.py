@@ -1,5 +1,6 @@
 """Lock-free parallel SGD epochs for biased matrix factorisation, the normal fill of its
-initial factors and its training layout (``relabel_rows``); used by ``fastrec/models/sgd.py``.
+initial factors and its training layout (``relabel_rows``); used by ``fastrec/models/sgd.py``
+and ``fastrec/models/_sgd_layout.py``.
 
 Twins: ``kernels/numba/sgd.py`` and ``kernels/cython/sgd.pyx`` (same names and
 signatures). ``get(backend)`` returns one of them.

@@ -12,7 +12,8 @@ import fastrec as fr
 from fastrec import _backend
 from fastrec._kernels import als as als_kernels
 from fastrec.models import als as als_module
-from fastrec.models.als import ALS, NonFiniteFactorsError, training_loss
+from fastrec.models.als import ALS, training_loss
+from fastrec.models.base import DivergenceError
 from tests.conftest import BACKENDS, DTYPES, tol
 from tests.reference_als import (
     biased_half_sweep_cg,
@@ -288,7 +289,7 @@ def test_nan_in_factors_detected(monkeypatch):
 
     monkeypatch.setattr(als_module, "half_sweep", poisoned)
     model = ALS(factors=2, iterations=4)
-    with pytest.raises(NonFiniteFactorsError, match="iteration 1 .*user row 1"):
+    with pytest.raises(DivergenceError, match="diverged in iteration 1: .*user row 1"):
         model.fit(_implicit_data())
     with pytest.raises(ValueError, match="not fitted"):
         model.recommend([1])
@@ -501,7 +502,8 @@ def test_biased_fit_matches_reference_iterations(solver):
     np.testing.assert_allclose(scores[0], mu + X[2, 3] + Y[iidx, 3] + Y[iidx, :3] @ X[2, :3],
                                rtol=1e-5)  # fmt: skip
     items, ratings = data.item_ids[[0, 3, 4]], [2.0, 1.0, 3.0]
-    factors, bias = model.recalculate_user(items, ratings)
+    factors, bias = model.recalculate_user(items, ratings, return_bias=True)
+    np.testing.assert_array_equal(model.recalculate_user(items, ratings), factors)
     row = sp.csr_matrix((ratings, ([0, 0, 0], [0, 3, 4])), shape=(1, data.n_items))
     A, b = row_system_biased(row, 0, np.column_stack([model.item_factors_, model.item_bias_]),
                              mu, 0.3)  # fmt: skip
@@ -547,6 +549,6 @@ def test_biased_save_load_and_partial_fit(tmp_path):
     # partial_fit_users re-solves the user's factors and bias
     new = sp.csr_matrix(([4.0, 2.0], ([0, 0], [1, 2])), shape=(1, data.n_items))
     model.partial_fit_users([data.user_ids[0]], new)
-    factors, bias = model.recalculate_user(data.item_ids[[1, 2]], [4.0, 2.0])
+    factors, bias = model.recalculate_user(data.item_ids[[1, 2]], [4.0, 2.0], return_bias=True)
     np.testing.assert_allclose(model.user_factors_[0], factors, rtol=1e-5)
     assert model.user_bias_[0] == pytest.approx(bias, rel=1e-5)

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 import fastrec as fr
 from fastrec._backend import threads
 from fastrec._kernels import bpr as bpr_kernels
+from fastrec.models.base import DivergenceError
 from fastrec.models.bpr import BPR
-from fastrec.models.sgd import DivergenceError
 from tests import reference_bpr as ref
 
 from .conftest import BACKENDS, DTYPES, tol

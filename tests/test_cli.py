@@ -168,3 +168,10 @@ def test_demo_runs_end_to_end():
         cells = re.search(rf"^{name}\s+(.*)$", out, re.M).group(1).split()
         p10[name] = float(cells[3])  # fit s, RMSE, MAE, P@10
     assert p10["ItemKNN"] > p10["Popularity"] and p10["UserKNN"] > p10["Popularity"], out
+    # a rating model listing worse than Popularity is named under the table, with why
+    sgd = float(re.search(r"^SGDMF\s+(.*)$", out, re.M).group(1).split()[3])
+    note = re.search(r"^Below Popularity's P@10 here: (.*?)\. Models fitted", out, re.M)
+    if sgd < p10["Popularity"]:
+        assert note is not None and "SGDMF" in note.group(1).split(", "), out
+    else:
+        assert note is None or "SGDMF" not in note.group(1).split(", "), out

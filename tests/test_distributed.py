@@ -182,12 +182,32 @@ def test_bad_client_and_n_blocks(client, X):
         fd.ALS(client=client, no_such_parameter=1)
     with pytest.raises(ValueError, match="factors"):
         fd.ALS(client=client, factors=0).fit(X)
-    with pytest.raises(ValueError, match="biases=True"):
-        fd.ALS(client=client, implicit=False, biases=True).fit(X)  # no distributed biases
-    # the default (biases=None) fits explicit feedback without biases, as fr.ALS(biases=False)
-    plain = fd.ALS(client=client, implicit=False, factors=4, iterations=1, random_state=3)
-    ref = fr.ALS(implicit=False, biases=False, factors=4, iterations=1, random_state=3)
-    np.testing.assert_array_equal(plain.fit(X).to_local().user_factors_, ref.fit(X).user_factors_)
+    with pytest.raises(ValueError, match="biases=True needs implicit=False"):
+        fd.ALS(client=client, implicit=True, biases=True).fit(X)
+    users, items = X.user_ids[X.entry_users()], X.item_ids[X.matrix.indices]
+    no_ratings = fr.Interactions.from_arrays(users, items)
+    with pytest.raises(ValueError, match="no ratings"):
+        fd.ALS(client=client, implicit=False).fit(no_ratings)
+
+
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+def test_biased_explicit_als_equals_single_process(client, D, X, solver):
+    """biases=None (on for explicit feedback) as fastrec.ALS: factors, biases, mu, lists."""
+    params = dict(factors=5, iterations=3, implicit=False, solver=solver, regularization=0.1)
+    ref = fr.ALS(random_state=3, num_threads=2, **params).fit(X)
+    model = fd.ALS(client=client, random_state=3, **params).fit(D)
+    local = model.to_local()
+    assert local.intercept_ == ref.intercept_ != 0.0
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(local, name), getattr(ref, name), err_msg=name)
+    assert np.abs(ref.item_bias_).max() > 0
+    moved = [h["bytes_between_workers"] for h in model.history_]
+    assert np.median(moved) == model.expected_bytes_per_iteration() > 0
+    recs = model.recommend(n=4).compute()
+    ids, scores = ref.recommend(X.user_ids, n=4)
+    keep = np.isfinite(scores)
+    np.testing.assert_array_equal(recs["item"].to_numpy(), ids[keep])
+    np.testing.assert_allclose(recs["score"].to_numpy(), scores[keep], rtol=1e-6)
 
 
 def test_bad_partitions_are_named(client, X, tmp_path):

@@ -96,7 +96,7 @@ def test_topk_wide_rows_match_reference(backend, dtype, block):
 def test_topk_exclusion_given_as_row_pointer_slice(backend):
     # recommend passes a slice of the full matrix's row pointer (absolute
     # positions into the whole indices array) for a run of consecutive users
-    from fastrec.topk import topk_unchecked
+    from fastrec.topk import topk_trusted
 
     rng = np.random.default_rng(7)
     scores = rng.normal(size=(40, 300)).astype(np.float32)
@@ -104,9 +104,9 @@ def test_topk_exclusion_given_as_row_pointer_slice(backend):
     full.indices = full.indices.astype(np.int32)
     full.sort_indices()
     rows = slice(30, 70)
-    expect = topk_unchecked(scores, 12, full[rows], backend, 1)
+    expect = topk_trusted(scores, 12, full[rows], backend, 1)
     pair = (full.indptr[30:71].astype(np.int64), full.indices)
-    got = topk_unchecked(scores, 12, pair, backend, 1)
+    got = topk_trusted(scores, 12, pair, backend, 1)
     np.testing.assert_array_equal(got[0], expect[0])
     np.testing.assert_array_equal(got[1], expect[1])
     ref_idx, _ = topk_reference(scores, 12, [full[r].indices for r in range(30, 70)])
@@ -427,12 +427,12 @@ def factor_problems(draw):
 @given(problem=factor_problems())
 @settings(max_examples=25, deadline=None)
 def test_factor_topk_matches_reference(backend, dtype, problem):
-    from fastrec.topk import factor_topk_unchecked
+    from fastrec.topk import factor_topk_trusted
 
     U, V, offset, exclude, rows, k, integer = problem
     U, V = U.astype(dtype), V.astype(dtype)
     off = None if offset is None else offset.astype(dtype)
-    idx, val = factor_topk_unchecked(U, V, rows, k, off, exclude, backend, 2)
+    idx, val = factor_topk_trusted(U, V, rows, k, off, exclude, backend, 2)
     scores = (U[rows] @ V.T + (0 if off is None else off)).astype(dtype)
     excl_rows = [exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]] for r in rows]
     ref_idx, ref_val = topk_reference(scores, k, excl_rows)
@@ -454,15 +454,15 @@ def test_factor_topk_matches_reference(backend, dtype, problem):
 
 
 def test_factor_topk_thread_invariance_and_backends_agree():
-    from fastrec.topk import factor_topk_unchecked
+    from fastrec.topk import factor_topk_trusted
 
     rng = np.random.default_rng(5)
     U = rng.integers(-3, 4, (500, 6)).astype(np.float32)
     V = rng.integers(-3, 4, (5000, 6)).astype(np.float32)
     rows = np.arange(500, dtype=np.int32)
-    ref = factor_topk_unchecked(U, V, rows, 20, None, None, "numba", 1)
+    ref = factor_topk_trusted(U, V, rows, 20, None, None, "numba", 1)
     for backend in BACKENDS:
         for threads in (1, 2):
-            got = factor_topk_unchecked(U, V, rows, 20, None, None, backend, threads)
+            got = factor_topk_trusted(U, V, rows, 20, None, None, backend, threads)
             np.testing.assert_array_equal(got[0], ref[0])
             np.testing.assert_array_equal(got[1], ref[1])

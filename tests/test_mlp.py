@@ -11,7 +11,8 @@ import fastrec as fr
 from fastrec._kernels import embedding as embedding_kernels
 from fastrec._kernels import fpmode as fpmode_kernels
 from fastrec._kernels import optim as optim_kernels
-from fastrec.models.mlp import MLPRecommender, TrainingDivergedError, sample_negatives
+from fastrec.models.base import DivergenceError
+from fastrec.models.mlp import MLPRecommender, sample_negatives
 from fastrec.nn import (
     MLP,
     SGD,
@@ -519,7 +520,7 @@ def test_mse_ignores_negatives_and_no_validation():
 def test_divergence_raises_clear_error():
     X = _signal_data(seed=10)
     model = _small(optimizer="sgd", learning_rate=1e30, epochs=3)
-    with pytest.raises(TrainingDivergedError, match="diverged"):
+    with pytest.raises(DivergenceError, match="diverged"):
         model.fit(X)
     with pytest.raises(ValueError, match="not fitted"):
         model.predict([0], [0])

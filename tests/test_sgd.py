@@ -11,17 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastrec as fr
+import fastrec.models._sgd_layout as sgd_layout
 import fastrec.models.sgd as sgd_module
 from fastrec._backend import threads
 from fastrec._kernels import sgd as sgd_kernels
-from fastrec.models.sgd import (
-    SGDMF,
-    DivergenceError,
-    epoch_schedule,
-    padded_factors,
-    training_layout,
-    ziggurat_tables,
-)
+from fastrec.models._sgd_layout import padded_factors, training_layout, ziggurat_tables
+from fastrec.models._sgd_schedule import epoch_schedule
+from fastrec.models.sgd import SGDMF, DivergenceError
 from tests.reference_sgd import (
     low_rank_ratings,
     mix64_reference,
@@ -303,8 +299,8 @@ def test_model_backends_and_dtypes_agree_at_one_thread(dtype):
 def test_fit_in_one_call_equals_epoch_by_epoch(backend, dtype, monkeypatch):
     # without a callback all epochs run in one kernel call; with one, epoch by
     # epoch: the same Generator stream and arithmetic give the same model
-    monkeypatch.setattr(sgd_module, "ITEM_BLOCK_BYTES", 64)  # several blocks and chunks
-    monkeypatch.setattr(sgd_module, "USER_CHUNK_BYTES", 256)
+    monkeypatch.setattr(sgd_layout, "ITEM_BLOCK_BYTES", 64)  # several blocks and chunks
+    monkeypatch.setattr(sgd_layout, "USER_CHUNK_BYTES", 256)
     X = _ratings(seed=3)
     kw = dict(factors=19, epochs=4, random_state=5, num_threads=1, backend=backend,
               lr_schedule="decay", lr_decay=0.7, dtype=np.dtype(dtype).name)  # fmt: skip
@@ -352,8 +348,8 @@ def test_one_thread_seed_is_deterministic(backend):
 
 def test_model_epoch_equals_reference_with_its_schedule(backend, dtype, monkeypatch):
     # small cache targets: several user chunks and item blocks even on tiny data
-    monkeypatch.setattr(sgd_module, "ITEM_BLOCK_BYTES", 64)
-    monkeypatch.setattr(sgd_module, "USER_CHUNK_BYTES", 256)
+    monkeypatch.setattr(sgd_layout, "ITEM_BLOCK_BYTES", 64)
+    monkeypatch.setattr(sgd_layout, "USER_CHUNK_BYTES", 256)
     X = _ratings(seed=1)
     model = SGDMF(factors=5, epochs=1, random_state=11, num_threads=1, backend=backend,
                   dtype=np.dtype(dtype).name).fit(X)  # fmt: skip
@@ -416,7 +412,7 @@ def test_several_threads_give_the_same_model_as_one_on_the_same_grid(
     # 36k ratings, 8 cells a phase. test_phases_wait_for_each_other is the
     # sharper check of the barrier between phases.
     monkeypatch.setattr(sgd_module, "MIN_RATINGS_PER_THREAD", 1)
-    monkeypatch.setattr(sgd_module, "GRID_PER_THREAD", 4)
+    monkeypatch.setattr(sgd_layout, "GRID_PER_THREAD", 4)
     X = _ratings(400, 300, 0.3, seed=4)
     kw = dict(factors=48, epochs=3, random_state=2, backend=backend)
     fit = {"callback": lambda epoch, info: None} if per_epoch else {}
@@ -608,8 +604,10 @@ def test_fold_in_user_is_the_stationary_point(dtype):
     model = SGDMF(factors=5, epochs=5, random_state=0, dtype=np.dtype(dtype).name).fit(X)
     items = X.item_ids[[0, 3, 5, 8]]
     ratings = np.array([5.0, 1.0, 4.0, 2.0])
-    p, b = model.recalculate_user(items, ratings)
-    assert p.dtype == dtype and p.shape == (5,)
+    p, b = model.recalculate_user(items, ratings, return_bias=True)
+    assert p.dtype == dtype and p.shape == (5,) and isinstance(b, float)
+    # the default is the factor vector alone (every model's recalculate_user)
+    np.testing.assert_array_equal(model.recalculate_user(items, ratings), p)
     iidx = X.item_index(items)
     Q = model.item_factors_[iidx].astype(np.float64)
     mu, bi = model.intercept_, model.item_bias_[iidx]
@@ -624,7 +622,7 @@ def test_fold_in_user_is_the_stationary_point(dtype):
     for _ in range(20):  # a minimum: every small step away costs more
         step = rng.normal(0, 1e-2, 6)
         assert objective(p + step[:5], b + step[5]) > best - 1e-6
-    p0, b0 = model.recalculate_user([], [])
+    p0, b0 = model.recalculate_user([], [], return_bias=True)
     assert not p0.any() and b0 == 0.0
     with pytest.raises(ValueError, match=r"items\[1\]"):
         model.recalculate_user([items[0], 999999], [1.0, 2.0])
@@ -738,16 +736,16 @@ def test_training_layout_checks_an_untrusted_matrix():
 
 
 def test_cache_blocks_sizes():
-    from fastrec.models.sgd import cache_blocks
+    from fastrec.models._sgd_layout import cache_blocks
 
     assert cache_blocks(100, 50, 8, 4, 1) == (1, 1)  # everything fits: one of each
     # one thread: chunks and blocks sized for the caches
     n_chunks, n_blocks = cache_blocks(138_000, 27_000, 128, 4, 1)
-    assert n_blocks == -(-27_000 * 512 // sgd_module.ITEM_BLOCK_BYTES)
-    assert n_chunks == -(-138_000 * 512 // sgd_module.USER_CHUNK_BYTES)
+    assert n_blocks == -(-27_000 * 512 // sgd_layout.ITEM_BLOCK_BYTES)
+    assert n_chunks == -(-138_000 * 512 // sgd_layout.USER_CHUNK_BYTES)
     # several threads: a square grid, a multiple of the threads, at least
     # GRID_PER_THREAD cells per thread and at least the cache counts
-    per = sgd_module.GRID_PER_THREAD
+    per = sgd_layout.GRID_PER_THREAD
     assert cache_blocks(100, 50, 8, 4, 2) == (2 * per, 2 * per)
     assert cache_blocks(100, 50, 8, 4, 3) == (3 * per, 3 * per)
     grid = -(-max(n_chunks, n_blocks, 2 * per) // 2) * 2

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 import fastrec as fr
 from fastrec import _backend
 from fastrec._kernels import svdpp as svdpp_kernels
-from fastrec.models.sgd import DivergenceError, epoch_schedule, training_layout
+from fastrec.models._sgd_layout import training_layout
+from fastrec.models._sgd_schedule import epoch_schedule
+from fastrec.models.base import DivergenceError
 from fastrec.models.svdpp import SVDpp, implicit_sums
 from tests.conftest import BACKENDS, DTYPES, tol
 from tests.reference_svdpp import predict as reference_predict
@@ -269,7 +271,8 @@ def test_recalculate_user_solves_the_fold_in_least_squares():
     model = SVDpp(factors=3, epochs=3, dtype="float64", random_state=0).fit(data)
     iidx = np.array([1, 4, 9, 12])
     ratings = np.array([5.0, 3.0, 4.0, 1.0])
-    vec, bias = model.recalculate_user(data.item_ids[iidx], ratings)
+    vec, bias = model.recalculate_user(data.item_ids[iidx], ratings, return_bias=True)
+    np.testing.assert_array_equal(model.recalculate_user(data.item_ids[iidx], ratings), vec)
     z = implicit_sums(
         sp.csr_matrix((np.ones(4), iidx, [0, 4]), shape=(1, data.n_items)),
         model.implicit_factors_,
@@ -281,7 +284,8 @@ def test_recalculate_user_solves_the_fold_in_least_squares():
     n, reg = 4, model.regularization
     np.testing.assert_allclose(Q.T @ err, n * reg * p, atol=1e-10)
     assert err.sum() == pytest.approx(n * reg * bias, abs=1e-10)
-    assert model.recalculate_user([], [])[1] == 0.0
+    assert model.recalculate_user([], [], return_bias=True)[1] == 0.0
+    assert not model.recalculate_user([], []).any()
     with pytest.raises(ValueError, match="repeats"):
         model.recalculate_user(data.item_ids[[1, 1]], [1.0, 2.0])
     with pytest.raises(ValueError, match="not a known id"):

@@ -33,6 +33,7 @@ it). The recomputed factors are the same bits.
 from __future__ import annotations
 
 import copy
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -43,8 +44,9 @@ import numpy as np
 from .. import _backend
 from ..data import Interactions
 from ..models.als import ALS as LocalALS
-from ..models.als import NonFiniteFactorsError, gram_matrix, solve_rows
-from ..topk import factor_topk_unchecked
+from ..models.als import gram_matrix, solve_rows
+from ..models.base import DivergenceError
+from ..topk import factor_topk_trusted
 from . import _cluster
 from ._data import DistributedInteractions, RowBlock
 
@@ -55,14 +57,32 @@ _NOT_DISTRIBUTED = ("calculate_training_loss",)
 
 # ------------------------------------------------------------------------ tasks
 def _init_block(
-    seed: Any, side: str, start: int, stop: int, n_users: int, n_items: int, k: int, dtype: type
+    seed: Any,
+    side: str,
+    start: int,
+    stop: int,
+    n_users: int,
+    n_items: int,
+    k: int,
+    dtype: type,
+    biased: bool = False,
 ) -> np.ndarray:
-    """Rows ``start:stop`` of the initial factors, drawn exactly as ``fastrec.ALS`` draws them."""
+    """Rows ``start:stop`` of the initial factors, drawn exactly as ``fastrec.ALS`` draws them.
+
+    With ``biased``, a last column of zero biases follows the ``k`` factors.
+    """
     rng = np.random.default_rng(copy.deepcopy(seed))  # never advance the caller's generator
-    if side == "user":
-        return rng.random((stop, k), dtype=dtype)[start:stop] * dtype(0.01)
-    rng.random((n_users, k), dtype=dtype)  # the user draw comes first
-    return rng.random((stop, k), dtype=dtype)[start:stop] * dtype(0.01)
+    if side != "user":
+        rng.random((n_users, k), dtype=dtype)  # the user draw comes first
+    rows = rng.random((stop, k), dtype=dtype)[start:stop] * dtype(0.01)
+    if biased:
+        rows = np.column_stack([rows, np.zeros(stop - start, dtype=dtype)])
+    return rows
+
+
+def _block_sum(block: RowBlock) -> float:
+    """Sum of a block's values in float64 (for the mean rating, ``mu``)."""
+    return float(block.matrix.data.astype(np.float64).sum())
 
 
 def _solve_task(
@@ -82,6 +102,7 @@ def _solve_task(
     """
     Y = np.concatenate(other)
     gram = gram_matrix(Y, params["regularization"], num_threads=1) if params["implicit"] else None
+    # with biases (params["intercept"] not None) the factors carry the bias as a last column
     out = solve_rows(
         block.matrix,
         factors,
@@ -94,7 +115,7 @@ def _solve_task(
     bad = ~np.isfinite(out)
     if bad.any():
         row = block.start + int(np.argmax(bad.any(axis=1)))
-        raise NonFiniteFactorsError(
+        raise DivergenceError(
             f"ALS produced NaN or infinite {side} factors in iteration {iteration} (first at "
             f"{side} row {row}; solver={params['solver']!r}, regularization="
             f"{params['regularization']!r}). A singular system (e.g. regularization=0 with the "
@@ -108,6 +129,7 @@ def _recommend_task(
     n: int,
     exclude_seen: bool,
     backend: str,
+    intercept: float | None,
     block: RowBlock,
     factors: np.ndarray,
     user_ids: np.ndarray,
@@ -121,16 +143,25 @@ def _recommend_task(
     exclude = None
     if exclude_seen:
         exclude = (block.matrix.indptr, block.matrix.indices)
-    idx, val = factor_topk_unchecked(
+    item_offset = user_offset = None
+    if intercept is not None:  # [factors, bias] rows: x_u . y_i + c_i, then + mu + b_u
+        item_offset = np.ascontiguousarray(items[:, -1])
+        user_offset = intercept + factors[:, -1].astype(np.float64)
+        factors = np.ascontiguousarray(factors[:, :-1])
+        items = np.ascontiguousarray(items[:, :-1])
+    idx, val = factor_topk_trusted(
         factors,
         items,
         np.arange(m, dtype=np.int32),
         n,
-        None,
+        item_offset,
         exclude,
         backend,
         _cluster.worker_threads(),
     )
+    if user_offset is not None:
+        val = val.astype(np.float32, copy=False)
+        val += user_offset.astype(np.float32)[:, None]
     keep = idx >= 0
     users = np.repeat(user_ids[block.start : block.stop], n).reshape(m, n)
     ranks = np.broadcast_to(np.arange(1, n + 1, dtype=np.int32), (m, n))
@@ -169,9 +200,10 @@ class ALS:
         give each ``t`` cores); it is kept for the model of :meth:`to_local`.
         ``calculate_training_loss`` is not supported here (compute
         :func:`fastrec.models.als.training_loss` on ``to_local()``).
-        Explicit feedback is fitted without biases (``biases=None`` means
-        False here, unlike ``fastrec.ALS``; ``biases=True`` raises), so
-        ``to_local()`` is a ``fastrec.ALS(biases=False)``.
+        ``biases`` is as in ``fastrec.ALS`` (``None``: on for explicit
+        feedback): each factor block then carries the rows' bias as a last
+        column, solved with the factors, and ``mu`` (the mean rating) is
+        summed from the blocks on the workers.
 
     Attributes
     ----------
@@ -198,10 +230,7 @@ class ALS:
         self._local_model()  # unknown names raise TypeError now
 
     def _local_model(self) -> LocalALS:
-        params = dict(self.params)
-        if params.get("biases") is None:  # no distributed biases: None means False here
-            params["biases"] = False
-        return LocalALS(**params)
+        return LocalALS(**self.params)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {"client": self.client, "n_blocks": self.n_blocks, **self.params}
@@ -232,7 +261,7 @@ class ALS:
         ValueError
             Invalid parameters, a bad client, negative values with implicit
             feedback (before any work).
-        NonFiniteFactorsError
+        DivergenceError
             A block produced NaN or infinite factors (the row is named).
         """
         from distributed import wait
@@ -242,11 +271,7 @@ class ALS:
         for name in _NOT_DISTRIBUTED:
             if getattr(local, name, False):
                 raise ValueError(f"{name}=True is not supported by fastrec.distributed.ALS")
-        if params.get("biases", False):
-            raise ValueError(
-                "biases=True is not supported by fastrec.distributed.ALS yet: leave biases=None "
-                "(no biases) or pass biases=False"
-            )
+        biased = bool(params["biases"])
         if callback is not None and not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")
         if isinstance(data, Interactions):
@@ -258,6 +283,11 @@ class ALS:
             raise TypeError(
                 "fit expects a DistributedInteractions or a fastrec.Interactions, got "
                 f"{type(data).__name__}"
+            )
+        if biased and data.implicit:
+            raise ValueError(
+                "the data have no ratings (read without a rating column): explicit ALS with "
+                "biases models ratings; give a rating column, or use implicit=True"
             )
         if local.implicit and data.min_rating < 0:
             raise ValueError(
@@ -277,10 +307,16 @@ class ALS:
             "solver": params["solver"],
             "cg_steps": params["cg_steps"],
             "backend": params["backend"],
+            "intercept": None,
         }
         token = uuid.uuid4().hex[:10]
         workers = data.workers
         n_blocks = data.n_blocks
+        intercept = 0.0
+        if biased:  # mu as fastrec.ALS rounds it: the mean rating in the factors' dtype
+            sums = client.gather([client.submit(_block_sum, b) for b in data.user_blocks])
+            intercept = float(dtype(math.fsum(sums) / max(data.nnz, 1)))
+            solve["intercept"] = intercept
 
         def place(b: int) -> dict[str, Any]:
             return {"workers": [workers[b % len(workers)]], "allow_other_workers": True}
@@ -297,6 +333,7 @@ class ALS:
                     data.n_items,
                     k,
                     dtype,
+                    biased,
                     key=f"fastrec-als-{token}-init-{side}-{b}",
                     **place(b),
                 )
@@ -349,6 +386,8 @@ class ALS:
         self.item_factor_blocks_ = item_factors
         self.history_ = history
         self.dtype_ = dtype
+        self.intercept_ = intercept
+        self.biased_ = biased
         return self
 
     def _check_fitted(self) -> None:
@@ -369,7 +408,7 @@ class ALS:
         data = self.data_
         n_blocks = data.n_blocks
         w = min(len(data.workers), n_blocks)
-        k = self._local_model().factors
+        k = self._local_model().factors + int(self.biased_)  # the bias column travels too
         itemsize = np.dtype(self.dtype_).itemsize
         total = 0
         for bounds in (data.user_bounds, data.item_bounds):
@@ -386,12 +425,15 @@ class ALS:
         model = self._local_model()
         X = self.data_.to_local()
         model._begin_fit(X)
-        model.user_factors_ = np.concatenate(self.client_.gather(self.user_factor_blocks_))
-        model.item_factors_ = np.concatenate(self.client_.gather(self.item_factor_blocks_))
-        if "biases" in model.get_params():  # a model without biases: zero biases, intercept 0
+        users = np.concatenate(self.client_.gather(self.user_factor_blocks_))
+        items = np.concatenate(self.client_.gather(self.item_factor_blocks_))
+        if self.biased_:
+            model._publish_biased(users, items)
+        else:  # a model without biases: zero biases, intercept 0
+            model.user_factors_, model.item_factors_ = users, items
             model.user_bias_ = np.zeros(model.n_users_, dtype=self.dtype_)
             model.item_bias_ = np.zeros(model.n_items_, dtype=self.dtype_)
-            model.intercept_ = 0.0
+        model.intercept_ = self.intercept_
         model.history_ = [dict(h) for h in self.history_]
         model._end_fit()
         return model
@@ -437,6 +479,7 @@ class ALS:
                 n,
                 bool(exclude_seen),
                 backend,
+                self.intercept_ if self.biased_ else None,
                 data.user_blocks[b],
                 self.user_factor_blocks_[b],
                 data.user_vocabulary,

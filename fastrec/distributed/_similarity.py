@@ -21,10 +21,10 @@ from .._validation import check_choice, check_dtype_arg
 from ..data import Interactions
 from ..neighbours import (
     AXES,
-    KINDS,
     PreparedMatrix,
     _check_options,
-    _prepare_checked,
+    _prepare_trusted,
+    check_similarity,
     rows_to_csr,
     similarity_rows,
 )
@@ -40,7 +40,7 @@ def _prepare_task(kind: str, dtype: type, n_rows_blocks: int, *blocks: RowBlock)
     at, _ = _stack_blocks(list(blocks[n_rows_blocks:]))
     a.data = a.data.astype(dtype, copy=False)
     at.data = at.data.astype(dtype, copy=False)
-    return _prepare_checked(a, at, kind, dtype)
+    return _prepare_trusted(a, at, kind, dtype)
 
 
 def _query_task(
@@ -102,7 +102,7 @@ def similarity(
     one machine, and the work is divided. The ``(n, n)`` result is gathered on
     the client, at most ``k`` entries a row.
     """
-    kind = check_choice(kind, "kind", KINDS)
+    kind = check_similarity(kind, "kind")
     axis = check_choice(axis, "axis", AXES)
     dtype = check_dtype_arg(dtype)
     k, min_support, shrinkage, _ = _check_options(k, min_support, shrinkage, min_similarity)

@@ -57,14 +57,12 @@ positive value) get the zero vector: the exact solution of their system.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
 from .. import _backend
 from .._kernels import als as als_kernels
@@ -72,20 +70,25 @@ from .._validation import (
     as_float_array,
     check_choice,
     check_csr,
-    check_dtype_arg,
     check_float,
     check_int,
-    check_memory,
-    check_random_state,
+    check_nonnegative,
 )
 from ..data import IdVocabulary, Interactions
-from ..topk import topk_unchecked
-from ._factors import cosine_similar, factor_scores
-from .base import Recommender, expect_array
+from ..topk import topk_trusted
+from ._factors import (
+    check_factor_memory,
+    cosine_similar,
+    factor_scores,
+    factor_state,
+    fold_in_result,
+    restore_factors,
+)
+from .base import DivergenceError, Recommender, deprecated_error_alias
 
 __all__ = [
     "ALS",
-    "NonFiniteFactorsError",
+    "DivergenceError",
     "biased_half_sweep",
     "gram_matrix",
     "solve_rows",
@@ -95,21 +98,27 @@ __all__ = [
 SOLVERS = ("cg", "cholesky")
 
 
-class NonFiniteFactorsError(FloatingPointError, ValueError):
-    """An ALS half-sweep produced NaN or infinite factors."""
+# the error's earlier name: the same class, so ``except`` clauses keep working
+__getattr__ = deprecated_error_alias(__name__, "NonFiniteFactorsError")
+
+
+class _Training(NamedTuple):
+    """The kernel layouts of the data and, with biases, the ``[factors, bias]`` rows."""
+
+    user_items: tuple[np.ndarray, np.ndarray, np.ndarray]
+    item_users: tuple[np.ndarray, np.ndarray, np.ndarray]
+    users_aug: np.ndarray | None
+    items_aug: np.ndarray | None
 
 
 def _check_nonnegative(matrix: sp.csr_matrix, name: str) -> None:
     """Implicit feedback: a negative value would give a confidence below 1."""
-    bad = matrix.data < 0
-    if bad.any():
-        pos = int(np.argmax(bad))
-        row = int(np.searchsorted(matrix.indptr, pos, side="right") - 1)
-        raise ValueError(
-            f"{name} holds a negative value {float(matrix.data[pos])} at position {pos} "
-            f"(row {row}, column {int(matrix.indices[pos])}): implicit feedback needs "
-            "values r >= 0 (confidence c = 1 + alpha * r); use implicit=False for signed ratings"
-        )
+    check_nonnegative(
+        matrix,
+        name,
+        "implicit feedback needs values r >= 0 (confidence c = 1 + alpha * r); use "
+        "implicit=False for signed ratings",
+    )
 
 
 def _kernel_csr(matrix: sp.csr_matrix, dtype: type) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -213,6 +222,7 @@ def solve_rows(
     backend: str = "auto",
     num_threads: int = 0,
     check_input: bool = True,
+    intercept: float | None = None,
 ) -> np.ndarray:
     """One ALS step for a block of rows of one side, the other side fixed.
 
@@ -249,6 +259,12 @@ def solve_rows(
         them with the library's own checked layout (CSR with int32 sorted
         indices, C-ordered factors of one dtype, a finite gram): the compiled
         kernels have no bounds checks.
+    intercept : float, optional
+        Explicit feedback with biases (``implicit=False``), as ``ALS(biases=True)``:
+        ``factors`` and ``other_factors`` then hold ``k`` factors and the bias
+        in their last column (``k + 1`` columns), ``intercept`` is ``mu``, and
+        each row's factors and bias are solved together
+        (:func:`biased_half_sweep`).
 
     Returns
     -------
@@ -281,6 +297,15 @@ def solve_rows(
             if not np.isfinite(gram).all():
                 raise ValueError("gram must be finite")
         backend = _backend.resolve_backend(backend)
+        if intercept is not None:
+            if implicit:
+                raise ValueError("intercept (biases) needs implicit=False")
+            intercept = check_float(intercept, "intercept")
+            if X.shape[1] < 2:
+                raise ValueError(
+                    "with intercept, factors hold k factors and a bias: at least 2 columns, "
+                    f"got {X.shape[1]}"
+                )
     else:
         X, Y, m = factors, other_factors, rows
     out = np.array(X, dtype=X.dtype, order="C", copy=True)  # the kernels write in place
@@ -288,10 +313,16 @@ def solve_rows(
     if gram is not None:
         gram = np.ascontiguousarray(gram)
     with _backend.threads(num_threads):
-        half_sweep(
-            _kernel_csr(m, X.dtype), out, Y, regularization, alpha, bool(implicit), solver,
-            cg_steps, backend, gram=gram,
-        )  # fmt: skip
+        if intercept is not None:
+            biased_half_sweep(
+                _kernel_csr(m, X.dtype), out, Y, float(intercept), regularization, solver,
+                cg_steps, backend,
+            )  # fmt: skip
+        else:
+            half_sweep(
+                _kernel_csr(m, X.dtype), out, Y, regularization, alpha, bool(implicit), solver,
+                cg_steps, backend, gram=gram,
+            )  # fmt: skip
     return out
 
 
@@ -517,19 +548,14 @@ class ALS(Recommender):
             value = getattr(self, name)
             if not isinstance(value, bool | np.bool_):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
-        check_random_state(self.random_state)
-        return {
-            "biases": self._resolved_biases(),
-            "factors": check_int(self.factors, "factors", minimum=1),
-            "regularization": check_float(self.regularization, "regularization", minimum=0.0),
-            "alpha": check_float(self.alpha, "alpha", minimum=0.0),
-            "iterations": check_int(self.iterations, "iterations", minimum=1),
-            "cg_steps": check_int(self.cg_steps, "cg_steps", minimum=1),
-            "solver": check_choice(self.solver, "solver", SOLVERS),
-            "dtype": check_dtype_arg(self.dtype),
-            "num_threads": _backend.resolve_threads(self.num_threads),
-            "backend": _backend.resolve_backend(self.backend),
-        }
+        params = {"biases": self._resolved_biases()}
+        params.update(self._checked_params("random_state", "factors", "regularization"))
+        params["alpha"] = check_float(self.alpha, "alpha", minimum=0.0)
+        params.update(self._checked_params("iterations"))
+        params["cg_steps"] = check_int(self.cg_steps, "cg_steps", minimum=1)
+        params["solver"] = check_choice(self.solver, "solver", SOLVERS)
+        params.update(self._checked_params("dtype", "num_threads", "backend"))
+        return params
 
     def _resolved_biases(self) -> bool:
         """``biases`` with None resolved (True for explicit feedback)."""
@@ -570,13 +596,28 @@ class ALS(Recommender):
         ValueError
             Invalid parameters, or negative values with implicit feedback
             (before any work).
-        NonFiniteFactorsError
-            A half-sweep produced NaN or infinite factors (a ``ValueError``);
-            the model is left unfitted.
+        DivergenceError
+            A half-sweep produced NaN or infinite factors, or the training
+            loss is not finite (a ``ValueError``); the model is left unfitted.
         """
         params = self._validated_params()
-        if callback is not None and not callable(callback):
-            raise ValueError(f"callback must be callable, got {callback!r}")
+        self._check_callback(callback)
+        self._check_data(X, params)
+        self._begin_fit(X)
+        check_factor_memory(self, params)
+        run = self._start_training(params)
+        with _backend.threads(params["num_threads"]):
+            self._run_epochs(
+                range(params["iterations"]),
+                lambda iteration: self._iteration(params, run, iteration),
+                "ALS", show_progress, callback,
+                lambda info: {} if info["loss"] is None else {"loss": f"{info['loss']:.5f}"},
+            )  # fmt: skip
+        self._end_fit()
+        return self
+
+    def _check_data(self, X: Interactions, params: dict[str, Any]) -> None:
+        """Refuse data the model cannot fit: negatives (implicit), no ratings (biases)."""
         if isinstance(X, Interactions) and self.implicit:
             _check_nonnegative(X.matrix, "X.matrix")
         if isinstance(X, Interactions) and params["biases"] and X.implicit:
@@ -584,13 +625,10 @@ class ALS(Recommender):
                 "X has no ratings (it was built without a rating column): explicit ALS with "
                 "biases models ratings; build X with ratings, or use implicit=True"
             )
-        self._begin_fit(X)
-        dtype = params["dtype"]
-        k = params["factors"]
-        check_memory(
-            (self.n_users_ + self.n_items_) * k * np.dtype(dtype).itemsize,
-            f"factors={k} for {self.n_users_} users and {self.n_items_} items",
-        )
+
+    def _start_training(self, params: dict[str, Any]) -> _Training:
+        """The kernel layouts and the initial factors (uniform in [0, 0.01)) and biases."""
+        dtype, k = params["dtype"], params["factors"]
         rng = np.random.default_rng(self.random_state)
         user_items = _kernel_csr(self._seen, dtype)
         item_users = _kernel_csr(self._seen.T.tocsr(), dtype)
@@ -599,61 +637,59 @@ class ALS(Recommender):
         self.user_bias_ = np.zeros(self.n_users_, dtype=dtype)
         self.item_bias_ = np.zeros(self.n_items_, dtype=dtype)
         self.intercept_ = float(dtype(self.global_mean_)) if params["biases"] else 0.0
-        biased = params["biases"]
-        if biased:
-            # factors and bias side by side: the rows the biased half-sweeps solve
-            users_aug = np.column_stack([self.user_factors_, self.user_bias_])
-            items_aug = np.column_stack([self.item_factors_, self.item_bias_])
         self.history_ = []
-        sweep_args = (
-            params["regularization"], params["alpha"], bool(self.implicit), params["solver"],
-            params["cg_steps"], params["backend"],
+        if not params["biases"]:
+            return _Training(user_items, item_users, None, None)
+        # factors and bias side by side: the rows the biased half-sweeps solve
+        users_aug = np.column_stack([self.user_factors_, self.user_bias_])
+        items_aug = np.column_stack([self.item_factors_, self.item_bias_])
+        return _Training(user_items, item_users, users_aug, items_aug)
+
+    def _iteration(
+        self, params: dict[str, Any], run: _Training, iteration: int
+    ) -> tuple[dict, bool]:
+        """Two half-sweeps (users, then items); the ``history_`` entry."""
+        start = time.perf_counter()
+        if run.users_aug is not None:
+            biased_args = (params["regularization"], params["solver"], params["cg_steps"],
+                           params["backend"])  # fmt: skip
+            biased_half_sweep(run.user_items, run.users_aug, run.items_aug, self.intercept_,
+                              *biased_args)  # fmt: skip
+            self._check_finite(run.users_aug, "user", iteration)
+            biased_half_sweep(run.item_users, run.items_aug, run.users_aug, self.intercept_,
+                              *biased_args)  # fmt: skip
+            self._check_finite(run.items_aug, "item", iteration)
+            self._publish_biased(run.users_aug, run.items_aug)
+        else:
+            sweep_args = (
+                params["regularization"], params["alpha"], bool(self.implicit), params["solver"],
+                params["cg_steps"], params["backend"],
+            )  # fmt: skip
+            half_sweep(run.user_items, self.user_factors_, self.item_factors_, *sweep_args)
+            self._check_finite(self.user_factors_, "user", iteration)
+            half_sweep(run.item_users, self.item_factors_, self.user_factors_, *sweep_args)
+            self._check_finite(self.item_factors_, "item", iteration)
+        seconds = time.perf_counter() - start
+        loss = self._loss(params, iteration) if self.calculate_training_loss else None
+        return {"iteration": iteration, "loss": loss, "seconds": seconds}, False
+
+    def _loss(self, params: dict[str, Any], iteration: int) -> float:
+        """:func:`training_loss` of the current factors (and biases)."""
+        bias_args = {}
+        if params["biases"]:
+            bias_args = {"user_bias": self.user_bias_, "item_bias": self.item_bias_,
+                         "intercept": self.intercept_}  # fmt: skip
+        loss = training_loss(
+            self._seen, self.user_factors_, self.item_factors_,
+            params["regularization"], params["alpha"], bool(self.implicit),
+            params["backend"], params["num_threads"], **bias_args,
         )  # fmt: skip
-        with (
-            tqdm(total=params["iterations"], disable=not show_progress, desc="ALS") as bar,
-            _backend.threads(params["num_threads"]),
-        ):
-            for iteration in range(params["iterations"]):
-                start = time.perf_counter()
-                if biased:
-                    biased_args = (params["solver"], params["cg_steps"], params["backend"])
-                    biased_half_sweep(user_items, users_aug, items_aug, self.intercept_,
-                                      params["regularization"], *biased_args)  # fmt: skip
-                    self._check_finite(users_aug, "user", iteration)
-                    biased_half_sweep(item_users, items_aug, users_aug, self.intercept_,
-                                      params["regularization"], *biased_args)  # fmt: skip
-                    self._check_finite(items_aug, "item", iteration)
-                    self._publish_biased(users_aug, items_aug)
-                else:
-                    half_sweep(user_items, self.user_factors_, self.item_factors_, *sweep_args)
-                    self._check_finite(self.user_factors_, "user", iteration)
-                    half_sweep(item_users, self.item_factors_, self.user_factors_, *sweep_args)
-                    self._check_finite(self.item_factors_, "item", iteration)
-                seconds = time.perf_counter() - start
-                loss = None
-                if self.calculate_training_loss:
-                    bias_args = {}
-                    if biased:
-                        bias_args = {"user_bias": self.user_bias_, "item_bias": self.item_bias_,
-                                     "intercept": self.intercept_}  # fmt: skip
-                    loss = training_loss(
-                        self._seen, self.user_factors_, self.item_factors_,
-                        params["regularization"], params["alpha"], bool(self.implicit),
-                        params["backend"], params["num_threads"], **bias_args,
-                    )  # fmt: skip
-                    if not math.isfinite(loss):
-                        raise NonFiniteFactorsError(
-                            f"ALS training loss is {loss} after iteration {iteration}"
-                        )
-                info = {"iteration": iteration, "loss": loss, "seconds": seconds}
-                self.history_.append(info)
-                bar.update(1)
-                if show_progress and loss is not None:
-                    bar.set_postfix(loss=f"{loss:.5f}")
-                if callback is not None:
-                    callback(iteration, info)
-        self._end_fit()
-        return self
+        self._check_divergence(
+            f"iteration {iteration}", loss, (), f"the training loss ({loss})",
+            f"solver={self.solver!r}, regularization={self.regularization!r}",
+            "Raise regularization or scale the data.",
+        )  # fmt: skip
+        return loss
 
     def _publish_biased(self, users_aug: np.ndarray, items_aug: np.ndarray) -> None:
         """Factors and biases from the augmented ``[factors, bias]`` rows."""
@@ -662,17 +698,21 @@ class ALS(Recommender):
         self.item_factors_ = np.ascontiguousarray(items_aug[:, :-1])
         self.item_bias_ = np.ascontiguousarray(items_aug[:, -1])
 
-    def _check_finite(self, factors: np.ndarray, side: str, iteration: int) -> None:
+    def _check_finite(self, factors: np.ndarray, side: str, iteration: int | None) -> None:
+        """Raise :class:`DivergenceError` naming the first non-finite row, if any.
+
+        ``iteration`` None: a fold-in solve.
+        """
         bad = ~np.isfinite(factors)
         if not bad.any():
             return
         row = int(np.argmax(bad.any(axis=1)))
-        raise NonFiniteFactorsError(
-            f"ALS produced NaN or infinite {side} factors in iteration {iteration} "
-            f"(first at {side} row {row}; solver={self.solver!r}, "
-            f"regularization={self.regularization!r}). A singular system (e.g. "
-            "regularization=0 with the exact solver) or overflowing values cause this: "
-            "raise regularization or scale the data."
+        raise self._divergence(
+            "fold-in" if iteration is None else f"iteration {iteration}",
+            f"the {side} factors (first at {side} row {row})",
+            f"solver={self.solver!r}, regularization={self.regularization!r}",
+            "A singular system (e.g. regularization=0 with the exact solver) or overflowing "
+            "values cause this: raise regularization or scale the data.",
         )
 
     # ------------------------------------------------------------ fold-in
@@ -691,7 +731,7 @@ class ALS(Recommender):
                     _kernel_csr(rows, dtype), out, items_aug, self.intercept_,
                     params["regularization"], "cholesky", 1, params["backend"],
                 )  # fmt: skip
-            self._check_finite(out, "user", -1)
+            self._check_finite(out, "user", None)
             return out
         out = np.zeros((rows.shape[0], self.item_factors_.shape[1]), dtype=dtype)
         with _backend.threads(params["num_threads"]):
@@ -699,7 +739,7 @@ class ALS(Recommender):
                 _kernel_csr(rows, dtype), out, self.item_factors_, params["regularization"],
                 params["alpha"], bool(self.implicit), "cholesky", 1, params["backend"],
             )  # fmt: skip
-        self._check_finite(out, "user", -1)
+        self._check_finite(out, "user", None)
         return out
 
     def _interaction_rows(self, items: Any, ratings: Any, name: str) -> sp.csr_matrix:
@@ -731,7 +771,9 @@ class ALS(Recommender):
             _check_nonnegative(row, "ratings")
         return row
 
-    def recalculate_user(self, items: Any, ratings: Any = None) -> Any:
+    def recalculate_user(
+        self, items: Any, ratings: Any = None, return_bias: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, float]:
         """Factors of a user (e.g. one not in training) from their interactions.
 
         The user's system is solved exactly (Cholesky) against the trained
@@ -743,20 +785,25 @@ class ALS(Recommender):
         items : array_like (m,) of raw item ids known to the model, no repeats
         ratings : array_like (m,) of float, optional
             The values ``r`` (default 1.0 each; implicit feedback: ``r >= 0``).
+            Needed with biases.
+        return_bias : bool, default False
+            Also return the user's bias ``b_u``.
 
         Returns
         -------
-        ndarray (factors,) of the model's dtype. No items: the zero vector.
-        With biases, ``(factors, bias)`` as :meth:`fastrec.SGDMF.recalculate_user`
-        (the ratings are then needed).
+        factors : ndarray (factors,) of the model's dtype, the user's ``x_u``
+            (the contract of every model's ``recalculate_user``, as implicit's).
+            No items: the zero vector.
+        (factors, bias) with ``return_bias=True``: ``bias`` the float ``b_u``
+            (0.0 for a model without biases), solved with the factors.
         """
         self._check_fitted()
         if self._validated_params()["biases"] and ratings is None:
             raise ValueError("ratings are needed to fold in a user of explicit ALS with biases")
         solved = self._solve_new_rows(self._interaction_rows(items, ratings, "items"))[0]
-        if solved.shape[0] > self.item_factors_.shape[1]:
-            return solved[:-1].copy(), float(solved[-1])
-        return solved
+        k = self.item_factors_.shape[1]
+        bias = float(solved[k]) if solved.shape[0] > k else 0.0
+        return fold_in_result(solved[:k], bias, solved.dtype, return_bias)
 
     def recommend_new_user(
         self, items: Any, ratings: Any = None, n: int = 10, exclude_seen: bool = True
@@ -777,7 +824,7 @@ class ALS(Recommender):
         exclude = None
         if exclude_seen:
             exclude = check_csr(row, "items", dtype=np.float32)
-        idx, val = topk_unchecked(scores, n, exclude, self.backend, self.num_threads)
+        idx, val = topk_trusted(scores, n, exclude, self.backend, self.num_threads)
         return self._item_ids_of(idx)[0], val[0]
 
     def partial_fit_users(self, users: Any, interactions: Any) -> ALS:
@@ -899,29 +946,23 @@ class ALS(Recommender):
 
     # ------------------------------------------------------------- persistence
     def _get_state(self) -> dict[str, np.ndarray]:
-        state = {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
         if self._resolved_biases():
-            state["user_bias"] = self.user_bias_
-            state["item_bias"] = self.item_bias_
-            state["intercept"] = np.array([self.intercept_], dtype=np.float64)
-        return state
+            return factor_state(
+                self, "user_factors", "item_factors", "user_bias", "item_bias", "intercept"
+            )
+        return factor_state(self, "user_factors", "item_factors")
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        k = check_int(self.factors, "factors", minimum=1)
-        dtype = check_dtype_arg(self.dtype)
-        user = expect_array(state, "user_factors", (self.n_users_, k))
-        item = expect_array(state, "item_factors", (self.n_items_, k))
-        self.user_factors_ = np.ascontiguousarray(user, dtype=dtype)
-        self.item_factors_ = np.ascontiguousarray(item, dtype=dtype)
+        params = self._validated_params()
+        dtype, k = params["dtype"], params["factors"]
+        restore_factors(self, state, k, dtype, "user_factors", "item_factors")
         self.user_bias_ = np.zeros(self.n_users_, dtype=dtype)
         self.item_bias_ = np.zeros(self.n_items_, dtype=dtype)
         self.intercept_ = 0.0
-        if self._resolved_biases():
+        if params["biases"]:
             if "user_bias" not in state and self.biases is None:
                 # written before explicit ALS had biases: a model without them
                 self.biases = False
             else:
-                self.user_bias_ = expect_array(state, "user_bias", (self.n_users_,)).astype(dtype)
-                self.item_bias_ = expect_array(state, "item_bias", (self.n_items_,)).astype(dtype)
-                self.intercept_ = float(expect_array(state, "intercept", (1,))[0])
+                restore_factors(self, state, k, dtype, "user_bias", "item_bias", "intercept")
         self.history_ = []

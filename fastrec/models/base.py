@@ -27,6 +27,25 @@ A subclass implements ``fit`` (calling :meth:`_begin_fit` first and
     Optional: ``(idx (m, n) int32, scores (m, n))`` excluding the query itself.
 ``_get_state() -> dict`` and ``_set_state(state)``
     The learned arrays to persist, and their validated restoration.
+``_validated_params() -> dict``
+    Checks every constructor argument (a ``ValueError`` naming it) and
+    returns the values ``fit`` works with: numbers as ``int``/``float``, the
+    dtype as a NumPy type, ``backend`` and ``num_threads`` resolved. Every
+    model uses this one idiom (a model without parameters inherits the empty
+    check), and ``fit``, ``_set_state`` and :func:`load` all call it. It
+    returns the values rather than only raising so that ``fit`` computes with
+    exactly what was checked and resolves the backend and the thread count
+    once, instead of reading the raw attributes again.
+
+Iterative fits share :meth:`Recommender._run_epochs` (the epoch loop with
+``history_``, progress bar and callback) and report a run that blew up with
+:class:`DivergenceError`, through :meth:`Recommender._check_divergence`.
+
+Trusted paths: a function or constructor that skips validation because its
+caller has already validated the input is spelled with ``trusted`` everywhere:
+the keyword ``_trusted=True`` (``Interactions(..., _trusted=True)``,
+``training_layout(..., _trusted=True)``) or the suffix ``_trusted``
+(``fastrec.topk.topk_trusted``, ``fastrec.neighbours._prepare_trusted``).
 
 Fallbacks (documented in the README and tested): in ``predict``, a pair whose
 user has no training data and whose item has none gets the global mean; an
@@ -40,6 +59,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import warnings
 import zlib
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -47,10 +67,19 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import check_csr, clamp_count
+from .. import _backend
+from .._validation import (
+    all_finite,
+    check_csr,
+    check_dtype_arg,
+    check_float,
+    check_int,
+    check_random_state,
+    clamp_count,
+)
 from .._version import __version__
 from ..data import IdVocabulary, Interactions
-from ..topk import factor_topk_unchecked, topk_unchecked
+from ..topk import factor_topk_trusted, topk_trusted
 from ._file import read_model_file, write_model_file
 
 FILE_FORMAT = "fastrec-model"
@@ -64,8 +93,59 @@ _REGISTRY: dict[str, type[Recommender]] = {}
 _SCORE_BLOCK_BYTES = 16 << 20
 
 
+# The checks of the parameters several models share, by name (see
+# Recommender._checked_params); a model checks its own parameters itself.
+_SHARED_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "factors": lambda v: check_int(v, "factors", minimum=1),
+    "epochs": lambda v: check_int(v, "epochs", minimum=1),
+    "iterations": lambda v: check_int(v, "iterations", minimum=1),
+    "learning_rate": lambda v: check_float(v, "learning_rate", minimum=0.0, strict=True),
+    "regularization": lambda v: check_float(v, "regularization", minimum=0.0),
+    "init_std": lambda v: check_float(v, "init_std", minimum=0.0),
+    "dtype": check_dtype_arg,
+    "random_state": check_random_state,
+    "num_threads": _backend.resolve_threads,
+    "backend": _backend.resolve_backend,
+}
+
+
 class NotFittedError(ValueError, AttributeError):
     """The model was used before ``fit``."""
+
+
+class DivergenceError(FloatingPointError, ValueError):
+    """A fit produced NaN or infinite values (loss, factors or weights).
+
+    Raised by every model that trains iteratively (``ALS``, ``SGDMF``,
+    ``BPR``, ``SVDpp``, ``MLPRecommender``), with a message naming the model,
+    the epoch or iteration, what became non-finite and the parameters to
+    change; the model is left unfitted. It is a ``ValueError`` (bad
+    parameters for the data) and a ``FloatingPointError``.
+    ``fastrec.models.als.NonFiniteFactorsError`` and
+    ``fastrec.models.mlp.TrainingDivergedError`` are deprecated names of
+    this class.
+    """
+
+
+def deprecated_error_alias(module: str, old_name: str) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that serves ``old_name`` as :class:`DivergenceError`.
+
+    The old name is the same class (so ``except OldName`` still catches what
+    every model raises) and warns with ``DeprecationWarning`` when looked up.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name == old_name:
+            warnings.warn(
+                f"{module}.{old_name} is deprecated: catch fastrec.DivergenceError, which "
+                "every model raises when a fit blows up",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return DivergenceError
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
 
 
 def _json_safe(value: Any) -> Any:
@@ -132,6 +212,20 @@ class Recommender:
             setattr(self, key, value)
         return self
 
+    def _validated_params(self) -> dict[str, Any]:
+        """The checked constructor arguments (see the module docstring); none here."""
+        return {}
+
+    def _checked_params(self, *names: str) -> dict[str, Any]:
+        """The shared checks (``_SHARED_CHECKS``) of the named parameters, in order.
+
+        Returns ``{name: checked value}``; ``random_state`` is checked but not
+        returned (``numpy.random.default_rng`` takes it as it is).
+        """
+        out = {name: _SHARED_CHECKS[name](getattr(self, name)) for name in names}
+        out.pop("random_state", None)
+        return out
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
@@ -174,6 +268,68 @@ class Recommender:
 
     def _end_fit(self) -> None:
         self._fitted = True
+
+    @staticmethod
+    def _check_callback(callback: Any) -> None:
+        if callback is not None and not callable(callback):
+            raise ValueError(f"callback must be callable, got {callback!r}")
+
+    def _run_epochs(
+        self,
+        epochs: range,
+        step: Callable[[int], tuple[dict, bool]],
+        desc: str,
+        show_progress: bool,
+        callback: Callable[[int, dict], Any] | None,
+        postfix: Callable[[dict], dict],
+    ) -> None:
+        """The epoch loop of the iterative fits.
+
+        ``step(epoch)`` trains one epoch and returns ``(info, stop)``; ``info``
+        is appended to ``history_``, shown on the progress bar (a tqdm bar over
+        ``epochs`` when ``show_progress``, with ``postfix(info)``) and passed to
+        ``callback(epoch, info)``; a true ``stop`` ends the loop after that
+        (early stopping).
+        """
+        bar = None
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(epochs), desc=desc)
+        try:
+            for epoch in epochs:
+                info, stop = step(epoch)
+                self.history_.append(info)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(postfix(info))
+                if callback is not None:
+                    callback(epoch, info)
+                if stop:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _divergence(self, step: str, what: str, settings: str, advice: str) -> DivergenceError:
+        """The :class:`DivergenceError` of every model, one message format."""
+        return DivergenceError(
+            f"{type(self).__name__} diverged in {step}: {what} became NaN or infinite "
+            f"({settings}). {advice}"
+        )
+
+    def _check_divergence(
+        self,
+        step: str,
+        loss: float,
+        arrays: tuple[np.ndarray, ...],
+        what: str,
+        settings: str,
+        advice: str,
+    ) -> None:
+        """Raise :class:`DivergenceError` unless ``loss`` and ``arrays`` are all finite."""
+        if not all_finite(loss, arrays):
+            raise self._divergence(step, what, settings, advice)
 
     def _check_fitted(self) -> None:
         if not getattr(self, "_fitted", False):
@@ -249,7 +405,7 @@ class Recommender:
 
     def _popular(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         counts = self.item_count_.astype(np.float32)[None, :]
-        idx, val = topk_unchecked(np.ascontiguousarray(counts), n, None, "auto", 1)
+        idx, val = topk_trusted(np.ascontiguousarray(counts), n, None, "auto", 1)
         return idx[0], val[0]
 
     def _recommend_indices(
@@ -305,7 +461,7 @@ class Recommender:
             fused = self._score_topn(users, n, exclude)
             if fused is None:
                 scores = np.ascontiguousarray(self._score_users(users), dtype=np.float32)
-                idx, val = topk_unchecked(scores, n, exclude, backend, num_threads)
+                idx, val = topk_trusted(scores, n, exclude, backend, num_threads)
             else:
                 idx, val = fused
             out_idx[sel] = idx
@@ -332,7 +488,7 @@ class Recommender:
         if exclude_seen:
             seen = self._seen
             exclude = (seen.indptr, np.ascontiguousarray(seen.indices, dtype=np.int32))
-        idx, val = factor_topk_unchecked(
+        idx, val = factor_topk_trusted(
             user_vectors,
             item_vectors,
             users.astype(np.int32),
@@ -493,20 +649,6 @@ class Recommender:
         }
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         write_model_file(path, arrays)
-
-    def _check_loaded_params(self) -> None:
-        """Apply the checks ``fit`` applies to the parameters (used by :func:`load`).
-
-        A model class validates its parameters in ``_validated_params`` or
-        ``_check_params``; one without parameters needs neither.
-        """
-        for name in ("_validated_params", "_check_params"):
-            check = getattr(self, name, None)
-            if check is not None:
-                check()
-                return
-        if self._param_names():
-            raise ValueError(f"{type(self).__name__} has no parameter validation to load with")
 
 
 def _ids_of(ids: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -670,7 +812,7 @@ def load(path: str | os.PathLike) -> Recommender:
     try:
         params = _load_params(cls, meta["params"])
         model = cls(**params)
-        model._check_loaded_params()
+        model._validated_params()
         user_ids = _check_ids(expect_array(arrays, "base.user_ids", (None,), "iuU"), "user_ids")
         item_ids = _check_ids(expect_array(arrays, "base.item_ids", (None,), "iuU"), "item_ids")
         seen = expect_csr(

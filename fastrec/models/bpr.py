@@ -37,17 +37,21 @@ from tqdm.auto import tqdm
 from .. import _backend
 from .._kernels import bpr as bpr_kernels
 from .._validation import (
-    all_finite,
     check_choice,
-    check_dtype_arg,
     check_float,
     check_int,
-    check_random_state,
+    check_nonnegative,
 )
 from ..data import Interactions
-from ._factors import cosine_similar, factor_scores
-from .base import Recommender, expect_array
-from .sgd import DivergenceError, padded_factors
+from ._factors import (
+    cosine_similar,
+    factor_scores,
+    factor_state,
+    fold_in_result,
+    restore_factors,
+)
+from ._sgd_layout import padded_factors
+from .base import Recommender
 
 __all__ = ["BPR", "NEGATIVE_SAMPLERS"]
 
@@ -64,15 +68,9 @@ def positive_matrix(matrix: sp.csr_matrix, name: str = "X.matrix") -> sp.csr_mat
     Raises ``ValueError`` naming the first negative value (row, column and
     position): implicit feedback has no negative interactions.
     """
-    bad = matrix.data < 0
-    if bad.any():
-        pos = int(np.argmax(bad))
-        row = int(np.searchsorted(matrix.indptr, pos, side="right") - 1)
-        raise ValueError(
-            f"{name} holds a negative value {float(matrix.data[pos])} at position {pos} "
-            f"(row {row}, column {int(matrix.indices[pos])}): BPR takes implicit feedback, "
-            "values r >= 0 (r > 0 is a positive)"
-        )
+    check_nonnegative(
+        matrix, name, "BPR takes implicit feedback, values r >= 0 (r > 0 is a positive)"
+    )
     keep = matrix.data > 0
     if keep.all():
         return matrix
@@ -160,20 +158,13 @@ class BPR(Recommender):
 
     # ------------------------------------------------------------------ checks
     def _validated_params(self) -> dict[str, Any]:
-        check_random_state(self.random_state)
-        return {
-            "factors": check_int(self.factors, "factors", minimum=1),
-            "learning_rate": check_float(
-                self.learning_rate, "learning_rate", minimum=0.0, strict=True
-            ),
-            "regularization": check_float(self.regularization, "regularization", minimum=0.0),
-            "iterations": check_int(self.iterations, "iterations", minimum=1),
-            "num_threads": _backend.resolve_threads(self.num_threads),
-            "backend": _backend.resolve_backend(self.backend),
-            "dtype": check_dtype_arg(self.dtype),
-            "negatives": check_choice(self.negatives, "negatives", NEGATIVE_SAMPLERS),
-            "init_std": check_float(self.init_std, "init_std", minimum=0.0),
-        }
+        params = self._checked_params(
+            "random_state", "factors", "learning_rate", "regularization", "iterations",
+            "num_threads", "backend", "dtype",
+        )  # fmt: skip
+        params["negatives"] = check_choice(self.negatives, "negatives", NEGATIVE_SAMPLERS)
+        params["init_std"] = check_float(self.init_std, "init_std", minimum=0.0)
+        return params
 
     # --------------------------------------------------------------------- fit
     def fit(
@@ -204,8 +195,7 @@ class BPR(Recommender):
             and ``FloatingPointError``); the model is left unfitted.
         """
         params = self._validated_params()
-        if callback is not None and not callable(callback):
-            raise ValueError(f"callback must be callable, got {callback!r}")
+        self._check_callback(callback)
         if isinstance(X, Interactions):
             positives = positive_matrix(X.matrix)
             if positives.nnz == 0:
@@ -276,13 +266,13 @@ class BPR(Recommender):
         self.item_bias_ = item_bias.copy()
 
     def _check_finite(self, epoch: int, loss: float, arrays: tuple[np.ndarray, ...]) -> None:
-        # a finite sum proves an array finite (an overflowing one gets the full test)
-        if all_finite(loss, arrays):
-            return
-        raise DivergenceError(
-            f"BPR diverged in epoch {epoch}: the loss or the factors became NaN or infinite "
-            f"(learning_rate={self.learning_rate!r}, regularization={self.regularization!r}). "
-            "Lower learning_rate or raise regularization."
+        self._check_divergence(
+            f"epoch {epoch}",
+            loss,
+            arrays,
+            "the loss or the factors",
+            f"learning_rate={self.learning_rate!r}, regularization={self.regularization!r}",
+            "Lower learning_rate or raise regularization.",
         )
 
     # ----------------------------------------------------------------- predict
@@ -319,7 +309,9 @@ class BPR(Recommender):
         return cosine_similar(self.user_factors_, uidx, n, self.backend, self.num_threads)
 
     # ----------------------------------------------------------------- fold-in
-    def recalculate_user(self, items: Any, max_iterations: int = 200) -> np.ndarray:
+    def recalculate_user(
+        self, items: Any, max_iterations: int = 200, return_bias: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, float]:
         """Factors of a (new) user from the items they interacted with, items fixed.
 
         Maximises the user's BPR objective with the item factors and biases
@@ -334,11 +326,15 @@ class BPR(Recommender):
         items : array_like (m,) of raw item ids known to the model (repeats
             count once)
         max_iterations : int >= 1
+        return_bias : bool, default False
+            Return ``(factors, 0.0)``: BPR has item biases only, so a user's
+            bias is 0 (the same contract as the rating models).
 
         Returns
         -------
-        ndarray (factors,) of the model's dtype. No items, or every item
-        given: the zero vector.
+        factors : ndarray (factors,) of the model's dtype (the contract of
+            every model's ``recalculate_user``). No items, or every item given:
+            the zero vector.
         """
         from scipy.optimize import minimize
 
@@ -350,8 +346,9 @@ class BPR(Recommender):
         k = Q.shape[1]
         negative = np.ones(self.n_items_, dtype=bool)
         negative[iidx] = False
+        dtype = self.item_factors_.dtype
         if iidx.size == 0 or not negative.any():
-            return np.zeros(k, dtype=self.item_factors_.dtype)
+            return fold_in_result(np.zeros(k), 0.0, dtype, return_bias)
         weight = (
             self.item_count_.astype(np.float64)
             if self.negatives == "popular"
@@ -359,7 +356,7 @@ class BPR(Recommender):
         )
         weight = np.where(negative, weight, 0.0)
         if weight.sum() == 0:
-            return np.zeros(k, dtype=self.item_factors_.dtype)
+            return fold_in_result(np.zeros(k), 0.0, dtype, return_bias)
         weight /= weight.sum() * iidx.size
         reg = float(self.regularization)
         Qi, bi = Q[iidx], b[iidx]
@@ -377,26 +374,16 @@ class BPR(Recommender):
             objective, np.zeros(k), jac=True, method="L-BFGS-B",
             options={"maxiter": max_iterations},
         )  # fmt: skip
-        return result.x.astype(self.item_factors_.dtype)
+        return fold_in_result(result.x, 0.0, dtype, return_bias)
 
     # ------------------------------------------------------------- persistence
     def _get_state(self) -> dict[str, np.ndarray]:
-        return {
-            "user_factors": self.user_factors_,
-            "item_factors": self.item_factors_,
-            "item_bias": self.item_bias_,
-        }
+        return factor_state(self, "user_factors", "item_factors", "item_bias")
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         params = self._validated_params()
-        dtype, k = params["dtype"], params["factors"]
-        self.user_factors_ = np.ascontiguousarray(
-            expect_array(state, "user_factors", (self.n_users_, k)), dtype=dtype
-        )
-        self.item_factors_ = np.ascontiguousarray(
-            expect_array(state, "item_factors", (self.n_items_, k)), dtype=dtype
-        )
-        self.item_bias_ = np.ascontiguousarray(
-            expect_array(state, "item_bias", (self.n_items_,)), dtype=dtype
-        )
+        restore_factors(
+            self, state, params["factors"], params["dtype"],
+            "user_factors", "item_factors", "item_bias",
+        )  # fmt: skip
         self.history_ = []

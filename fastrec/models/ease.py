@@ -31,9 +31,9 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from .. import _backend
-from .._validation import check_dtype_arg, check_float, check_int
+from .._validation import check_dtype_arg, check_float, check_int, check_nonnegative
 from ..data import Interactions
-from ..topk import topk_unchecked
+from ..topk import topk_trusted
 from .base import Recommender, expect_array
 
 __all__ = ["EASE"]
@@ -44,15 +44,9 @@ _SYMMETRISE_ROWS = 512
 
 def _binary(matrix: sp.csr_matrix, name: str = "X.matrix") -> sp.csr_matrix:
     """The stored entries with value > 0, as ones (float64 CSR); negatives raise."""
-    bad = matrix.data < 0
-    if bad.any():
-        pos = int(np.argmax(bad))
-        row = int(np.searchsorted(matrix.indptr, pos, side="right") - 1)
-        raise ValueError(
-            f"{name} holds a negative value {float(matrix.data[pos])} at position {pos} "
-            f"(row {row}, column {int(matrix.indices[pos])}): EASE takes implicit feedback, "
-            "values r >= 0 (r > 0 is an interaction)"
-        )
+    check_nonnegative(
+        matrix, name, "EASE takes implicit feedback, values r >= 0 (r > 0 is an interaction)"
+    )
     out = sp.csr_matrix(
         ((matrix.data > 0).astype(np.float64), matrix.indices, matrix.indptr), shape=matrix.shape
     )
@@ -233,7 +227,7 @@ class EASE(Recommender):
         )  # fmt: skip
         self_pairs.indices = np.ascontiguousarray(self_pairs.indices, dtype=np.int32)
         self_pairs.indptr = np.ascontiguousarray(self_pairs.indptr, dtype=np.int32)
-        return topk_unchecked(rows, n, self_pairs, self.backend, self.num_threads)
+        return topk_trusted(rows, n, self_pairs, self.backend, self.num_threads)
 
     # ------------------------------------------------------------- persistence
     def _get_state(self) -> dict[str, np.ndarray]:

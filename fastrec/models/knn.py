@@ -166,20 +166,18 @@ from .. import _backend
 from .._kernels import knn as knn_kernels
 from .._validation import check_choice, check_float, check_int
 from ..data import Interactions
-from ..neighbours import similarity_rows, transpose_csr
+from ..neighbours import (
+    KINDS,
+    MODEL_ONLY_KINDS,
+    check_similarity,
+    similarity_rows,
+    transpose_csr,
+)
 from .base import CallbackType, Recommender, expect_csr
 
 __all__ = ["ItemKNN", "UserKNN", "fit_baselines"]
 
-SIMILARITIES = (
-    "pearson",
-    "centered_cosine",
-    "cosine",
-    "adjusted_cosine",
-    "pearson_baseline",
-    "tfidf",
-    "bm25",
-)
+SIMILARITIES = KINDS + MODEL_ONLY_KINDS  # the values of ``similarity`` (check_similarity)
 FALLBACKS = ("means", "global")  # see the ``fallback`` parameter
 CENTERINGS = ("mean", "baseline", "zscore", "none")
 RANKINGS = ("sum", "weighted", "rating")
@@ -392,17 +390,17 @@ class _NeighborhoodModel(Recommender):
         self.baseline_lr = baseline_lr
 
     # ----------------------------------------------------------------- params
-    def _check_params(self) -> None:
-        check_int(self.k, "k", minimum=1)
+    def _validated_params(self) -> dict[str, Any]:
+        k = check_int(self.k, "k", minimum=1)
         if self.k > np.iinfo(np.int32).max:
             raise ValueError(f"k must fit in int32, got {self.k}")
-        check_choice(self.similarity, "similarity", SIMILARITIES)
-        check_int(self.min_support, "min_support", minimum=0)
+        similarity = check_similarity(self.similarity, "similarity", model=True)
+        min_support = check_int(self.min_support, "min_support", minimum=0)
         if self.min_support > np.iinfo(np.int32).max:
             raise ValueError(f"min_support must fit in int32, got {self.min_support}")
         if self.shrinkage is not None:
             check_float(self.shrinkage, "shrinkage", minimum=0.0)
-        check_int(self.min_k, "min_k", minimum=0)
+        min_k = check_int(self.min_k, "min_k", minimum=0)
         if self.min_k > np.iinfo(np.int32).max:
             raise ValueError(f"min_k must fit in int32, got {self.min_k}")
         if self.centered is not None and not isinstance(self.centered, bool | np.bool_):
@@ -424,8 +422,16 @@ class _NeighborhoodModel(Recommender):
         check_float(self.baseline_reg_i, "baseline_reg_i", minimum=0.0)
         check_float(self.baseline_reg, "baseline_reg", minimum=0.0)
         check_float(self.baseline_lr, "baseline_lr", minimum=0.0)
-        _backend.resolve_threads(self.num_threads)
-        _backend.resolve_backend(self.backend)
+        return {
+            "k": k,
+            "similarity": similarity,
+            "min_support": min_support,
+            "shrinkage": self._shrinkage,
+            "min_k": min_k,
+            "centering": self._centering,
+            "num_threads": _backend.resolve_threads(self.num_threads),
+            "backend": _backend.resolve_backend(self.backend),
+        }
 
     @property
     def _shrinkage(self) -> float:
@@ -463,7 +469,7 @@ class _NeighborhoodModel(Recommender):
         -------
         self
         """
-        self._check_params()
+        self._validated_params()
         self._begin_fit(X)
         self._prepare(X.matrix)
         self._fit_neighbors(show_progress, callback)
@@ -648,7 +654,7 @@ class _NeighborhoodModel(Recommender):
         return {}
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        self._check_params()
+        self._validated_params()
         self._prepare(self._seen)
 
 
@@ -665,7 +671,11 @@ class UserKNN(_NeighborhoodModel):
     similarity : {"cosine", "pearson", "pearson_baseline", "centered_cosine",
             "adjusted_cosine", "tfidf", "bm25"}, default "cosine"
         See the module docstring and :mod:`fastrec.neighbours`; "pearson" and
-        "pearson_baseline" are over the co-rated support.
+        "pearson_baseline" are over the co-rated support. The same option as
+        ``fastrec.similarity(kind=...)``: the same values (``neighbours.KINDS``),
+        the same definitions and the same validation message
+        (:func:`fastrec.neighbours.check_similarity`), plus "pearson_baseline",
+        which needs the model's fitted baselines.
     min_support : int >= 0
         Pairs with fewer common ratings have no similarity.
     shrinkage : float >= 0 or None, default None

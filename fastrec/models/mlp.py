@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -48,24 +49,48 @@ from .._validation import (
     check_float,
     check_int,
     check_memory,
-    check_random_state,
 )
 from ..data import Interactions
 from ..nn.fpmode import flush_denormals
 from ..nn.layers import MLP
 from ..nn.losses import bce_with_logits_loss, mse_loss, sigmoid
 from ..nn.optim import SGD, Adam, LazyAdam, LazySGD
-from .base import CallbackType, Recommender, expect_array
+from .base import (
+    CallbackType,
+    DivergenceError,
+    Recommender,
+    deprecated_error_alias,
+    expect_array,
+)
 
-__all__ = ["MLPRecommender", "TrainingDivergedError"]
+__all__ = ["MLPRecommender", "DivergenceError"]
 
 # Pairs scored at once in predict / recommend (pairs x widest layer x 4 bytes).
 _PAIR_BLOCK = 1 << 16
 _NEGATIVE_ROUNDS = 64
 
 
-class TrainingDivergedError(FloatingPointError, ValueError):
-    """The training or validation loss became NaN or infinite (learning rate too high?)."""
+# the error's earlier name: the same class, so ``except`` clauses keep working
+__getattr__ = deprecated_error_alias(__name__, "TrainingDivergedError")
+
+
+class _Examples(NamedTuple):
+    """The training and validation examples (user, item, target) of one fit."""
+
+    train: tuple[np.ndarray, np.ndarray, np.ndarray]
+    validation: tuple[np.ndarray, np.ndarray, np.ndarray]
+    positive_keys: np.ndarray  # user * n_items + item of every interaction, sorted
+
+
+class _Optimisers(NamedTuple):
+    """What one training pass needs besides the examples."""
+
+    dense: Any
+    users: Any
+    items: Any
+    batch: int
+    gather: Callable
+    loss_fn: Callable
 
 
 def sample_negatives(
@@ -213,8 +238,8 @@ class MLPRecommender(Recommender):
         self.backend = backend
 
     # ------------------------------------------------------------- parameters
-    def _check_params(self) -> None:
-        check_int(self.embedding_dim, "embedding_dim", minimum=1)
+    def _validated_params(self) -> dict[str, Any]:
+        embedding_dim = check_int(self.embedding_dim, "embedding_dim", minimum=1)
         hidden = self.hidden
         if isinstance(hidden, int | np.integer) and not isinstance(hidden, bool):
             raise ValueError(f"hidden must be a sequence of layer widths, got {hidden!r}")
@@ -224,24 +249,30 @@ class MLPRecommender(Recommender):
             raise ValueError(f"hidden must be a sequence of layer widths, got {hidden!r}") from None
         if len(hidden) == 0:
             raise ValueError("hidden must name at least one layer width, got an empty sequence")
-        for pos, width in enumerate(hidden):
-            check_int(width, f"hidden[{pos}]", minimum=1)
-        check_choice(self.loss, "loss", ("mse", "bce"))
-        check_int(self.epochs, "epochs", minimum=1)
-        check_int(self.batch_size, "batch_size", minimum=1)
-        check_float(self.learning_rate, "learning_rate", minimum=0.0, strict=True)
-        check_choice(self.optimizer, "optimizer", ("adam", "sgd"))
-        check_float(self.weight_decay, "weight_decay", minimum=0.0)
-        check_int(self.negatives, "negatives", minimum=1 if self.loss == "bce" else 0)
+        hidden = tuple(
+            check_int(width, f"hidden[{pos}]", minimum=1) for pos, width in enumerate(hidden)
+        )
+        params = {
+            "embedding_dim": embedding_dim,
+            "hidden": hidden,
+            "loss": check_choice(self.loss, "loss", ("mse", "bce")),
+            **self._checked_params("epochs"),
+            "batch_size": check_int(self.batch_size, "batch_size", minimum=1),
+            **self._checked_params("learning_rate"),
+            "optimizer": check_choice(self.optimizer, "optimizer", ("adam", "sgd")),
+            "weight_decay": check_float(self.weight_decay, "weight_decay", minimum=0.0),
+            "negatives": check_int(
+                self.negatives, "negatives", minimum=1 if self.loss == "bce" else 0
+            ),
+        }
         fraction = check_float(self.validation_fraction, "validation_fraction", minimum=0.0)
         if fraction >= 1.0:
             raise ValueError(f"validation_fraction must be < 1, got {self.validation_fraction}")
-        check_int(self.patience, "patience", minimum=1)
-        check_float(self.init_std, "init_std", minimum=0.0, strict=True)
-        check_dtype_arg(self.dtype)
-        check_random_state(self.random_state)
-        _backend.resolve_threads(self.num_threads)
-        _backend.resolve_backend(self.backend)
+        params["validation_fraction"] = fraction
+        params["patience"] = check_int(self.patience, "patience", minimum=1)
+        params["init_std"] = check_float(self.init_std, "init_std", minimum=0.0, strict=True)
+        params.update(self._checked_params("dtype", "random_state", "num_threads", "backend"))
+        return params
 
     def _check_sizes(self, X: Interactions, itemsize: int) -> None:
         """Refuse, before allocating, parameter sizes this machine cannot hold."""
@@ -296,18 +327,26 @@ class MLPRecommender(Recommender):
         ------
         ValueError
             Bad parameters (before any work) or data.
-        TrainingDivergedError
+        DivergenceError
             The loss became NaN or infinite (also a ``ValueError``); the model
             is left unfitted.
         """
-        self._check_params()
+        params = self._validated_params()
         self._begin_fit(X)
-        dtype = check_dtype_arg(self.dtype)
+        dtype = params["dtype"]
         rng = np.random.default_rng(self.random_state)
-        backend = _backend.resolve_backend(self.backend)
-        d = int(self.embedding_dim)
         self._check_sizes(X, np.dtype(dtype).itemsize)
+        examples = self._split_examples(X, rng, dtype)
+        self._build()
+        self._init_weights(rng, examples)
+        optimisers = self._optimisers(params, examples)
+        self._train(params, rng, examples, optimisers, show_progress, callback)
+        self._end_fit()
+        return self
 
+    def _split_examples(self, X: Interactions, rng: np.random.Generator, dtype: type) -> _Examples:
+        """Hold out ``validation_fraction`` of the interactions (with ``bce``, plus
+        ``negatives`` sampled non-interactions per held-out one)."""
         m = X.matrix
         users = np.repeat(np.arange(X.n_users, dtype=np.int32), np.diff(m.indptr))
         items = np.ascontiguousarray(m.indices, dtype=np.int32)
@@ -320,10 +359,8 @@ class MLPRecommender(Recommender):
         val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         tr_u, tr_i, tr_y = users[train_idx], items[train_idx], ratings[train_idx]
         va_u, va_i, va_y = users[val_idx], items[val_idx], ratings[val_idx]
-
-        bce = self.loss == "bce"
         positive_keys = users.astype(np.int64) * X.n_items + items  # sorted (CSR order)
-        if bce:
+        if self.loss == "bce":
             tr_y = np.ones(tr_u.shape[0], dtype=dtype)
             if n_val:
                 neg_u = np.repeat(va_u, int(self.negatives))
@@ -333,113 +370,135 @@ class MLPRecommender(Recommender):
                 va_y = np.concatenate(
                     [np.ones(n_val, dtype=dtype), np.zeros(int(ok.sum()), dtype=dtype)]
                 )
+        return _Examples((tr_u, tr_i, tr_y), (va_u, va_i, va_y), positive_keys)
 
-        self._build()
-        mlp = self._mlp
+    def _init_weights(self, rng: np.random.Generator, examples: _Examples) -> None:
+        """Normal embeddings; the network's init (output bias: the mean rating for mse)."""
         U, V = self.user_embeddings_, self.item_embeddings_
         U[...] = rng.standard_normal(U.shape) * float(self.init_std)
         V[...] = rng.standard_normal(V.shape) * float(self.init_std)
-        output_bias = float(tr_y.mean()) if not bce else 0.0
-        mlp.init(rng, output_bias=output_bias)
+        output_bias = float(examples.train[2].mean()) if self.loss != "bce" else 0.0
+        self._mlp.init(rng, output_bias=output_bias)
 
+    def _optimisers(self, params: dict[str, Any], examples: _Examples) -> _Optimisers:
+        """The dense and the two lazy embedding optimisers, the batch size and kernels."""
+        backend = params["backend"]
+        U, V, mlp = self.user_embeddings_, self.item_embeddings_, self._mlp
         lr, wd = float(self.learning_rate), float(self.weight_decay)
-        if self.optimizer == "adam":
-            dense_opt = Adam(mlp.params, lr, weight_decay=wd, backend=backend)
-            user_opt = LazyAdam(U, lr, weight_decay=wd, backend=backend)
-            item_opt = LazyAdam(V, lr, weight_decay=wd, backend=backend)
-        else:
-            dense_opt = SGD(mlp.params, lr, weight_decay=wd, backend=backend)
-            user_opt = LazySGD(U, lr, weight_decay=wd, backend=backend)
-            item_opt = LazySGD(V, lr, weight_decay=wd, backend=backend)
+        dense, lazy = (Adam, LazyAdam) if self.optimizer == "adam" else (SGD, LazySGD)
+        dense_opt = dense(mlp.params, lr, weight_decay=wd, backend=backend)
+        user_opt = lazy(U, lr, weight_decay=wd, backend=backend)
+        item_opt = lazy(V, lr, weight_decay=wd, backend=backend)
         # a batch larger than an epoch's examples is one epoch-sized batch
-        n_examples = tr_u.shape[0] * (1 + (int(self.negatives) if bce else 0))
+        bce = self.loss == "bce"
+        n_examples = examples.train[0].shape[0] * (1 + (int(self.negatives) if bce else 0))
         batch = max(1, min(int(self.batch_size), n_examples))
         user_opt.reserve(batch)
         item_opt.reserve(batch)
         gather = embedding_kernels.get(backend).embedding_gather
         loss_fn = bce_with_logits_loss if bce else mse_loss
+        return _Optimisers(dense_opt, user_opt, item_opt, batch, gather, loss_fn)
 
+    def _train(
+        self,
+        params: dict[str, Any],
+        rng: np.random.Generator,
+        examples: _Examples,
+        opt: _Optimisers,
+        show_progress: bool,
+        callback: CallbackType | None,
+    ) -> None:
+        """The epochs, with early stopping on the validation loss (best weights kept)."""
         self.history_ = []
         self.best_epoch_ = 0
         self.n_epochs_ = 0
-        best_loss = math.inf
-        best_state = None
-        bad_epochs = 0
-        epochs = int(self.epochs)
-        bar = None
-        if show_progress:
-            from tqdm.auto import tqdm
+        best: dict[str, Any] = {"loss": math.inf, "state": None, "bad_epochs": 0}
 
-            bar = tqdm(total=epochs, desc="MLPRecommender", unit="epoch")
-        try:
-            with (
-                _backend.threads(self.num_threads),
-                flush_denormals(backend),
-                np.errstate(over="ignore", under="ignore", invalid="ignore"),
-            ):
-                for epoch in range(1, epochs + 1):
-                    tic = time.perf_counter()
-                    if bce:
-                        ep_u, ep_i, ep_y = self._bce_epoch(rng, tr_u, tr_i, positive_keys, dtype)
-                    else:
-                        ep_u, ep_i, ep_y = tr_u, tr_i, tr_y
-                    order = rng.permutation(ep_u.shape[0])
-                    ep_u, ep_i, ep_y = ep_u[order], ep_i[order], ep_y[order]
-                    train_loss = self._run_epoch(
-                        ep_u, ep_i, ep_y, batch, d, gather, loss_fn, dense_opt, user_opt, item_opt
-                    )
-                    seconds = time.perf_counter() - tic
-                    info: dict[str, Any] = {
-                        "epoch": epoch,
-                        "train_loss": train_loss,
-                        "seconds": seconds,
-                        "samples_per_s": ep_u.shape[0] / max(seconds, 1e-12),
-                    }
-                    if not math.isfinite(train_loss):
-                        raise TrainingDivergedError(
-                            f"MLPRecommender diverged in epoch {epoch}: the training loss is "
-                            f"{train_loss}; lower learning_rate (now {self.learning_rate}) or "
-                            "raise weight_decay"
-                        )
-                    improved = True
-                    if va_u.shape[0]:
-                        val_loss = self._validation_loss(va_u, va_i, va_y)
-                        if not math.isfinite(val_loss):
-                            raise TrainingDivergedError(
-                                f"MLPRecommender diverged in epoch {epoch}: the validation loss "
-                                f"is {val_loss}; lower learning_rate (now {self.learning_rate})"
-                            )
-                        info["val_loss"] = val_loss
-                        if not bce:
-                            info["val_rmse"] = math.sqrt(val_loss)
-                        improved = val_loss < best_loss
-                        if improved:
-                            best_loss = val_loss
-                    self.history_.append(info)
-                    self.n_epochs_ = epoch
-                    if improved:
-                        self.best_epoch_ = epoch
-                        bad_epochs = 0
-                        if va_u.shape[0] and epoch < epochs:
-                            best_state = (U.copy(), V.copy(), mlp.params.copy())
-                    else:
-                        bad_epochs += 1
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(
-                            {k: f"{v:.4f}" for k, v in info.items() if k.endswith("loss")}
-                        )
-                    if callback is not None:
-                        callback(epoch, info)
-                    if bad_epochs >= int(self.patience):
-                        break
-        finally:
-            if bar is not None:
-                bar.close()
-        if best_state is not None and self.best_epoch_ != self.n_epochs_:
-            U[...], V[...], mlp.params[...] = best_state
-        self._end_fit()
-        return self
+        def step(epoch: int) -> tuple[dict, bool]:
+            info = self._train_epoch(epoch, rng, examples, opt, params["dtype"])
+            self.n_epochs_ = epoch
+            return info, self._track_best(epoch, info, examples, best)
+
+        with (
+            _backend.threads(self.num_threads),
+            flush_denormals(params["backend"]),
+            np.errstate(over="ignore", under="ignore", invalid="ignore"),
+        ):
+            self._run_epochs(
+                range(1, int(self.epochs) + 1), step, "MLPRecommender", show_progress, callback,
+                lambda info: {k: f"{v:.4f}" for k, v in info.items() if k.endswith("loss")},
+            )  # fmt: skip
+        if best["state"] is not None and self.best_epoch_ != self.n_epochs_:
+            self.user_embeddings_[...], self.item_embeddings_[...], self._mlp.params[...] = best[
+                "state"
+            ]
+
+    def _train_epoch(
+        self,
+        epoch: int,
+        rng: np.random.Generator,
+        examples: _Examples,
+        opt: _Optimisers,
+        dtype: type,
+    ) -> dict[str, Any]:
+        """One shuffled pass (fresh negatives with ``bce``) and the validation loss."""
+        tic = time.perf_counter()
+        tr_u, tr_i, tr_y = examples.train
+        if self.loss == "bce":
+            ep_u, ep_i, ep_y = self._bce_epoch(rng, tr_u, tr_i, examples.positive_keys, dtype)
+        else:
+            ep_u, ep_i, ep_y = tr_u, tr_i, tr_y
+        order = rng.permutation(ep_u.shape[0])
+        ep_u, ep_i, ep_y = ep_u[order], ep_i[order], ep_y[order]
+        train_loss = self._run_epoch(
+            ep_u, ep_i, ep_y, opt.batch, int(self.embedding_dim), opt.gather, opt.loss_fn,
+            opt.dense, opt.users, opt.items,
+        )  # fmt: skip
+        seconds = time.perf_counter() - tic
+        info: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "seconds": seconds,
+            "samples_per_s": ep_u.shape[0] / max(seconds, 1e-12),
+        }
+        self._check_loss(
+            epoch, "the training loss", train_loss, "Lower learning_rate or raise weight_decay."
+        )
+        if examples.validation[0].shape[0]:
+            val_loss = self._validation_loss(*examples.validation)
+            self._check_loss(epoch, "the validation loss", val_loss, "Lower learning_rate.")
+            info["val_loss"] = val_loss
+            if self.loss != "bce":
+                info["val_rmse"] = math.sqrt(val_loss)
+        return info
+
+    def _check_loss(self, epoch: int, what: str, loss: float, advice: str) -> None:
+        self._check_divergence(
+            f"epoch {epoch}", loss, (), what,
+            f"learning_rate={self.learning_rate}, weight_decay={self.weight_decay}", advice,
+        )  # fmt: skip
+
+    def _track_best(
+        self, epoch: int, info: dict[str, Any], examples: _Examples, best: dict[str, Any]
+    ) -> bool:
+        """Keep the best epoch (and, before the last epoch, its weights); True to stop."""
+        improved = True
+        if "val_loss" in info:
+            improved = info["val_loss"] < best["loss"]
+            if improved:
+                best["loss"] = info["val_loss"]
+        if improved:
+            self.best_epoch_ = epoch
+            best["bad_epochs"] = 0
+            if examples.validation[0].shape[0] and epoch < int(self.epochs):
+                best["state"] = (
+                    self.user_embeddings_.copy(),
+                    self.item_embeddings_.copy(),
+                    self._mlp.params.copy(),
+                )
+        else:
+            best["bad_epochs"] += 1
+        return best["bad_epochs"] >= int(self.patience)
 
     def _bce_epoch(self, rng, tr_u, tr_i, positive_keys, dtype):
         """This epoch's positives plus freshly sampled negatives, with labels."""
@@ -479,9 +538,9 @@ class MLPRecommender(Recommender):
             out = mlp.forward(ws)
             total += loss_fn(out, ep_y[start:stop], ws.grad_output, ws.scratch) * (stop - start)
             grad_x = mlp.backward(ws)
-            dense_opt._step(grads)
-            user_opt._step(bu, grad_x, 0)
-            item_opt._step(bi, grad_x, d)
+            dense_opt._step_trusted(grads)
+            user_opt._step_trusted(bu, grad_x, 0)
+            item_opt._step_trusted(bi, grad_x, d)
         return total / max(n, 1)
 
     def _validation_loss(self, va_u, va_i, va_y) -> float:
@@ -549,7 +608,7 @@ class MLPRecommender(Recommender):
         }
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        self._check_params()
+        self._validated_params()
         d = int(self.embedding_dim)
         sizes = [2 * d, *(int(h) for h in self.hidden), 1]
         # every array is checked against the parameters before _build allocates

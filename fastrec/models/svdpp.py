@@ -39,27 +39,27 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
 from .. import _backend
 from .._kernels import svdpp as svdpp_kernels
-from .._validation import (
-    all_finite,
-    as_float_array,
-    check_dtype_arg,
-    check_float,
-    check_int,
-    check_memory,
-    check_random_state,
-)
 from ..data import Interactions
-from ._factors import cosine_similar, factor_scores
-from .base import Recommender, expect_array
-from .sgd import DivergenceError, epoch_schedule, training_layout
+from ._factors import (
+    check_factor_memory,
+    cosine_similar,
+    factor_scores,
+    factor_state,
+    fold_in_ratings,
+    fold_in_result,
+    restore_factors,
+    ridge_fold_in,
+)
+from ._sgd_layout import training_layout
+from ._sgd_schedule import epoch_schedule
+from .base import Recommender
 
 __all__ = ["SVDpp"]
 
@@ -74,6 +74,22 @@ __all__ = ["SVDpp"]
 MIN_RATINGS_PER_THREAD = 100_000
 # Chunks of users per thread in an epoch (dynamic schedule over the chunks).
 CHUNKS_PER_THREAD = 4
+
+
+class _Training(NamedTuple):
+    """What one fit trains: the rating layout and the kernel's parameter arrays.
+
+    ``arrays`` is ``(user_factors, item_rows, implicit_rows, user_bias,
+    label_bias)``, the item rows and biases in label order.
+    """
+
+    threads: int
+    n_chunks: int
+    indptr: np.ndarray
+    labels: np.ndarray
+    ratings: np.ndarray
+    arrays: tuple[np.ndarray, ...]
+    item_label: np.ndarray
 
 
 def implicit_sums(seen: sp.csr_matrix, implicit_factors: np.ndarray) -> np.ndarray:
@@ -161,19 +177,10 @@ class SVDpp(Recommender):
 
     # ------------------------------------------------------------------ checks
     def _validated_params(self) -> dict[str, Any]:
-        check_random_state(self.random_state)
-        return {
-            "factors": check_int(self.factors, "factors", minimum=1),
-            "epochs": check_int(self.epochs, "epochs", minimum=1),
-            "learning_rate": check_float(
-                self.learning_rate, "learning_rate", minimum=0.0, strict=True
-            ),
-            "regularization": check_float(self.regularization, "regularization", minimum=0.0),
-            "init_std": check_float(self.init_std, "init_std", minimum=0.0),
-            "dtype": check_dtype_arg(self.dtype),
-            "num_threads": _backend.resolve_threads(self.num_threads),
-            "backend": _backend.resolve_backend(self.backend),
-        }
+        return self._checked_params(
+            "random_state", "factors", "epochs", "learning_rate", "regularization", "init_std",
+            "dtype", "num_threads", "backend",
+        )  # fmt: skip
 
     # --------------------------------------------------------------------- fit
     def fit(
@@ -205,8 +212,7 @@ class SVDpp(Recommender):
             ``ValueError``); the model is left unfitted.
         """
         params = self._validated_params()
-        if callback is not None and not callable(callback):
-            raise ValueError(f"callback must be callable, got {callback!r}")
+        self._check_callback(callback)
         if isinstance(X, Interactions) and X.implicit:
             raise ValueError(
                 "X has no ratings (it was built without a rating column): SVDpp is a model "
@@ -214,19 +220,35 @@ class SVDpp(Recommender):
                 "(ALS, BPR)"
             )
         self._begin_fit(X)
-        dtype = params["dtype"]
-        k = params["factors"]
-        check_memory(  # user factors, item factors and implicit item factors
-            (self.n_users_ + 2 * self.n_items_) * k * np.dtype(params["dtype"]).itemsize,
-            f"factors={k} for {self.n_users_} users and {self.n_items_} items",
-        )
+        check_factor_memory(self, params, item_tables=2)  # + implicit item factors
         rng = np.random.default_rng(self.random_state)
+        run = self._start_training(params, rng)
+        kernel = svdpp_kernels.get(params["backend"]).svdpp_epoch
+
+        def step(epoch: int) -> tuple[dict, bool]:
+            info = self._train_epoch(kernel, params, rng, run, epoch)
+            if callback is not None:  # the callback sees this epoch's values
+                self._publish(run.arrays, run.item_label)
+            return info, False
+
+        with _backend.threads(run.threads):
+            self._run_epochs(
+                range(params["epochs"]), step, "SVDpp", show_progress, callback,
+                lambda info: {"rmse": f"{info['train_rmse']:.4f}"},
+            )  # fmt: skip
+        self._publish(run.arrays, run.item_label)
+        self._end_fit()
+        return self
+
+    def _start_training(self, params: dict[str, Any], rng: np.random.Generator) -> _Training:
+        """The rating layout and the initial parameters (in this order of ``rng`` draws)."""
+        dtype, k = params["dtype"], params["factors"]
         nnz = self._seen.nnz
         threads = max(1, min(params["num_threads"], nnz // MIN_RATINGS_PER_THREAD))
         n_chunks = 1 if threads == 1 else CHUNKS_PER_THREAD * threads
         # each user's ratings in a random order, the item rows in label order
         block_ptr, labels, ratings, item_label = training_layout(
-            self._seen, rng, dtype, 1, params["backend"], trusted=True
+            self._seen, rng, dtype, 1, params["backend"], _trusted=True
         )
         indptr = np.empty(self.n_users_ + 1, dtype=np.int64)
         indptr[:-1] = block_ptr[:, 0]
@@ -239,39 +261,36 @@ class SVDpp(Recommender):
         label_bias = np.zeros(self.n_items_, dtype=dtype)
         self.intercept_ = float(dtype(self.global_mean_))
         self.history_ = []
-        kernel = svdpp_kernels.get(params["backend"]).svdpp_epoch
         arrays = (user_factors, item_rows, implicit_rows, user_bias, label_bias)
-        bar = tqdm(total=params["epochs"], desc="SVDpp") if show_progress else None
-        with _backend.threads(threads):
-            for epoch in range(params["epochs"]):
-                start = time.perf_counter()
-                user_order, bounds, _ = epoch_schedule(self.user_count_, rng, n_chunks)
-                chunk_loss = np.zeros(bounds.shape[0] - 1, dtype=np.float64)
-                kernel(
-                    indptr, labels, ratings, user_order, bounds, self.intercept_,
-                    params["learning_rate"], params["regularization"], *arrays, chunk_loss,
-                )  # fmt: skip
-                loss = float(chunk_loss.sum()) / nnz
-                self._check_finite(epoch, loss, arrays)
-                info = {
-                    "epoch": epoch,
-                    "train_loss": loss,
-                    "train_rmse": math.sqrt(loss),
-                    "threads": threads,
-                    "seconds": time.perf_counter() - start,
-                }
-                self.history_.append(info)
-                if callback is not None:
-                    self._publish(arrays, item_label)
-                    callback(epoch, info)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(rmse=f"{info['train_rmse']:.4f}")
-        if bar is not None:
-            bar.close()
-        self._publish(arrays, item_label)
-        self._end_fit()
-        return self
+        return _Training(threads, n_chunks, indptr, labels, ratings, arrays, item_label)
+
+    def _train_epoch(
+        self, kernel, params: dict[str, Any], rng: np.random.Generator, run: _Training, epoch: int
+    ) -> dict:
+        """One epoch (user order drawn from ``rng``); its ``history_`` entry."""
+        start = time.perf_counter()
+        user_order, bounds, _ = epoch_schedule(self.user_count_, rng, run.n_chunks)
+        chunk_loss = np.zeros(bounds.shape[0] - 1, dtype=np.float64)
+        kernel(
+            run.indptr, run.labels, run.ratings, user_order, bounds, self.intercept_,
+            params["learning_rate"], params["regularization"], *run.arrays, chunk_loss,
+        )  # fmt: skip
+        loss = float(chunk_loss.sum()) / run.ratings.shape[0]
+        self._check_divergence(
+            f"epoch {epoch}",
+            loss,
+            run.arrays,
+            "the training loss or the parameters",
+            f"learning_rate={self.learning_rate!r}, regularization={self.regularization!r}",
+            "Lower learning_rate, raise regularization or lower init_std.",
+        )
+        return {
+            "epoch": epoch,
+            "train_loss": loss,
+            "train_rmse": math.sqrt(loss),
+            "threads": run.threads,
+            "seconds": time.perf_counter() - start,
+        }
 
     def _publish(self, arrays: tuple[np.ndarray, ...], item_label: np.ndarray) -> None:
         """Public attributes from the kernel's arrays (item rows back in item order)."""
@@ -282,17 +301,6 @@ class SVDpp(Recommender):
         self.user_bias_ = user_bias.copy()
         self.item_bias_ = label_bias[item_label]
         self.user_implicit_ = implicit_sums(self._seen, self.implicit_factors_)
-
-    def _check_finite(self, epoch: int, loss: float, arrays: tuple[np.ndarray, ...]) -> None:
-        # a NaN or an infinity anywhere makes the sum non-finite
-        if all_finite(loss, arrays):
-            return
-        raise DivergenceError(
-            f"SVDpp diverged in epoch {epoch}: the training loss or the parameters became NaN "
-            f"or infinite (learning_rate={self.learning_rate!r}, "
-            f"regularization={self.regularization!r}). Lower learning_rate, raise "
-            "regularization or lower init_std."
-        )
 
     # ----------------------------------------------------------------- predict
     def _user_vectors(self, uidx: np.ndarray) -> np.ndarray:
@@ -340,8 +348,10 @@ class SVDpp(Recommender):
         return cosine_similar(vectors, uidx, n, self.backend, self.num_threads)
 
     # ----------------------------------------------------------------- fold-in
-    def recalculate_user(self, items: Any, ratings: Any) -> tuple[np.ndarray, float]:
-        """Factors and bias of a (new) user from their ratings, item side fixed.
+    def recalculate_user(
+        self, items: Any, ratings: Any, return_bias: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, float]:
+        """Factors of a (new) user from their ratings, item side fixed.
 
         The implicit term ``z`` comes from the given items' ``y_j``; then
         ``p`` and ``b_u`` solve the regularised least squares problem that the
@@ -354,58 +364,43 @@ class SVDpp(Recommender):
         ----------
         items : array_like (n,) of raw item ids known to the model, no repeats
         ratings : array_like (n,) finite numbers
+        return_bias : bool, default False
+            Also return the user's bias ``b_u``.
 
         Returns
         -------
         factors : (factors,) ndarray of the model dtype, ``p + z`` (the vector
-            that scores items: ``mu + b_u + b_i + factors . q_i``)
-        bias : float, ``b_u``
+            that scores items: ``mu + b_u + b_i + factors . q_i``; the
+            contract of every model's ``recalculate_user``)
+        (factors, bias) with ``return_bias=True``: ``bias`` the float ``b_u``
 
         No ratings: zero factors and bias (the model then predicts ``mu + b_i``).
         """
         self._check_fitted()
-        iidx = self._lookup_known(self._items, items, "items")
-        r = as_float_array(np.atleast_1d(np.asarray(ratings)), "ratings", np.float64, ndim=1)
-        if r.shape[0] != iidx.shape[0]:
-            raise ValueError(f"items has {iidx.shape[0]} entries but ratings has {r.shape[0]}")
-        order = np.sort(iidx)
-        if order.size > 1 and (np.diff(order) == 0).any():
-            dup = int(order[np.flatnonzero(np.diff(order) == 0)[0]])
-            pos = int(np.flatnonzero(iidx == dup)[1])
-            raise ValueError(f"items[{pos}] = {np.asarray(items)[pos]!r} repeats an earlier item")
+        iidx, r = fold_in_ratings(self, items, ratings, unique=True)
         k = self.item_factors_.shape[1]
         dtype = self.item_factors_.dtype
         n = r.shape[0]
         if n == 0:
-            return np.zeros(k, dtype=dtype), 0.0
+            return fold_in_result(np.zeros(k), 0.0, dtype, return_bias)
         z = self.implicit_factors_[iidx].astype(np.float64).sum(axis=0) / math.sqrt(n)
         Q = self.item_factors_[iidx].astype(np.float64)
         target = r - self.intercept_ - self.item_bias_[iidx].astype(np.float64) - Q @ z
-        A = np.hstack([Q, np.ones((n, 1))])
-        system = A.T @ A + n * float(self.regularization) * np.eye(k + 1)
-        solution = np.linalg.lstsq(system, A.T @ target, rcond=None)[0]
-        return (solution[:k] + z).astype(dtype), float(solution[k])
+        p, bias = ridge_fold_in(Q, target, self.regularization, True)
+        return fold_in_result(p + z, bias, dtype, return_bias)
 
     # ------------------------------------------------------------- persistence
     def _get_state(self) -> dict[str, np.ndarray]:
-        return {
-            "user_factors": self.user_factors_,
-            "item_factors": self.item_factors_,
-            "implicit_factors": self.implicit_factors_,
-            "user_bias": self.user_bias_,
-            "item_bias": self.item_bias_,
-            "intercept": np.array([self.intercept_], dtype=np.float64),
-        }
+        return factor_state(
+            self, "user_factors", "item_factors", "implicit_factors", "user_bias", "item_bias",
+            "intercept",
+        )  # fmt: skip
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         params = self._validated_params()
-        dtype, k = params["dtype"], params["factors"]
-        users, items = self.n_users_, self.n_items_
-        self.user_factors_ = expect_array(state, "user_factors", (users, k)).astype(dtype)
-        self.item_factors_ = expect_array(state, "item_factors", (items, k)).astype(dtype)
-        self.implicit_factors_ = expect_array(state, "implicit_factors", (items, k)).astype(dtype)
-        self.user_bias_ = expect_array(state, "user_bias", (users,)).astype(dtype)
-        self.item_bias_ = expect_array(state, "item_bias", (items,)).astype(dtype)
-        self.intercept_ = float(expect_array(state, "intercept", (1,))[0])
+        restore_factors(
+            self, state, params["factors"], params["dtype"], "user_factors", "item_factors",
+            "implicit_factors", "user_bias", "item_bias", "intercept",
+        )  # fmt: skip
         self.user_implicit_ = implicit_sums(self._seen, self.implicit_factors_)
         self.history_ = []

@@ -70,7 +70,7 @@ def _check_adam_args(lr: float, betas: tuple[float, float], eps: float, weight_d
 
 
 class _DenseBase:
-    """``step`` for the dense optimisers: validate ``grad``, then the subclass's ``_step``."""
+    """``step`` for the dense optimisers: validate ``grad``, then ``_step_trusted``."""
 
     def step(self, grad: np.ndarray) -> None:
         """One update with ``grad`` (same shape and dtype as ``param``)."""
@@ -79,7 +79,7 @@ class _DenseBase:
             raise ValueError(
                 f"grad must have shape {self.param.shape} and dtype {self.param.dtype}"
             )
-        self._step(grad)
+        self._step_trusted(grad)
 
 
 class Adam(_DenseBase):
@@ -113,7 +113,7 @@ class Adam(_DenseBase):
         self.step_count = 0
         self._kernel = optim_kernels.get(backend).adam_update
 
-    def _step(self, grad: np.ndarray) -> None:
+    def _step_trusted(self, grad: np.ndarray) -> None:
         self.step_count += 1
         t = self.step_count
         self._kernel(
@@ -137,7 +137,7 @@ class SGD(_DenseBase):
         self.step_count = 0
         self._kernel = optim_kernels.get(backend).sgd_update
 
-    def _step(self, grad: np.ndarray) -> None:
+    def _step_trusted(self, grad: np.ndarray) -> None:
         self.step_count += 1
         self._kernel(self.param, grad, self.lr, self.weight_decay)
 
@@ -160,7 +160,7 @@ class _LazyBase:
 
     def step(self, idx: Any, grad: np.ndarray, col: int = 0) -> int:
         """Update the rows in ``idx``; returns how many distinct rows changed."""
-        return self._step(self._checked(idx, grad, col), grad, col)
+        return self._step_trusted(self._checked(idx, grad, col), grad, col)
 
     def _checked(self, idx: Any, grad: np.ndarray, col: int) -> np.ndarray:
         idx = np.asarray(idx)
@@ -220,7 +220,7 @@ class LazyAdam(_LazyBase):
         self.step_count = 0
         self._kernel = optim_kernels.get(self.backend).embedding_adam
 
-    def _step(self, idx: np.ndarray, grad: np.ndarray, col: int) -> int:
+    def _step_trusted(self, idx: np.ndarray, grad: np.ndarray, col: int) -> int:
         # trusted: idx int32 in range, grad validated, reserve() done
         self.step_count += 1
         t = self.step_count
@@ -243,7 +243,7 @@ class LazySGD(_LazyBase):
         self.step_count = 0
         self._kernel = optim_kernels.get(self.backend).embedding_sgd
 
-    def _step(self, idx: np.ndarray, grad: np.ndarray, col: int) -> int:
+    def _step_trusted(self, idx: np.ndarray, grad: np.ndarray, col: int) -> int:
         self.step_count += 1
         return self._kernel(
             self.table, idx, grad, col, self._slot, self._rows, self._acc, self.lr,
