@@ -825,7 +825,12 @@ class ItemKNN(_NeighborhoodModel):
         block = max(1, _NEIGHBOR_BLOCK_BYTES // (8 * cap))
         side = self._side
         slices = []
-        for sl in _slices(side.row_work):
+        if side.prepared is not None and n <= block:
+            # every row in one call: fastrec.similarity's all-rows kernel accumulates
+            # each pair once for both of its rows (half the work of query rows) and
+            # slices itself for Ctrl-C; the same neighbours and values
+            slices.append(slice(0, n))
+        for sl in _slices(side.row_work) if not slices else ():
             slices.extend(
                 slice(a, min(a + block, sl.stop)) for a in range(sl.start, sl.stop, block)
             )
