@@ -727,11 +727,9 @@ def test_score_user_based_topn_modes(backend, dtype, case, weighted):
         np.testing.assert_allclose(out[r], want, **tol(np.float32))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@given(case=topn_case, weighted=st.booleans())
-@settings(max_examples=15, deadline=None)
-def test_score_item_topn_kernel(backend, dtype, case, weighted):
+def _item_topn_inputs(case, dtype, weighted):
+    """Ratings mask M, item similarity S, weights W, the ratings CSR A, the CSR
+    order of the weights and the transposed neighbour lists of a top-N case."""
     R, M = random_ratings(case["seed"], case["n_x"], case["n_y"], case["density"])
     # rows users, columns items; item-item similarity from the item side
     S = similarity_matrix(R.T, M.T, "pearson", case["min_support"], case["shrinkage"])
@@ -745,6 +743,16 @@ def test_score_item_topn_kernel(backend, dtype, case, weighted):
     W = np.where(M, rng.normal(0, 1, M.shape), 0.0) if weighted else M.astype(np.float64)
     A = sp.csr_matrix(M.astype(np.float64))
     weights = W[M].astype(dtype)  # row-major: the CSR order of A
+    return M, S, W, A, weights, nbr_T
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(case=topn_case, weighted=st.booleans())
+@settings(max_examples=15, deadline=None)
+def test_score_item_topn_kernel(backend, dtype, case, weighted):
+    M, S, W, A, weights, nbr_T = _item_topn_inputs(case, dtype, weighted)
+    n_items = case["n_y"]
     users = np.arange(case["n_x"], dtype=np.int32)
     out = np.empty((users.size, n_items), dtype=np.float32)
     knn_kernels.get(backend).score_item_topn(
@@ -770,18 +778,8 @@ def test_recommend_item_topn_kernel(backend, dtype, case, weighted, data):
     """The fused kernel returns exactly the top n of score_item_topn's dense rows."""
     from tests.reference_core import topk_reference
 
-    R, M = random_ratings(case["seed"], case["n_x"], case["n_y"], case["density"])
-    S = similarity_matrix(R.T, M.T, "pearson", case["min_support"], case["shrinkage"])
+    M, S, W, A, weights, nbr_T = _item_topn_inputs(case, dtype, weighted)
     n_items = case["n_y"]
-    kept = np.zeros((n_items, n_items))
-    for i in range(n_items):
-        for j in ref_knn.top_positive(S, i, case["k"]):
-            kept[i, j] = S[i, j]
-    nbr_T = sp.csr_matrix(kept.T.astype(dtype))
-    rng = np.random.default_rng(case["seed"] + 3)
-    W = np.where(M, rng.normal(0, 1, M.shape), 0.0) if weighted else M.astype(np.float64)
-    A = sp.csr_matrix(M.astype(np.float64))
-    weights = W[M].astype(dtype)
     users = np.asarray(
         data.draw(st.lists(st.integers(0, case["n_x"] - 1), min_size=1, max_size=12)),
         dtype=np.int32,
