@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
 from .. import _backend
 from .._kernels import bpr as bpr_kernels
@@ -78,6 +78,20 @@ def positive_matrix(matrix: sp.csr_matrix, name: str = "X.matrix") -> sp.csr_mat
     counts = np.bincount(rows[keep], minlength=matrix.shape[0])
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+
+
+@dataclass
+class _Training:
+    """What one fit's epochs share: parts, the sample table, the parameters."""
+
+    threads: int
+    indptr: np.ndarray
+    indices: np.ndarray
+    pairs: np.ndarray
+    part_bounds: np.ndarray
+    seed: np.uint64
+    popular: bool
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray]  # user rows, item rows, item bias
 
 
 class BPR(Recommender):
@@ -196,14 +210,31 @@ class BPR(Recommender):
         """
         params = self._validated_params()
         self._check_callback(callback)
-        if isinstance(X, Interactions):
-            positives = positive_matrix(X.matrix)
-            if positives.nnz == 0:
-                raise ValueError("X has no positive value (r > 0): BPR has nothing to rank")
+        positives = positive_matrix(X.matrix) if isinstance(X, Interactions) else None
+        if positives is not None and positives.nnz == 0:
+            raise ValueError("X has no positive value (r > 0): BPR has nothing to rank")
         self._begin_fit(X)
-        dtype = params["dtype"]
-        k = params["factors"]
-        backend = params["backend"]
+        run = self._start_training(params, positives)
+        kernel = bpr_kernels.get(params["backend"]).bpr_epoch
+
+        def step(epoch: int) -> tuple[dict, bool]:
+            info = self._train_epoch(kernel, params, run, epoch)
+            if callback is not None:  # the callback sees this epoch's factors
+                self._publish(params["factors"], *run.arrays)
+            return info, False
+
+        with _backend.threads(run.threads):
+            self._run_epochs(
+                range(params["iterations"]), step, "BPR", show_progress, callback,
+                lambda info: {"loss": f"{info['loss']:.4f}"},
+            )  # fmt: skip
+        self._publish(params["factors"], *run.arrays)
+        self._end_fit()
+        return self
+
+    def _start_training(self, params: dict[str, Any], positives: sp.csr_matrix) -> _Training:
+        """The sample table, the parts and the initial parameters (in this order of draws)."""
+        dtype, k, backend = params["dtype"], params["factors"], params["backend"]
         rng = np.random.default_rng(self.random_state)
         indptr = np.ascontiguousarray(positives.indptr, dtype=np.int64)
         indices = np.ascontiguousarray(positives.indices, dtype=np.int32)
@@ -219,46 +250,34 @@ class BPR(Recommender):
         user_rows[np.diff(indptr) == 0] = 0  # never sampled: they score b_i
         item_bias = np.zeros(self.n_items_, dtype=dtype)
         seed = np.uint64(int(rng.integers(0, 2**63, dtype=np.int64)))
-        popular = params["negatives"] == "popular"
-        kernel = bpr_kernels.get(backend).bpr_epoch
-        part_loss = np.zeros(threads, dtype=np.float64)
-        part_skipped = np.zeros(threads, dtype=np.int64)
         self.history_ = []
         self.threads_ = threads
-        bar = tqdm(total=params["iterations"], desc="BPR") if show_progress else None
-        try:
-            with _backend.threads(threads):
-                for epoch in range(params["iterations"]):
-                    start = time.perf_counter()
-                    kernel(
-                        indptr, indices, pairs, seed, epoch, part_bounds,
-                        params["learning_rate"], params["regularization"], popular,
-                        user_rows, item_rows, item_bias, part_loss, part_skipped,
-                    )  # fmt: skip
-                    skipped = int(part_skipped.sum())
-                    done = n_samples - skipped
-                    loss = float(part_loss.sum()) / done if done else 0.0
-                    info = {
-                        "epoch": epoch,
-                        "loss": loss,
-                        "skipped": skipped,
-                        "threads": threads,
-                        "seconds": time.perf_counter() - start,
-                    }
-                    self._check_finite(epoch, loss, (user_rows, item_rows, item_bias))
-                    self.history_.append(info)
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(loss=f"{loss:.4f}")
-                    if callback is not None:
-                        self._publish(k, user_rows, item_rows, item_bias)
-                        callback(epoch, info)
-        finally:
-            if bar is not None:
-                bar.close()
-        self._publish(k, user_rows, item_rows, item_bias)
-        self._end_fit()
-        return self
+        return _Training(
+            threads, indptr, indices, pairs, part_bounds, seed,
+            params["negatives"] == "popular", (user_rows, item_rows, item_bias),
+        )  # fmt: skip
+
+    def _train_epoch(self, kernel, params: dict[str, Any], run: _Training, epoch: int) -> dict:
+        """One epoch of samples (Hogwild over the parts); its ``history_`` entry."""
+        start = time.perf_counter()
+        part_loss = np.zeros(run.threads, dtype=np.float64)
+        part_skipped = np.zeros(run.threads, dtype=np.int64)
+        kernel(
+            run.indptr, run.indices, run.pairs, run.seed, epoch, run.part_bounds,
+            params["learning_rate"], params["regularization"], run.popular, *run.arrays,
+            part_loss, part_skipped,
+        )  # fmt: skip
+        skipped = int(part_skipped.sum())
+        done = run.pairs.shape[0] - skipped
+        loss = float(part_loss.sum()) / done if done else 0.0
+        self._check_finite(epoch, loss, run.arrays)
+        return {
+            "epoch": epoch,
+            "loss": loss,
+            "skipped": skipped,
+            "threads": run.threads,
+            "seconds": time.perf_counter() - start,
+        }
 
     def _publish(self, k, user_rows, item_rows, item_bias) -> None:
         self.user_factors_ = np.ascontiguousarray(user_rows[:, :k])
