@@ -269,7 +269,8 @@ def solve_rows(
     Returns
     -------
     ndarray (m, k) of the factors' dtype
-        The new factors of the rows (a new array). A row without interactions
+        The new factors of the rows (a new array; with ``intercept``, the
+        ``k + 1`` columns of factors and bias). A row without interactions
         gets the zero vector; a singular system (``solver="cholesky"`` with
         ``regularization=0``) leaves NaN in its row for the caller to report.
     """
