@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from fastrec.benchmarks import plot
 
-    title = "fastrec vs peers: the table of BENCHMARKS.md (each ratio from one run)"
+    title = "fastrec vs peers: the table of BENCHMARKS.md (medians of the runs' ratios)"
     if not plot(rows, args.out, title=title, width=11.0):
         print("matplotlib is needed to draw the chart (pip install matplotlib)", file=sys.stderr)
         return 1

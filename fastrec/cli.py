@@ -320,6 +320,7 @@ def cmd_bench(args, extra) -> int:
         check_num_threads(args.threads)
     except ValueError as exc:
         raise UsageError(f"--threads: {exc}") from None
+    data_seeds = _parse_data_seeds(args.data_seeds)
     families = args.only.split(",") if args.only else list(benchmarks.FAMILIES)
     for f in families:
         if f not in benchmarks.FAMILIES:
@@ -345,8 +346,15 @@ def cmd_bench(args, extra) -> int:
     if args.dry_run:
         raise UsageError("--dry-run goes with --fresh")
     load_before = environment.load_average()
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    t_start = time.perf_counter()
     rows = benchmarks.run(
-        families, scale=args.scale, num_threads=args.threads, quick=args.quick, log=log
+        families,
+        scale=args.scale,
+        num_threads=args.threads,
+        quick=args.quick,
+        log=log,
+        data_seeds=data_seeds,
     )
     print(benchmarks.format_table(rows))
     if missing:
@@ -365,6 +373,8 @@ def cmd_bench(args, extra) -> int:
         "config": config(),
         "versions": environment.library_versions(),
         "commit": environment.source_commit(),
+        "started": started,
+        "seconds": round(time.perf_counter() - t_start, 1),
         "args": vars(args),
         "rows": rows,
     }
@@ -409,9 +419,29 @@ def _missing_peers(families: list[str]) -> tuple[list[str], list[str]]:
     return missing, sorted(set(needed.values()))
 
 
+def _parse_data_seeds(text: str) -> tuple[int, ...]:
+    """``--data-seeds``: distinct ints >= 0, comma-separated."""
+    seeds = []
+    for position, part in enumerate(text.split(",")):
+        try:
+            seed = int(part.strip())
+        except ValueError:
+            seed = -1
+        if seed < 0:
+            raise UsageError(
+                f"--data-seeds: entry {position} ({part.strip()!r}) is not an integer >= 0"
+            )
+        if seed in seeds:
+            raise UsageError(f"--data-seeds: entry {position} repeats seed {seed}")
+        seeds.append(seed)
+    return tuple(seeds)
+
+
 def _bench_args(args) -> list[str]:
     """The options of this ``fastrec bench`` run to pass on to a fresh one (not --out)."""
     out = ["--scale", repr(args.scale), "--threads", str(args.threads)]
+    if args.data_seeds != "0":
+        out += ["--data-seeds", args.data_seeds]
     if args.quick:
         out.append("--quick")
     if args.only:
@@ -642,6 +672,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         help="comma-separated families: "
         + ",".join(("similarity", "knn", "sgd", "als", "mlp", "topk", "rerank", "svdpp")),
+    )
+    b.add_argument(
+        "--data-seeds",
+        default="0",
+        help="comma-separated seeds of the synthetic data, e.g. 0,1,2,3: the similarity "
+        "family runs on the first and times Pearson against implicit again on each other "
+        "one; the other families use seed 0 (default: 0)",
     )
     b.add_argument("--out", default="bench_results", help="folder for bench.json and bench.png")
     b.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

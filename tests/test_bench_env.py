@@ -93,3 +93,91 @@ def test_fresh_dry_run_prints_the_commands_and_runs_nothing(tmp_path, capsys):
 def test_dry_run_needs_fresh(capsys):
     assert cli.main(["bench", "--dry-run", "--only", "sgd"]) == 2
     assert "--dry-run goes with --fresh" in capsys.readouterr().err
+
+
+def test_bench_json_records_start_and_duration(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        benchmarks, "run", lambda *a, **k: [benchmarks.row("t", "s", 1.0, "p", 2.0)]
+    )
+    assert cli.main(["bench", "--only", "sgd", "--out", str(tmp_path), "--quiet"]) == 0
+    payload = json.loads((tmp_path / "bench.json").read_text())
+    assert payload["started"][:2] == "20" and len(payload["started"]) == 19
+    assert payload["seconds"] >= 0
+
+
+def test_data_seeds_reach_the_families_that_take_them(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(families, **kwargs):
+        seen.update(kwargs, families=families)
+        return [benchmarks.row("t", "s", 1.0, "p", 2.0)]
+
+    monkeypatch.setattr(benchmarks, "run", fake_run)
+    rc = cli.main(["bench", "--only", "similarity", "--data-seeds", "0, 3,1", "--out",
+                   str(tmp_path), "--quiet"])  # fmt: skip
+    assert rc == 0 and seen["data_seeds"] == (0, 3, 1)
+    assert json.loads((tmp_path / "bench.json").read_text())["args"]["data_seeds"] == "0, 3,1"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("0,x", "entry 1 ('x') is not an integer >= 0"), ("2,-1", "entry 1 ('-1')"),
+     ("1,1", "entry 1 repeats seed 1"), ("", "entry 0 ('')")],
+)  # fmt: skip
+def test_bad_data_seeds_are_refused_with_their_position(text, message, tmp_path, capsys):
+    rc = cli.main(["bench", "--data-seeds", text, "--out", str(tmp_path)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--data-seeds" in err and message in err
+    assert not (tmp_path / "bench.json").exists()
+
+
+def test_run_passes_data_seeds_only_to_families_that_take_them(monkeypatch):
+    import types
+
+    calls = {}
+
+    def with_seeds(scale, num_threads, quick, data_seeds):
+        calls["similarity"] = data_seeds
+        return [benchmarks.row("a", "s", 1.0, "p", 2.0)]
+
+    def without(scale, num_threads, quick):
+        calls["sgd"] = "called"
+        return [benchmarks.row("b", "s", 1.0, "p", 4.0)]
+
+    modules = {"similarity": types.SimpleNamespace(compare=with_seeds),
+               "sgd": types.SimpleNamespace(compare=without)}  # fmt: skip
+    monkeypatch.setattr(benchmarks.importlib, "import_module",
+                        lambda name: modules[name.rsplit(".", 1)[1]])  # fmt: skip
+    rows = benchmarks.run(["similarity", "sgd"], data_seeds=[2, 5], log=lambda s: None)
+    assert calls == {"similarity": (2, 5), "sgd": "called"}
+    assert [r["family"] for r in rows] == ["similarity", "sgd"]
+    for bad in ([], [-1], [True], [1.5]):
+        with pytest.raises(ValueError, match="data_seeds"):
+            benchmarks.run(["sgd"], data_seeds=bad, log=lambda s: None)
+
+
+def test_similarity_family_times_pearson_on_each_further_seed():
+    pytest.importorskip("implicit")
+    from fastrec.benchmarks import similarity
+
+    rows = similarity.compare(quick=True, data_seeds=(0, 2))
+    seeds = [(r["data_seed"], r["task"], r["peer"]) for r in rows]
+    assert all(s == 0 for s, _, _ in seeds[:-1])
+    last = rows[-1]
+    assert last["data_seed"] == 2 and "data seed 2" in last["shape"]
+    assert last["task"] == "item-item pearson top-20" and last["peer"].startswith("implicit")
+    assert last["fastrec_s"] > 0 and last["peer_s"] > 0
+    assert last["ratio"] == pytest.approx(last["fastrec_s"] / last["peer_s"])
+    # the data differ between the seeds (the shape's nnz is the same by construction)
+    a = similarity._data(4_000, 1_500, 150_000, seed=0)
+    b = similarity._data(4_000, 1_500, 150_000, seed=2)
+    assert a.shape == b.shape and (a != b).nnz > 0
+
+
+def test_fresh_passes_data_seeds_on(tmp_path, capsys):
+    out = tmp_path / "o"
+    rc = cli.main(["bench", "--fresh", "--dry-run", "--data-seeds", "0,1", "--out", str(out)])
+    assert rc == 0
+    bench_line = [line for line in capsys.readouterr().out.splitlines() if " bench " in line]
+    assert len(bench_line) == 1 and "--data-seeds 0,1" in bench_line[0]

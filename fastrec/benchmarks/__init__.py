@@ -3,7 +3,9 @@
 Each family module (``similarity``, ``knn``, ``sgd``, ``als``, ``mlp``,
 ``topk``) exposes ``compare(scale=1.0, num_threads=2, quick=False)`` returning
 rows with the keys ``task, shape, fastrec_s, peer, peer_s, ratio, quality,
-note``; ``ratio = fastrec_s / peer_s`` (below 1: fastrec is faster). Peers
+note``; ``ratio = fastrec_s / peer_s`` (below 1: fastrec is faster). A family
+whose ``compare`` also takes ``data_seeds`` (``similarity``) repeats its main
+comparison on synthetic data drawn with each of those seeds. Peers
 that are not installed are skipped with a note. ``fastrec bench`` runs them
 all and prints one table; the pytest-benchmark suites in ``bench/`` time the
 same kernels against their naive references.
@@ -12,6 +14,7 @@ same kernels against their naive references.
 from __future__ import annotations
 
 import importlib
+import inspect
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -60,8 +63,19 @@ def run(
     num_threads: int = 2,
     quick: bool = False,
     log: Callable[[str], None] = print,
+    data_seeds: Iterable[int] = (0,),
 ) -> list[dict[str, Any]]:
-    """Run the ``compare`` of each family; a family that fails is reported, not fatal."""
+    """Run the ``compare`` of each family; a family that fails is reported, not fatal.
+
+    ``data_seeds`` go to the families whose ``compare`` takes them; the others
+    measure on their fixed data (seed 0 of ``synthetic``, ml-latest-small).
+    """
+    data_seeds = tuple(data_seeds)
+    for seed in data_seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"data_seeds: each seed must be an int >= 0, got {seed!r}")
+    if not data_seeds:
+        raise ValueError("data_seeds: give at least one seed")
     rows: list[dict[str, Any]] = []
     for family in families:
         if family not in FAMILIES:
@@ -73,8 +87,11 @@ def run(
             continue
         log(f"[bench] {family} ...")
         t0 = time.perf_counter()
+        kwargs: dict[str, Any] = {"scale": scale, "num_threads": num_threads, "quick": quick}
+        if "data_seeds" in inspect.signature(module.compare).parameters:
+            kwargs["data_seeds"] = data_seeds
         try:
-            got = module.compare(scale=scale, num_threads=num_threads, quick=quick)
+            got = module.compare(**kwargs)
         except Exception as exc:  # keep the other families' figures
             rows.append(row(family, "", None, "", None, note=f"failed: {exc!r}"))
             log(traceback.format_exc())
