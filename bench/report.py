@@ -14,7 +14,8 @@ first run's JSON), one line per run (commit, start, load average before and
 after, the fresh install's steps and seconds), and the table: per row the
 median over the runs of fastrec's and the peer's seconds, the median of the
 runs' ratios, every run's ratio, the first run's quality column, and the
-row's goal with the number of runs that met it. The goals are listed in
+row's goal with the number of runs that met it; then each row's note from
+the first run (memory, throughput, CPU time, repeats). The goals are listed in
 ``GOALS`` below; a goal is checked on each run's own figures, never on the
 medians. ``--print`` writes the text to standard output instead.
 """
@@ -279,6 +280,18 @@ def table_text(combined: list[dict[str, Any]], n_runs: int, goals: bool = True) 
     return lines
 
 
+def notes_text(combined: list[dict[str, Any]]) -> list[str]:
+    """The first run's note of each row (memory, throughput, CPU time, repeats), as a list."""
+    lines = []
+    for c in combined:
+        r = c["row"]
+        if r.get("note"):
+            peer = f" vs {r['peer']}" if r.get("peer") and r.get("peer") != "-" else ""
+            lines.append(f"- {_cell(r.get('task'))}{_cell(peer)} ({_cell(r.get('shape'))}): "
+                         f"{_cell(r['note'])}")  # fmt: skip
+    return lines
+
+
 def command_text(runs: list[dict[str, Any]], paths: list[str]) -> list[str]:
     args = runs[0].get("args") or {}
     opts = []
@@ -323,6 +336,9 @@ def render(paths: list[str]) -> str:
         out += ["", "These runs used smaller shapes than the goals are set for: no goal is "
                 "checked."]  # fmt: skip
     out += ["", *runs_text(runs), "", *table_text(combined, n, goals=full)]
+    notes = notes_text(combined)
+    if notes:
+        out += ["", "The rows' notes, from the first run:", "", *notes]
     return "\n".join(out) + "\n"
 
 

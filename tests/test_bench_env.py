@@ -181,3 +181,20 @@ def test_fresh_passes_data_seeds_on(tmp_path, capsys):
     assert rc == 0
     bench_line = [line for line in capsys.readouterr().out.splitlines() if " bench " in line]
     assert len(bench_line) == 1 and "--data-seeds 0,1" in bench_line[0]
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "pearson"])
+def test_knn_serve_job_measures_the_fitted_model(similarity):
+    # the serve job runs only at the full shape in `fastrec bench`; here on a small one
+    from fastrec.benchmarks import knn
+    from fastrec.models.knn import UserKNN
+
+    out = knn._job_serve({"data": [600, 300, 6000], "n_query": 50, "num_threads": 2})
+    assert out["seconds"] > 0 and out["model_mb"] > 0
+    X = fastrec.datasets.synthetic(600, 300, 6000, seed=0)
+    model = UserKNN(similarity=similarity).fit(X)
+    side = model._side
+    # at least the ratings by rows and by columns (int64 indptr, int32 indices, float32 values)
+    floor = (side.a_indptr.nbytes + side.a_indices.nbytes + side.a_ratings.nbytes
+             + side.b_indptr.nbytes + side.b_indices.nbytes + side.b_ratings.nbytes)  # fmt: skip
+    assert knn._model_mb(model) * 2**20 >= floor + model._means.nbytes

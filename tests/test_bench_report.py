@@ -35,6 +35,7 @@ def _run(tmp_path, name, pearson, sgd_s, commit="abc123", quick=False, fresh=Tru
     ]  # fmt: skip
     for r, family in zip(rows, ("similarity", "similarity", "sgd", "mlp")):
         r["family"] = family
+        r["note"] = f"{family} note"
     payload = {
         "machine": {"cpu_model": "Test CPU", "cpu_flags": ["avx2", "fma"], "cores_online": 2,
                     "cores_usable": 2, "load_average_before": [0.1, 0.2, 0.3],
@@ -57,7 +58,9 @@ def _run(tmp_path, name, pearson, sgd_s, commit="abc123", quick=False, fresh=Tru
 
 
 def _table(text):
-    lines = text[text.index("| task |") :].strip().splitlines()
+    table = text[text.index("| task |") :]
+    table = table.split("The rows' notes")[0]
+    lines = table.strip().splitlines()
     return [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
 
 
@@ -83,6 +86,7 @@ def test_medians_per_run_ratios_and_goals_checked_on_every_run(report, tmp_path)
     assert "Not installed** (their rows have no peer time): libmf" in text
     assert text.count("| abc123 | 2026-12-03 10:00:00 | 600 |") == 3
     assert "install 150.0" in text
+    assert "- fit ml-latest-small vs surprise SVD (ml): sgd note" in text
 
 
 def test_quick_runs_check_no_goal(report, tmp_path):

@@ -193,10 +193,32 @@ def _job_serve(job: dict) -> dict:
     }
 
 
+def _arrays(value: Any, out: dict[int, np.ndarray]) -> None:
+    """The NumPy arrays ``value`` holds (itself, a sparse matrix's, an object's fields), by id."""
+    import dataclasses
+
+    import scipy.sparse as sp
+
+    if isinstance(value, np.ndarray):
+        out[id(value)] = value
+    elif sp.issparse(value):
+        for name in ("data", "indices", "indptr", "row", "col"):
+            _arrays(getattr(value, name, None), out)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            _arrays(getattr(value, field.name), out)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _arrays(v, out)
+
+
 def _model_mb(model: Any) -> float:
-    side = model._side
-    arrays = [getattr(side, name) for name in vars(side)] + [model._means]
-    return sum(a.nbytes for a in {id(a): a for a in arrays}.values()) / 2**20
+    """MB of the arrays a fitted k-NN model serves from: its ratings side and its means."""
+    found: dict[int, np.ndarray] = {}
+    for value in vars(model._side).values():
+        _arrays(value, found)
+    _arrays(model._means, found)
+    return sum(a.nbytes for a in found.values()) / 2**20
 
 
 _JOBS = {"fastrec": _job_fastrec, "surprise": _job_surprise, "serve": _job_serve}
