@@ -40,8 +40,20 @@ def table_rows(path: Path = TABLE) -> list[dict]:
     text = path.read_text(encoding="utf-8")
     start = text.index("## The table")
     end = text.index("\n## ", start + 1)
-    lines = [line for line in text[start:end].splitlines() if line.startswith("|")]
-    header = [_plain(c) for c in lines[0].strip("|").split("|")]
+    # the section holds several tables (the runs, then the figures): take the
+    # one whose header names a task and a ratio
+    tables: list[list[str]] = [[]]
+    for line in text[start:end].splitlines():
+        if line.startswith("|"):
+            tables[-1].append(line)
+        elif tables[-1]:
+            tables.append([])
+    for lines in tables:
+        header = [_plain(c) for c in lines[0].strip("|").split("|")] if lines else []
+        if "task" in header and "ratio" in header:
+            break
+    else:
+        raise ValueError(f"{path}: no table with 'task' and 'ratio' columns under '## The table'")
     col = {name: header.index(name) for name in ("task", "data", "peer", "ratio")}
     rows = []
     last = {"data": "", "peer": ""}
@@ -58,13 +70,20 @@ def table_rows(path: Path = TABLE) -> list[dict]:
     return rows
 
 
+def _data_label(data: str) -> str:
+    """The data cell cut to its first part (the shape or the data set), and its seed if any."""
+    parts = [p.strip() for p in _short(data).split(",")]
+    seed = [p for p in parts[1:] if p.startswith("data seed")]
+    return ", ".join(parts[:1] + seed)
+
+
 def chart_rows(rows: list[dict]) -> list[dict]:
     """The rows drawn: speed against another library (``fastrec.benchmarks.plot``'s rule)."""
     fastrec_models = ("SGDMF", "ALS", "ItemKNN", "UserKNN", "fastrec")
     return [
         {
-            "task": _short(r["task"]),
-            "peer": f"{_short(r['peer']).split(',')[0]}, {_short(r['data'])}",
+            "task": r["task"],  # its remarks (backend, stored) tell bars apart
+            "peer": f"{_short(r['peer']).split(',')[0]}, {_data_label(r['data'])}",
             "ratio": r["ratio"],
         }  # fmt: skip
         for r in rows
@@ -85,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from fastrec.benchmarks import plot
 
     title = "fastrec vs peers: the table of BENCHMARKS.md (medians of the runs' ratios)"
-    if not plot(rows, args.out, title=title, width=11.0):
+    if not plot(rows, args.out, title=title, width=12.5):
         print("matplotlib is needed to draw the chart (pip install matplotlib)", file=sys.stderr)
         return 1
     print(f"wrote {args.out} ({len(rows)} bars from {TABLE.name})")

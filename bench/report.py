@@ -135,8 +135,15 @@ def load(paths: list[str]) -> list[dict[str, Any]]:
 
 
 def commit_of(run: dict[str, Any]) -> str | None:
-    """The commit measured: the checkout's, or for ``--fresh`` the cloned one."""
-    return run.get("commit") or (run.get("fresh") or {}).get("commit")
+    """The commit measured: the checkout's, or for ``--fresh`` the cloned one.
+
+    A fresh run clones the committed work only, so a ``-dirty`` mark (the
+    checkout it was cloned from had uncommitted changes) does not apply to it.
+    """
+    fresh = run.get("fresh") or {}
+    if fresh.get("commit"):
+        return str(fresh["commit"]).removesuffix("-dirty")
+    return run.get("commit")
 
 
 def _key(r: dict[str, Any]) -> tuple:
@@ -252,9 +259,9 @@ def full_shapes(run: dict[str, Any]) -> bool:
 
 def table_text(combined: list[dict[str, Any]], n_runs: int, goals: bool = True) -> list[str]:
     lines = [
-        "| task | data | fastrec s | peer | peer s | ratio | ratio per run | quality (run 1) "
-        "| goal: runs that met it |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | data | fastrec s | peer | peer s | ratio | ratio per run | fastrec s per run "
+        "| quality (run 1) | goal: runs that met it |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in combined:
         r = c["row"]
@@ -274,7 +281,10 @@ def table_text(combined: list[dict[str, Any]], n_runs: int, goals: bool = True) 
             "| " + " | ".join([
                 _cell(r.get("task")), _cell(r.get("shape")), _num(c["fastrec_s"]),
                 _cell(r.get("peer")), _num(c["peer_s"]), ratio,
-                per_run if r.get("ratio") is not None else "", _cell(r.get("quality")), goal,
+                per_run if r.get("ratio") is not None else "",
+                " / ".join(_num(x.get("fastrec_s")) or "-" for x in c["runs"])
+                if r.get("fastrec_s") is not None else "",
+                _cell(r.get("quality")), goal,
             ]) + " |"
         )  # fmt: skip
     return lines

@@ -251,7 +251,9 @@ def run_fresh(
                 log(f"[fresh] {name} failed with exit status {rc}")
                 return rc if name == "bench" else 1
         commands = [f"(cd {cwd} && {shlex.join(cmd)})" for cwd, cmd in plan]
-        _annotate(out, {"repository": repo, "commit": commit, "commands": commands,
+        # the clone holds the committed work only: its own commit, never "-dirty"
+        cloned = source_commit(os.path.join(workdir, "src")) or commit
+        _annotate(out, {"repository": repo, "commit": cloned, "commands": commands,
                         "seconds": timings})  # fmt: skip
         return 0
     finally:
