@@ -156,6 +156,6 @@ def plot(
     ax.set_xlabel("fastrec time / peer time (log scale; < 1 = fastrec faster)")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return True
