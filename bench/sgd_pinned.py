@@ -23,8 +23,21 @@ import fastrec as fr
 from fastrec.models.sgd import SGDMF
 from fastrec.split import random_split
 
-REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-FITS = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+
+def count_arg(position: int, name: str, default: int) -> int:
+    """The positive whole number given as argument ``position``, or ``default``."""
+    if len(sys.argv) <= position:
+        return default
+    text = sys.argv[position]
+    if not text.isdigit() or int(text) < 1:
+        sys.exit(
+            f"sgd_pinned.py: {name} (argument {position}) must be a whole number >= 1, got {text!r}"
+        )
+    return int(text)
+
+
+REPEATS = count_arg(1, "repeats", 5)
+FITS = count_arg(2, "fits", 8)
 
 if not hasattr(os, "sched_setaffinity"):
     sys.exit("sgd_pinned.py needs os.sched_setaffinity (Linux)")
@@ -71,7 +84,13 @@ for _ in range(FITS):
     back.append(timed(two))
     busy(0.45)
     paused.append(timed(two))
-q = lambda v: np.percentile(np.array(v) * 1e3, [25, 50, 75]).round(1)  # noqa: E731
+
+
+def q(walls: list[float]) -> np.ndarray:
+    """Quartiles in ms."""
+    return np.percentile(np.array(walls) * 1e3, [25, 50, 75]).round(1)
+
+
 print(f"two threads, back to back: quartiles {q(back)} ms")
 print(f"two threads, after 0.45 s of one busy thread: quartiles {q(paused)} ms")
 print(f"load average after {os.getloadavg()[0]:.2f}")
